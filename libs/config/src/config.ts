@@ -1,0 +1,156 @@
+/**
+ * Typed configuration, read and validated once at start-up. Every bad variable is collected so the
+ * operator sees one message naming all of them, not one per restart.
+ */
+export type Env = Record<string, string | undefined>;
+
+export interface Field<T> {
+  readonly describe: string;
+  parse(raw: string | undefined, name: string): T;
+}
+
+export class ConfigError extends Error {
+  constructor(readonly problems: string[]) {
+    super(`Invalid configuration:\n${problems.map((p) => `  - ${p}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+class FieldError extends Error {}
+
+function required(raw: string | undefined, name: string): string {
+  if (raw === undefined || raw === '') throw new FieldError(`${name} is required`);
+  return raw;
+}
+
+export const str = (fallback?: string): Field<string> => ({
+  describe: 'string',
+  parse: (raw, name) => (raw === undefined || raw === '' ? (fallback ?? required(raw, name)) : raw),
+});
+
+export const optionalStr = (): Field<string | undefined> => ({
+  describe: 'string',
+  parse: (raw) => (raw === undefined || raw === '' ? undefined : raw),
+});
+
+export const int = (fallback?: number, bounds: { min?: number; max?: number } = {}): Field<number> => ({
+  describe: 'integer',
+  parse: (raw, name) => {
+    if (raw === undefined || raw === '') {
+      if (fallback === undefined) return Number(required(raw, name));
+      return fallback;
+    }
+    if (!/^-?\d+$/.test(raw.trim())) throw new FieldError(`${name} must be an integer, got "${raw}"`);
+    const value = Number(raw);
+    if (bounds.min !== undefined && value < bounds.min) throw new FieldError(`${name} must be >= ${bounds.min}, got ${value}`);
+    if (bounds.max !== undefined && value > bounds.max) throw new FieldError(`${name} must be <= ${bounds.max}, got ${value}`);
+    return value;
+  },
+});
+
+export const num = (fallback?: number): Field<number> => ({
+  describe: 'number',
+  parse: (raw, name) => {
+    if (raw === undefined || raw === '') return fallback ?? Number(required(raw, name));
+    const value = Number(raw);
+    if (!Number.isFinite(value)) throw new FieldError(`${name} must be a number, got "${raw}"`);
+    return value;
+  },
+});
+
+export const bool = (fallback: boolean): Field<boolean> => ({
+  describe: 'boolean',
+  parse: (raw, name) => {
+    if (raw === undefined || raw === '') return fallback;
+    if (/^(1|true|yes|on)$/i.test(raw)) return true;
+    if (/^(0|false|no|off)$/i.test(raw)) return false;
+    throw new FieldError(`${name} must be true or false, got "${raw}"`);
+  },
+});
+
+export const list = (fallback: string[]): Field<string[]> => ({
+  describe: 'comma-separated list',
+  parse: (raw) =>
+    raw === undefined || raw.trim() === ''
+      ? fallback
+      : raw
+          .split(',')
+          .map((s) => s.trim())
+          .filter(Boolean),
+});
+
+export const oneOf = <T extends string>(values: readonly T[], fallback: T): Field<T> => ({
+  describe: values.join('|'),
+  parse: (raw, name) => {
+    if (raw === undefined || raw === '') return fallback;
+    if (!(values as readonly string[]).includes(raw)) throw new FieldError(`${name} must be one of ${values.join(', ')}, got "${raw}"`);
+    return raw as T;
+  },
+});
+
+export const url = (fallback?: string): Field<string> => ({
+  describe: 'URL',
+  parse: (raw, name) => {
+    const value = raw === undefined || raw === '' ? (fallback ?? required(raw, name)) : raw;
+    try {
+      new URL(value);
+    } catch {
+      throw new FieldError(`${name} must be a URL, got "${value}"`);
+    }
+    return value;
+  },
+});
+
+export type Spec = Record<string, Field<unknown>>;
+export type ConfigOf<S extends Spec> = { readonly [K in keyof S]: S[K] extends Field<infer T> ? T : never };
+
+/** Parses `env` against `spec`; throws one ConfigError listing every problem. */
+export function parseConfig<S extends Spec>(spec: S, env: Env = process.env): ConfigOf<S> {
+  const problems: string[] = [];
+  const out: Record<string, unknown> = {};
+  for (const [name, field] of Object.entries(spec)) {
+    try {
+      out[name] = field.parse(env[name], name);
+    } catch (err) {
+      problems.push(err instanceof FieldError ? err.message : `${name}: ${String(err)}`);
+    }
+  }
+  if (problems.length > 0) throw new ConfigError(problems);
+  return Object.freeze(out) as ConfigOf<S>;
+}
+
+/** For main.ts: parse, or print the one message and exit non-zero. */
+export function loadConfigOrExit<S extends Spec>(spec: S, env: Env = process.env): ConfigOf<S> {
+  try {
+    return parseConfig(spec, env);
+  } catch (err) {
+    if (err instanceof ConfigError) {
+      process.stderr.write(
+        JSON.stringify({ level: 'fatal', time: new Date().toISOString(), msg: err.message, problems: err.problems }) + '\n',
+      );
+      process.exit(78);
+    }
+    throw err;
+  }
+}
+
+/** The settings every service shares: where Kafka, the registry and PostgreSQL are. */
+export const commonSpec = {
+  NODE_ENV: oneOf(['development', 'production', 'test'] as const, 'development'),
+  LOG_LEVEL: oneOf(['debug', 'info', 'warn', 'error'] as const, 'info'),
+  KAFKA_BROKERS: list(['127.0.0.1:9092']),
+  KAFKA_CLIENT_ID: str('burnrate'),
+  KAFKA_SSL: bool(false),
+  KAFKA_SASL_MECHANISM: optionalStr(),
+  KAFKA_SASL_USERNAME: optionalStr(),
+  KAFKA_SASL_PASSWORD: optionalStr(),
+  KAFKA_TOPIC_PARTITIONS: int(6, { min: 1 }),
+  KAFKA_REPLICATION_FACTOR: int(1, { min: 1 }),
+  SCHEMA_REGISTRY_URL: url('http://127.0.0.1:8085/apis/ccompat/v7'),
+  SCHEMA_REGISTRY_USERNAME: optionalStr(),
+  SCHEMA_REGISTRY_PASSWORD: optionalStr(),
+  DATABASE_URL: url('postgres://postgres:postgres@127.0.0.1:5432/burnrate'),
+  SHUTDOWN_TIMEOUT_MS: int(15000, { min: 0 }),
+} satisfies Spec;
+
+export type CommonConfig = ConfigOf<typeof commonSpec>;

@@ -1,0 +1,31 @@
+/** Every topic burnrate owns, with the Avro record its values carry. Names follow burnrate.<name>.v<major>. */
+export interface TopicSpec {
+  readonly name: string;
+  /** Full name of the Avro record in schemas/ that values carry; null for raw-bytes topics (dead letters). */
+  readonly valueSchema: string | null;
+  readonly compacted: boolean;
+  /** Retention in ms for non-compacted topics; undefined = broker default. */
+  readonly retentionMs?: number;
+}
+
+const DAY_MS = 24 * 60 * 60 * 1000;
+
+export const Topics = {
+  runsRaw: { name: 'burnrate.runs.raw.v1', valueSchema: 'dev.burnrate.v1.RunEvent', compacted: false, retentionMs: 7 * DAY_MS },
+  runsPriced: { name: 'burnrate.runs.priced.v1', valueSchema: 'dev.burnrate.v1.PricedRun', compacted: false, retentionMs: 7 * DAY_MS },
+  runsRejected: { name: 'burnrate.runs.rejected.v1', valueSchema: 'dev.burnrate.v1.RejectedRun', compacted: false, retentionMs: 30 * DAY_MS },
+  agentStats: { name: 'burnrate.agent-stats.v1', valueSchema: 'dev.burnrate.v1.AgentStats', compacted: false, retentionMs: 7 * DAY_MS },
+  anomalies: { name: 'burnrate.anomalies.v1', valueSchema: 'dev.burnrate.v1.Anomaly', compacted: false, retentionMs: 30 * DAY_MS },
+  alertDeliveries: { name: 'burnrate.alert-deliveries.v1', valueSchema: 'dev.burnrate.v1.AlertDelivery', compacted: false, retentionMs: 30 * DAY_MS },
+  deadLetter: { name: 'burnrate.dead-letter.v1', valueSchema: null, compacted: false, retentionMs: 30 * DAY_MS },
+} as const satisfies Record<string, TopicSpec>;
+
+/** Compacted changelog topic for a stateful service's store (Kafka Streams naming: <app>-<store>-changelog). */
+export function changelogTopic(app: string, store: string): TopicSpec {
+  return { name: `burnrate.${app}.${store}.changelog.v1`, valueSchema: null, compacted: true };
+}
+
+/** The partition key of every run-derived topic: one agent's runs in one partition, in order. */
+export function agentKey(team: string | null | undefined, agentId: string): string {
+  return team ? `${team}/${agentId}` : agentId;
+}
