@@ -1,7 +1,13 @@
 import { ConfigError, bool, int, list, parseConfig, str, url } from './config';
 
 describe(parseConfig.name, () => {
-  const spec = { PORT: int(8080, { min: 1, max: 65535 }), NAME: str(), URL: url(), ON: bool(false), LIST: list(['a']) };
+  const spec = {
+    PORT: int(8080, { min: 1, max: 65535 }),
+    NAME: str(),
+    URL: url(),
+    ON: bool(false),
+    LIST: list(['a']),
+  };
 
   it('applies defaults and parses typed values', () => {
     const sut = parseConfig(spec, { NAME: 'x', URL: 'http://h:1/p', ON: 'yes', LIST: 'b, c' });

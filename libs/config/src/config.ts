@@ -42,8 +42,10 @@ export const int = (fallback?: number, bounds: { min?: number; max?: number } = 
     }
     if (!/^-?\d+$/.test(raw.trim())) throw new FieldError(`${name} must be an integer, got "${raw}"`);
     const value = Number(raw);
-    if (bounds.min !== undefined && value < bounds.min) throw new FieldError(`${name} must be >= ${bounds.min}, got ${value}`);
-    if (bounds.max !== undefined && value > bounds.max) throw new FieldError(`${name} must be <= ${bounds.max}, got ${value}`);
+    if (bounds.min !== undefined && value < bounds.min)
+      throw new FieldError(`${name} must be >= ${bounds.min}, got ${value}`);
+    if (bounds.max !== undefined && value > bounds.max)
+      throw new FieldError(`${name} must be <= ${bounds.max}, got ${value}`);
     return value;
   },
 });
@@ -83,7 +85,8 @@ export const oneOf = <T extends string>(values: readonly T[], fallback: T): Fiel
   describe: values.join('|'),
   parse: (raw, name) => {
     if (raw === undefined || raw === '') return fallback;
-    if (!(values as readonly string[]).includes(raw)) throw new FieldError(`${name} must be one of ${values.join(', ')}, got "${raw}"`);
+    if (!(values as readonly string[]).includes(raw))
+      throw new FieldError(`${name} must be one of ${values.join(', ')}, got "${raw}"`);
     return raw as T;
   },
 });
@@ -126,7 +129,12 @@ export function loadConfigOrExit<S extends Spec>(spec: S, env: Env = process.env
   } catch (err) {
     if (err instanceof ConfigError) {
       process.stderr.write(
-        JSON.stringify({ level: 'fatal', time: new Date().toISOString(), msg: err.message, problems: err.problems }) + '\n',
+        JSON.stringify({
+          level: 'fatal',
+          time: new Date().toISOString(),
+          msg: err.message,
+          problems: err.problems,
+        }) + '\n',
       );
       process.exit(78);
     }
@@ -154,3 +162,6 @@ export const commonSpec = {
 } satisfies Spec;
 
 export type CommonConfig = ConfigOf<typeof commonSpec>;
+
+/** Injection token of a service's validated configuration object. */
+export const CONFIG = Symbol.for('burnrate.config');

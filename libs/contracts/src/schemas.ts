@@ -41,7 +41,9 @@ const PRIMITIVES = new Set(['null', 'boolean', 'int', 'long', 'float', 'double',
  */
 export function loadSchemas(dir: string = defaultSchemaDir()): Map<string, NamedSchema> {
   const raw = new Map<string, { file: string; json: Record<string, unknown> }>();
-  for (const file of readdirSync(dir).filter((f) => f.endsWith('.avsc')).sort()) {
+  for (const file of readdirSync(dir)
+    .filter((f) => f.endsWith('.avsc'))
+    .sort()) {
     const json = JSON.parse(readFileSync(join(dir, file), 'utf8')) as Record<string, unknown>;
     raw.set(fullNameOf(json), { file, json });
   }
@@ -63,7 +65,10 @@ export function loadSchemas(dir: string = defaultSchemaDir()): Map<string, Named
         const full = fullNameOf(obj, ns);
         defined.add(full);
         const innerNs = full.includes('.') ? full.slice(0, full.lastIndexOf('.')) : ns;
-        const fields = (obj.fields as Record<string, unknown>[]).map((f) => ({ ...f, type: expand(f.type, innerNs, defined) }));
+        const fields = (obj.fields as Record<string, unknown>[]).map((f) => ({
+          ...f,
+          type: expand(f.type, innerNs, defined),
+        }));
         return { ...obj, fields };
       }
       if (type === 'enum' || type === 'fixed') {
@@ -79,7 +84,11 @@ export function loadSchemas(dir: string = defaultSchemaDir()): Map<string, Named
 
   const out = new Map<string, NamedSchema>();
   for (const [fullName, { file, json }] of raw) {
-    out.set(fullName, { fullName, file, schema: expand(json, undefined, new Set()) as Record<string, unknown> });
+    out.set(fullName, {
+      fullName,
+      file,
+      schema: expand(json, undefined, new Set()) as Record<string, unknown>,
+    });
   }
   return out;
 }

@@ -11,13 +11,48 @@ export interface TopicSpec {
 const DAY_MS = 24 * 60 * 60 * 1000;
 
 export const Topics = {
-  runsRaw: { name: 'burnrate.runs.raw.v1', valueSchema: 'dev.burnrate.v1.RunEvent', compacted: false, retentionMs: 7 * DAY_MS },
-  runsPriced: { name: 'burnrate.runs.priced.v1', valueSchema: 'dev.burnrate.v1.PricedRun', compacted: false, retentionMs: 7 * DAY_MS },
-  runsRejected: { name: 'burnrate.runs.rejected.v1', valueSchema: 'dev.burnrate.v1.RejectedRun', compacted: false, retentionMs: 30 * DAY_MS },
-  agentStats: { name: 'burnrate.agent-stats.v1', valueSchema: 'dev.burnrate.v1.AgentStats', compacted: false, retentionMs: 7 * DAY_MS },
-  anomalies: { name: 'burnrate.anomalies.v1', valueSchema: 'dev.burnrate.v1.Anomaly', compacted: false, retentionMs: 30 * DAY_MS },
-  alertDeliveries: { name: 'burnrate.alert-deliveries.v1', valueSchema: 'dev.burnrate.v1.AlertDelivery', compacted: false, retentionMs: 30 * DAY_MS },
-  deadLetter: { name: 'burnrate.dead-letter.v1', valueSchema: null, compacted: false, retentionMs: 30 * DAY_MS },
+  runsRaw: {
+    name: 'burnrate.runs.raw.v1',
+    valueSchema: 'dev.burnrate.v1.RunEvent',
+    compacted: false,
+    retentionMs: 7 * DAY_MS,
+  },
+  runsPriced: {
+    name: 'burnrate.runs.priced.v1',
+    valueSchema: 'dev.burnrate.v1.PricedRun',
+    compacted: false,
+    retentionMs: 7 * DAY_MS,
+  },
+  runsRejected: {
+    name: 'burnrate.runs.rejected.v1',
+    valueSchema: 'dev.burnrate.v1.RejectedRun',
+    compacted: false,
+    retentionMs: 30 * DAY_MS,
+  },
+  agentStats: {
+    name: 'burnrate.agent-stats.v1',
+    valueSchema: 'dev.burnrate.v1.AgentStats',
+    compacted: false,
+    retentionMs: 7 * DAY_MS,
+  },
+  anomalies: {
+    name: 'burnrate.anomalies.v1',
+    valueSchema: 'dev.burnrate.v1.Anomaly',
+    compacted: false,
+    retentionMs: 30 * DAY_MS,
+  },
+  alertDeliveries: {
+    name: 'burnrate.alert-deliveries.v1',
+    valueSchema: 'dev.burnrate.v1.AlertDelivery',
+    compacted: false,
+    retentionMs: 30 * DAY_MS,
+  },
+  deadLetter: {
+    name: 'burnrate.dead-letter.v1',
+    valueSchema: null,
+    compacted: false,
+    retentionMs: 30 * DAY_MS,
+  },
 } as const satisfies Record<string, TopicSpec>;
 
 /** Compacted changelog topic for a stateful service's store (Kafka Streams naming: <app>-<store>-changelog). */

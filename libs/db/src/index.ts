@@ -1,0 +1,3 @@
+export * from './pool';
+export * from './data-source';
+export * from './db.module';

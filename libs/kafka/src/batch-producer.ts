@@ -1,0 +1,126 @@
+import type { IHeaders, Kafka, Producer } from 'kafkajs';
+import { CompressionTypes } from 'kafkajs';
+
+export interface OutboundRecord {
+  topic: string;
+  key: string | Buffer | null;
+  value: Buffer | null;
+  headers?: IHeaders;
+  partition?: number;
+}
+
+export interface BatchProducerOptions {
+  /** Longest a record waits for companions before the batch is sent. */
+  lingerMs?: number;
+  /** A batch is sent as soon as it holds this many records. */
+  maxBatchRecords?: number;
+  compression?: CompressionTypes;
+}
+
+interface Pending {
+  records: OutboundRecord[];
+  resolve: () => void;
+  reject: (err: Error) => void;
+}
+
+/**
+ * kafkajs sends one request per send() call; under many concurrent callers (an HTTP endpoint) that is one round trip
+ * per caller. This producer gathers the records of concurrent calls for up to `lingerMs` (or `maxBatchRecords`) into
+ * one sendBatch with acks=all on an idempotent producer; each caller's promise settles when its records are
+ * acknowledged (or with the error that failed them).
+ */
+export class BatchProducer {
+  private readonly producer: Producer;
+  private queue: Pending[] = [];
+  private queued = 0;
+  private timer: NodeJS.Timeout | undefined;
+  private connected = false;
+  private readonly lingerMs: number;
+  private readonly maxBatchRecords: number;
+  private readonly compression: CompressionTypes;
+
+  constructor(kafka: Kafka, options: BatchProducerOptions = {}) {
+    this.producer = kafka.producer({
+      idempotent: true,
+      maxInFlightRequests: 5,
+      allowAutoTopicCreation: false,
+    });
+    this.lingerMs = options.lingerMs ?? 5;
+    this.maxBatchRecords = options.maxBatchRecords ?? 5000;
+    this.compression = options.compression ?? CompressionTypes.None;
+  }
+
+  async connect(): Promise<void> {
+    if (this.connected) return;
+    await this.producer.connect();
+    this.connected = true;
+  }
+
+  get isConnected(): boolean {
+    return this.connected;
+  }
+
+  send(records: OutboundRecord[]): Promise<void> {
+    if (records.length === 0) return Promise.resolve();
+    return new Promise<void>((resolve, reject) => {
+      this.queue.push({ records, resolve, reject });
+      this.queued += records.length;
+      if (this.queued >= this.maxBatchRecords) this.flushNow();
+      else this.timer ??= setTimeout(() => this.flushNow(), this.lingerMs);
+    });
+  }
+
+  private flushNow(): void {
+    if (this.timer) clearTimeout(this.timer);
+    this.timer = undefined;
+    const batch = this.queue;
+    this.queue = [];
+    this.queued = 0;
+    if (batch.length === 0) return;
+    void this.sendBatch(batch);
+  }
+
+  private async sendBatch(batch: Pending[]): Promise<void> {
+    const byTopic = new Map<
+      string,
+      { key: string | Buffer | null; value: Buffer | null; headers?: IHeaders; partition?: number }[]
+    >();
+    for (const pending of batch) {
+      for (const r of pending.records) {
+        let messages = byTopic.get(r.topic);
+        if (!messages) byTopic.set(r.topic, (messages = []));
+        messages.push({ key: r.key, value: r.value, headers: r.headers, partition: r.partition });
+      }
+    }
+    try {
+      await this.producer.sendBatch({
+        acks: -1,
+        compression: this.compression,
+        topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
+      });
+      for (const p of batch) p.resolve();
+    } catch (err) {
+      for (const p of batch) p.reject(err as Error);
+    }
+  }
+
+  /** Sends whatever is queued and waits for it. */
+  async flush(): Promise<void> {
+    const pending = this.queue.map(
+      (p) =>
+        new Promise<void>((resolve) => {
+          const { resolve: ok, reject } = p;
+          p.resolve = () => (ok(), resolve());
+          p.reject = (e) => (reject(e), resolve());
+        }),
+    );
+    this.flushNow();
+    await Promise.all(pending);
+  }
+
+  async disconnect(): Promise<void> {
+    await this.flush();
+    if (this.connected) await this.producer.disconnect();
+    this.connected = false;
+  }
+}

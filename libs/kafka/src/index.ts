@@ -1,0 +1,7 @@
+export * from './kafka-client';
+export * from './avro-serde';
+export * from './batch-producer';
+export * from './batch-consumer';
+export * from './topics';
+export * from './kafka.service';
+export * from './kafka.module';

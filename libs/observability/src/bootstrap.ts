@@ -1,0 +1,128 @@
+import 'reflect-metadata';
+import type { Type } from '@nestjs/common';
+import { NestFactory } from '@nestjs/core';
+import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
+import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { Health } from './health';
+import { JsonLogger } from './logger';
+import { Metrics } from './metrics';
+
+export interface BootstrapOptions {
+  service: string;
+  module: Type<unknown>;
+  port: number;
+  host?: string;
+  /** Largest accepted request body in bytes. */
+  bodyLimit?: number;
+  /** Serve an OpenAPI document generated from the controllers at /openapi.json and a UI at /docs. */
+  openapi?: { title: string; description: string; version?: string; bearerAuth?: boolean };
+  shutdownTimeoutMs?: number;
+}
+
+installWarningFilter();
+
+/**
+ * Starts one service process: Nest on Fastify, JSON logs, /healthz (alive), /readyz (every dependency check passes),
+ * /metrics (Prometheus), and a graceful SIGTERM/SIGINT shutdown that lets consumers finish and commit their in-flight
+ * batch (their onModuleDestroy) before the process exits.
+ */
+export async function bootstrapService(options: BootstrapOptions): Promise<NestFastifyApplication> {
+  const bootLogger = new JsonLogger({ service: options.service });
+  const adapter = new FastifyAdapter({ bodyLimit: options.bodyLimit ?? 1024 * 1024, trustProxy: true });
+  const app = await NestFactory.create<NestFastifyApplication>(options.module, adapter, {
+    logger: bootLogger,
+    abortOnError: false,
+  });
+  const logger = app.get(JsonLogger);
+  const metrics = app.get(Metrics);
+  const health = app.get(Health);
+  const fastify = app.getHttpAdapter().getInstance();
+
+  const httpDuration = metrics.histogram(
+    'burnrate_http_request_duration_seconds',
+    'HTTP request latency by route and status',
+    ['method', 'route', 'status'] as const,
+  );
+  fastify.addHook('onResponse', (request, reply, done) => {
+    const route = request.routeOptions?.url ?? 'unmatched';
+    if (route !== '/metrics' && route !== '/healthz' && route !== '/readyz') {
+      httpDuration.observe(
+        { method: request.method, route, status: String(reply.statusCode) },
+        reply.elapsedTime / 1000,
+      );
+    }
+    done();
+  });
+  const readyGauge = metrics.gauge('burnrate_ready', '1 when every dependency of the service is ready');
+  fastify.get('/healthz', async () => ({ status: 'ok' }));
+  fastify.get('/readyz', async (_request, reply) => {
+    const report = await health.readiness();
+    readyGauge.set(report.ready ? 1 : 0);
+    return reply
+      .code(report.ready ? 200 : 503)
+      .send({ status: report.ready ? 'ready' : 'not ready', checks: report.checks });
+  });
+  fastify.get('/metrics', async (_request, reply) => {
+    const body = await metrics.registry.metrics();
+    return reply.header('content-type', metrics.registry.contentType).send(body);
+  });
+
+  if (options.openapi) {
+    const builder = new DocumentBuilder()
+      .setTitle(options.openapi.title)
+      .setDescription(options.openapi.description)
+      .setVersion(options.openapi.version ?? '1');
+    if (options.openapi.bearerAuth)
+      builder.addBearerAuth({ type: 'http', scheme: 'bearer', description: 'burnrate API key' });
+    const document = SwaggerModule.createDocument(app, builder.build());
+    fastify.get('/openapi.json', async () => document);
+    SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'openapi-ui.json' });
+  }
+
+  const timeoutMs = options.shutdownTimeoutMs ?? Number(process.env.SHUTDOWN_TIMEOUT_MS ?? 15000);
+  let closing = false;
+  const shutdown = (signal: string): void => {
+    if (closing) return;
+    closing = true;
+    health.markShuttingDown();
+    logger.info('shutting down', { signal });
+    const force = setTimeout(() => {
+      logger.error('shutdown timed out; exiting', { timeout_ms: timeoutMs });
+      process.exit(1);
+    }, timeoutMs);
+    force.unref();
+    app
+      .close()
+      .then(() => {
+        logger.info('stopped');
+        process.exit(0);
+      })
+      .catch((err: unknown) => {
+        logger.error('shutdown failed', { err });
+        process.exit(1);
+      });
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+  process.on('unhandledRejection', (reason) => logger.error('unhandled rejection', { err: reason }));
+
+  await app.listen(options.port, options.host ?? '0.0.0.0');
+  logger.info('listening', { port: options.port });
+  return app;
+}
+
+/** kafkajs on Node 24 emits a harmless TimeoutNegativeWarning from its request queue; everything else is logged. */
+function installWarningFilter(): void {
+  process.removeAllListeners('warning');
+  process.on('warning', (warning) => {
+    if (warning.name === 'TimeoutNegativeWarning') return;
+    process.stderr.write(
+      JSON.stringify({
+        level: 'warn',
+        time: new Date().toISOString(),
+        msg: warning.message,
+        name: warning.name,
+      }) + '\n',
+    );
+  });
+}

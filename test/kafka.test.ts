@@ -1,0 +1,208 @@
+import { fork, type ChildProcess } from 'node:child_process';
+import { resolve } from 'node:path';
+import type { Kafka } from 'kafkajs';
+import { Topics, type TopicSpec } from '@libs/contracts';
+import { AvroSerde, BatchConsumer, BatchProducer, DLQ_HEADERS, provisionTopics } from '@libs/kafka';
+import { quietLogger, readTopic, testConfig, testKafka, testMetrics, uid } from './support/stack';
+
+const config = testConfig();
+
+function run(i: number, agent = 'agent-a'): Record<string, unknown> {
+  return {
+    run_id: `run-${i}`,
+    agent_id: agent,
+    team: 'support',
+    model: 'gpt-4o',
+    provider: 'openai',
+    input_tokens: 1000 + i,
+    output_tokens: 50,
+    cache_read_tokens: null,
+    cache_write_tokens: null,
+    cache_write_1h_tokens: null,
+    started_at: 1_750_000_000_000 + i,
+    finished_at: 1_750_000_001_000 + i,
+    status: 'success',
+    customer_id: i % 2 ? 'acme' : null,
+    feature: null,
+    cost_centre: null,
+    session_id: null,
+    tool: null,
+    parent_run_id: null,
+    quality_score: 0.9,
+    tags: { env: 'test' },
+    received_at: null,
+    source: 'kafka',
+  };
+}
+
+describe('libs/kafka against the real broker and registry', () => {
+  let kafka: Kafka;
+  const topic = (name: string): TopicSpec => ({ ...Topics.runsRaw, name: `test.${name}.${uid()}` });
+
+  beforeAll(async () => {
+    kafka = testKafka(config);
+  });
+
+  async function provision(...topics: TopicSpec[]): Promise<void> {
+    const admin = kafka.admin();
+    await admin.connect();
+    await provisionTopics(admin, config, [...topics, Topics.deadLetter]);
+    await admin.disconnect();
+  }
+
+  it('round-trips Avro records in the Confluent wire format, keyed, through the batching producer', async () => {
+    const t = topic('roundtrip');
+    await provision(t);
+    const serde = await AvroSerde.create(config, [t]);
+    const producer = new BatchProducer(kafka);
+    await producer.connect();
+    const runs = Array.from({ length: 50 }, (_, i) => run(i));
+    // Concurrent callers: the producer gathers them into batches and settles each when acknowledged.
+    await Promise.all(
+      runs.map((r) =>
+        producer.send([{ topic: t.name, key: `support/${r.agent_id}`, value: serde.encode(t, r) }]),
+      ),
+    );
+    await producer.disconnect();
+
+    const got = await readTopic<Record<string, unknown>>(kafka, t, { expected: 50, serde });
+    expect(got).toHaveLength(50);
+    expect(
+      got
+        .map((g) => g.value)
+        .sort((a, b) => String(a.run_id).localeCompare(String(b.run_id), 'en', { numeric: true })),
+    ).toEqual(runs);
+    expect(new Set(got.map((g) => g.key))).toEqual(new Set(['support/agent-a']));
+    expect(new Set(got.map((g) => g.partition)).size).toBe(1); // one agent, one partition
+    expect(got[0].raw![0]).toBe(0);
+    expect(got[0].raw!.readUInt32BE(1)).toBe(serde.schemaId(t));
+  });
+
+  it('rejects a value that does not match the schema, naming the field', async () => {
+    const t = topic('invalid');
+    await provision(t);
+    const serde = await AvroSerde.create(config, [t]);
+    expect(() => serde.encode(t, { ...run(1), input_tokens: 'many' })).toThrow(/input_tokens/);
+  });
+
+  it('sends poison records to the dead-letter topic with the reason while the good ones are processed', async () => {
+    const input = topic('poison-in');
+    const output = topic('poison-out');
+    await provision(input, output);
+    const serde = await AvroSerde.create(config, [input, output]);
+    const producer = new BatchProducer(kafka);
+    await producer.connect();
+    const good = [run(1), run(2), run(3)];
+    await producer.send([
+      ...good.map((r) => ({ topic: input.name, key: 'k', value: serde.encode(input, r) })),
+      { topic: input.name, key: 'k', value: Buffer.from('{"not":"avro"}') },
+      { topic: input.name, key: 'k', value: Buffer.from([0, 0x7f, 0xff, 0xff, 0xf0, 1, 2]) },
+      { topic: input.name, key: 'k', value: serde.encode(input, run(4, 'poison-logic')) },
+    ]);
+    await producer.disconnect();
+
+    const groupId = `poison-${uid()}`;
+    const consumer = new BatchConsumer<Record<string, unknown>>(
+      kafka,
+      serde,
+      {
+        groupId,
+        topics: [input],
+        transactional: true,
+        handler: async (records) => ({
+          outputs: records
+            .filter((r) => r.value.agent_id !== 'poison-logic')
+            .map((r) => ({ topic: output.name, key: r.key, value: serde.encode(output, r.value) })),
+          deadLetters: records
+            .filter((r) => r.value.agent_id === 'poison-logic')
+            .map((record) => ({ record, reason: 'agent is poison' })),
+        }),
+      },
+      quietLogger(),
+      testMetrics(),
+    );
+    await consumer.start();
+    const out = await readTopic<Record<string, unknown>>(kafka, output, { expected: 3, serde });
+    const dead = (
+      await readTopic<Buffer>(kafka, Topics.deadLetter, { expected: 1, timeoutMs: 30000 })
+    ).filter((d) => d.headers[DLQ_HEADERS.topic]?.toString() === input.name);
+    await consumer.stop();
+
+    expect(out.map((o) => o.value.run_id).sort()).toEqual(['run-1', 'run-2', 'run-3']);
+    expect(dead).toHaveLength(3);
+    const reasons = dead.map((d) => d.headers[DLQ_HEADERS.reason]!.toString());
+    expect(reasons.filter((r) => r.startsWith('undecodable: not in Confluent wire format'))).toHaveLength(1);
+    expect(reasons.filter((r) => r.startsWith('undecodable:') && /schema id/.test(r))).toHaveLength(1);
+    expect(reasons).toContain('agent is poison');
+    for (const d of dead) {
+      expect(d.headers[DLQ_HEADERS.partition]).toBeDefined();
+      expect(d.headers[DLQ_HEADERS.offset]).toBeDefined();
+    }
+    expect(dead.find((d) => d.headers[DLQ_HEADERS.reason]!.toString() === 'agent is poison')!.raw).toEqual(
+      serde.encode(input, run(4, 'poison-logic')),
+    );
+
+    // Everything was committed: a new member of the same group finds nothing left to do.
+    const admin = kafka.admin();
+    await admin.connect();
+    const offsets = await admin.fetchOffsets({ groupId, topics: [input.name] });
+    await admin.disconnect();
+    const committed = offsets[0].partitions.reduce((sum, p) => sum + Math.max(0, Number(p.offset)), 0);
+    expect(committed).toBe(6);
+  });
+
+  it('a consumer killed between producing and committing loses nothing and duplicates nothing downstream', async () => {
+    const input = topic('crash-in');
+    const output = topic('crash-out');
+    await provision(input, output);
+    const serde = await AvroSerde.create(config, [input, output]);
+    const producer = new BatchProducer(kafka);
+    await producer.connect();
+    const total = 300;
+    await producer.send(
+      Array.from({ length: total }, (_, i) => ({
+        topic: input.name,
+        key: `support/agent-${i % 7}`,
+        value: serde.encode(input, run(i, `agent-${i % 7}`)),
+      })),
+    );
+    await producer.disconnect();
+
+    const group = `crash-${uid()}`;
+    const env = { ...process.env, COPY_IN: input.name, COPY_OUT: output.name, COPY_GROUP: group };
+    const worker = (crashAt: number): ChildProcess =>
+      fork(resolve(__dirname, 'support/copy-worker.ts'), [], {
+        env: { ...env, CRASH_AT_COMMIT: String(crashAt) },
+        execArgv: ['-r', '@swc-node/register'],
+        stdio: 'ignore',
+      });
+
+    const first = worker(4);
+    const exit = await new Promise<NodeJS.Signals | null>((res) =>
+      first.on('exit', (_code, signal) => res(signal)),
+    );
+    expect(exit).toBe('SIGKILL');
+    const partial = await readTopic<Record<string, unknown>>(kafka, output, {
+      expected: 1,
+      serde,
+      settleMs: 500,
+      timeoutMs: 5000,
+    });
+    expect(partial.length).toBeGreaterThan(0); // some batches were committed before the crash
+    expect(partial.length).toBeLessThan(total);
+
+    const second = worker(0);
+    const out = await readTopic<Record<string, unknown>>(kafka, output, {
+      expected: total,
+      serde,
+      timeoutMs: 60000,
+      settleMs: 2000,
+    });
+    second.kill('SIGTERM');
+    await new Promise((res) => second.on('exit', res));
+
+    const ids = out.map((o) => String(o.value.run_id));
+    expect(ids).toHaveLength(total);
+    expect(new Set(ids).size).toBe(total);
+  });
+});
