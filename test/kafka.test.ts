@@ -159,13 +159,16 @@ describe('libs/kafka against the real broker and registry', () => {
     const producer = new BatchProducer(kafka);
     await producer.connect();
     const total = 300;
-    await producer.send(
-      Array.from({ length: total }, (_, i) => ({
-        topic: input.name,
-        key: `support/agent-${i % 7}`,
-        value: serde.encode(input, run(i, `agent-${i % 7}`)),
-      })),
-    );
+    // Many small produce requests make many small record batches, so the worker commits many times.
+    for (let start = 0; start < total; start += 10) {
+      await producer.send(
+        Array.from({ length: 10 }, (_, j) => start + j).map((i) => ({
+          topic: input.name,
+          key: `support/agent-${i % 7}`,
+          value: serde.encode(input, run(i, `agent-${i % 7}`)),
+        })),
+      );
+    }
     await producer.disconnect();
 
     const group = `crash-${uid()}`;

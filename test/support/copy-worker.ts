@@ -6,6 +6,7 @@
 import { Topics } from '@libs/contracts';
 import { AvroSerde, BatchConsumer, createKafka } from '@libs/kafka';
 import type { Producer } from 'kafkajs';
+import { JsonLogger } from '@libs/observability';
 import { quietLogger, testConfig, testMetrics } from './stack';
 
 async function main(): Promise<void> {
@@ -15,6 +16,7 @@ async function main(): Promise<void> {
   const crashAt = Number(process.env.CRASH_AT_COMMIT ?? 0);
   const serde = await AvroSerde.create(config, [input, output]);
   const kafka = createKafka(config, 'copy-worker', quietLogger());
+  const logger = process.env.DEBUG_WORKER ? new JsonLogger({ worker: 'copy' }, 'debug') : quietLogger();
   const consumer = new BatchConsumer<Record<string, unknown>>(
     kafka,
     serde,
@@ -23,7 +25,7 @@ async function main(): Promise<void> {
       topics: [input],
       transactional: true,
       transactionalId: `copy-${process.env.COPY_GROUP}`,
-      maxBytesPerPartition: 2048,
+      maxBytesPerPartition: Number(process.env.COPY_MAX_BYTES ?? 2048),
       handler: async (records) => ({
         outputs: records.map((r) => ({
           topic: output.name,
@@ -32,7 +34,7 @@ async function main(): Promise<void> {
         })),
       }),
     },
-    quietLogger(),
+    logger,
     testMetrics(),
   );
   await consumer.start();
