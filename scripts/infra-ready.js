@@ -2,11 +2,14 @@
 // Readiness probe for the local stack: `node scripts/infra-ready.js kafka|registry|postgres|all`.
 // Ready means ready: Kafka acknowledges a produce (acks=all), the registry lists subjects, PostgreSQL answers a query.
 'use strict';
+// kafkajs on Node 24 trips a harmless TimeoutNegativeWarning in its request queue; keep the probe's output clean.
+process.removeAllListeners('warning');
 const { Kafka, logLevel } = require('kafkajs');
 const { Client } = require('pg');
 
 const brokers = (process.env.KAFKA_BROKERS || `127.0.0.1:${process.env.KAFKA_PORT || 9092}`).split(',');
-const registry = process.env.SCHEMA_REGISTRY_URL || `http://127.0.0.1:${process.env.REGISTRY_PORT || 8085}/apis/ccompat/v7`;
+const registry =
+  process.env.SCHEMA_REGISTRY_URL || `http://127.0.0.1:${process.env.REGISTRY_PORT || 8085}/apis/ccompat/v7`;
 const databaseUrl = process.env.DATABASE_URL || 'postgres://postgres:postgres@127.0.0.1:5432/burnrate';
 
 async function kafka() {
@@ -25,7 +28,10 @@ async function kafka() {
     const topic = 'burnrate.infra.ready';
     const topics = await admin.listTopics();
     if (!topics.includes(topic)) {
-      await admin.createTopics({ topics: [{ topic, numPartitions: 1, replicationFactor: 1 }], waitForLeaders: true });
+      await admin.createTopics({
+        topics: [{ topic, numPartitions: 1, replicationFactor: 1 }],
+        waitForLeaders: true,
+      });
     }
     await producer.connect();
     await producer.send({ topic, acks: -1, timeout: 5000, messages: [{ value: String(Date.now()) }] });

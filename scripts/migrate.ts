@@ -1,0 +1,53 @@
+/**
+ * One-shot set-up of a burnrate installation (the Kubernetes migration Job runs this; so does `npm run up`):
+ * database migrations, Kafka topics, Avro schema registration, and the rate card's first seed.
+ */
+import { existsSync } from 'node:fs';
+import { join } from 'node:path';
+import { commonSpec, loadConfigOrExit } from '@libs/config';
+import { Topics, defaultSchemaDir, loadSchemas } from '@libs/contracts';
+import { runMigrations } from '@libs/db';
+import { AvroSerde, createKafka, provisionTopics } from '@libs/kafka';
+import { JsonLogger } from '@libs/observability';
+
+export async function migrate(): Promise<void> {
+  const config = loadConfigOrExit(commonSpec);
+  const log = new JsonLogger({ service: 'migrate' });
+  const applied = await runMigrations(config.DATABASE_URL);
+  log.info('database migrated', { applied });
+
+  const kafka = createKafka(config, 'migrate', log);
+  const admin = kafka.admin();
+  await admin.connect();
+  try {
+    const created = await provisionTopics(admin, config, Object.values(Topics));
+    log.info('topics provisioned', { created });
+  } finally {
+    await admin.disconnect();
+  }
+
+  const schemas = loadSchemas(defaultSchemaDir());
+  const withSchemas = Object.values(Topics).filter((t) => t.valueSchema && schemas.has(t.valueSchema));
+  const serde = await AvroSerde.create(config, withSchemas);
+  log.info('schemas registered', {
+    subjects: withSchemas.map((t) => `${t.name}-value=${serde.schemaId(t)}`),
+  });
+
+  // The rate card's first seed, when the pricing library is part of this build.
+  const pricing = join(__dirname, '../libs/pricing-core/src/index');
+  if (existsSync(`${pricing}.js`) || existsSync(`${pricing}.ts`)) {
+    const mod = (await import(pricing)) as { seedRateCardIfEmpty?: (databaseUrl: string) => Promise<number> };
+    if (mod.seedRateCardIfEmpty)
+      log.info('rate card seeded', { rows: await mod.seedRateCardIfEmpty(config.DATABASE_URL) });
+  }
+}
+
+if (require.main === module) {
+  migrate().catch((err: unknown) => {
+    process.stderr.write(
+      JSON.stringify({ level: 'fatal', msg: 'migration failed', err: String((err as Error).stack ?? err) }) +
+        '\n',
+    );
+    process.exit(1);
+  });
+}
