@@ -1,0 +1,8 @@
+#!/usr/bin/env bash
+# `npm run bench [-- --quick]`: the benchmarks against the real local stack; the last line is one JSON object.
+set -euo pipefail
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+bash scripts/infra.sh up >&2
+npm run --silent build >&2
+node dist/scripts/migrate.js >/dev/null
+exec node -r @swc-node/register bench/run-all.ts "$@"
