@@ -26,6 +26,8 @@ async function main(): Promise<void> {
       transactional: true,
       transactionalId: `copy-${process.env.COPY_GROUP}`,
       maxBytesPerPartition: Number(process.env.COPY_MAX_BYTES ?? 2048),
+      // A killed member holds its partitions until its session times out; keep that short in the test.
+      sessionTimeoutMs: 6000,
       handler: async (records) => ({
         outputs: records.map((r) => ({
           topic: output.name,

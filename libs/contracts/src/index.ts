@@ -1,2 +1,4 @@
 export * from './topics';
 export * from './schemas';
+export * from './run';
+export * from './run-validation';

@@ -1,0 +1,121 @@
+import { validateRunEvent, validateRunJson } from './run-validation';
+
+const NOW = Date.parse('2026-06-09T12:00:00Z');
+const good = {
+  run_id: 'run_018f4c2a',
+  agent_id: 'support-triage',
+  model: 'gpt-4o',
+  input_tokens: 2480,
+  output_tokens: 514,
+  customer_id: 'cus_8821',
+  feature: 'inbox-autoreply',
+  parent_run_id: null,
+  started_at: '2026-06-09T08:14:02Z',
+  finished_at: '2026-06-09T09:14:05.250+01:00',
+  status: 'success',
+  tags: { env: 'prod' },
+};
+
+describe(validateRunJson.name, () => {
+  it('accepts the brief run and converts times to epoch milliseconds', () => {
+    const sut = validateRunJson(good, NOW);
+    expect(sut.ok).toBe(true);
+    if (!sut.ok) return;
+    expect(sut.run.started_at).toBe(Date.parse('2026-06-09T08:14:02Z'));
+    expect(sut.run.finished_at).toBe(Date.parse('2026-06-09T08:14:05.250Z'));
+    expect(sut.run).toMatchObject({
+      run_id: 'run_018f4c2a',
+      team: null,
+      provider: null,
+      cache_read_tokens: null,
+      received_at: NOW,
+      source: 'http',
+    });
+  });
+
+  it('names every failing field at once', () => {
+    const sut = validateRunJson(
+      {
+        run_id: '',
+        model: 42,
+        input_tokens: -1,
+        output_tokens: 1.5,
+        started_at: '2026-06-09T08:14:05Z',
+        finished_at: 'yesterday',
+        status: 'ok',
+        quality_score: 2,
+        tags: { a: 1 },
+      },
+      NOW,
+    );
+    expect(sut.ok).toBe(false);
+    if (sut.ok) return;
+    expect(sut.errors).toEqual([
+      { field: 'run_id', message: 'is required' },
+      { field: 'agent_id', message: 'is required' },
+      { field: 'model', message: 'must be a string' },
+      { field: 'input_tokens', message: 'must not be negative' },
+      { field: 'output_tokens', message: 'must be an integer' },
+      {
+        field: 'finished_at',
+        message: 'must be an ISO-8601 instant with a time zone, e.g. 2026-06-09T09:14:05Z',
+      },
+      { field: 'status', message: 'must be one of success, error, timeout, cancelled' },
+      { field: 'quality_score', message: 'must be a number from 0 to 1' },
+      { field: 'tags.a', message: 'must be a string' },
+    ]);
+  });
+
+  it('rejects finished_at before started_at and far in the future', () => {
+    const backwards = validateRunJson({ ...good, finished_at: '2026-06-09T08:14:01Z' }, NOW);
+    expect(backwards.ok ? [] : backwards.errors).toEqual([
+      { field: 'finished_at', message: 'is before started_at' },
+    ]);
+    const future = validateRunJson({ ...good, finished_at: '2026-06-09T12:06:00Z' }, NOW);
+    expect(future.ok ? [] : future.errors).toEqual([
+      { field: 'finished_at', message: 'is more than 5 minutes in the future' },
+    ]);
+  });
+
+  it('bounds token counts, string lengths and tag counts', () => {
+    const tags = Object.fromEntries(Array.from({ length: 33 }, (_, i) => [`k${i}`, 'v']));
+    const sut = validateRunJson({ ...good, input_tokens: 100_000_001, agent_id: 'a'.repeat(129), tags }, NOW);
+    expect(sut.ok ? [] : sut.errors.map((e) => e.field)).toEqual(['agent_id', 'input_tokens', 'tags']);
+  });
+
+  it('requires the 1-hour cache writes to be part of the cache writes', () => {
+    const sut = validateRunJson({ ...good, cache_write_tokens: 10, cache_write_1h_tokens: 11 }, NOW);
+    expect(sut.ok ? [] : sut.errors).toEqual([
+      {
+        field: 'cache_write_1h_tokens',
+        message: 'cannot exceed cache_write_tokens (it is the 1-hour part of them)',
+      },
+    ]);
+  });
+
+  it('rejects a non-object', () => {
+    expect(validateRunJson([1], NOW)).toEqual({
+      ok: false,
+      run_id: null,
+      errors: [{ field: '(run)', message: 'must be a JSON object' }],
+    });
+  });
+});
+
+describe(validateRunEvent.name, () => {
+  it('applies the same rules to runs decoded from Avro', () => {
+    const sut = validateRunEvent(
+      {
+        ...good,
+        started_at: Date.parse('2026-06-09T09:14:02Z'),
+        finished_at: Date.parse('2026-06-09T09:14:01Z'),
+        status: 'ok',
+      },
+      NOW,
+    );
+    expect(sut.ok ? [] : sut.errors).toEqual([
+      { field: 'finished_at', message: 'is before started_at' },
+      { field: 'status', message: 'must be one of success, error, timeout, cancelled' },
+    ]);
+  });
+});

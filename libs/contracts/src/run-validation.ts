@@ -1,0 +1,268 @@
+import { RUN_STATUSES, type FieldError, type RunEvent } from './run';
+
+/** Limits of the public run contract (documented in docs/producers.md and the OpenAPI page). */
+export const RUN_LIMITS = {
+  maxTokens: 100_000_000,
+  maxIdLength: 128,
+  maxModelLength: 200,
+  maxDimensionLength: 256,
+  maxTags: 32,
+  maxTagKeyLength: 64,
+  maxTagValueLength: 256,
+  /** finished_at may be at most this far ahead of the server clock (clock skew). */
+  maxFutureSkewMs: 5 * 60 * 1000,
+  /** Nothing before 2020-01-01: a zero or a seconds-for-milliseconds mistake, not a real run. */
+  minTime: Date.UTC(2020, 0, 1),
+} as const;
+
+export type ValidationResult =
+  { ok: true; run: RunEvent } | { ok: false; errors: FieldError[]; run_id: string | null };
+
+const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/;
+const OPTIONAL_DIMENSIONS = [
+  'customer_id',
+  'feature',
+  'cost_centre',
+  'session_id',
+  'tool',
+  'parent_run_id',
+] as const;
+const TOKEN_FIELDS = ['input_tokens', 'output_tokens'] as const;
+const OPTIONAL_TOKEN_FIELDS = ['cache_read_tokens', 'cache_write_tokens', 'cache_write_1h_tokens'] as const;
+
+type Json = Record<string, unknown>;
+type TimeReader = (value: unknown, field: string, errors: FieldError[]) => number | null;
+
+/** ISO-8601 instants with a zone, as the HTTP API takes them. */
+const isoTime: TimeReader = (value, field, errors) => {
+  if (value === undefined || value === null) {
+    errors.push({ field, message: 'is required' });
+    return null;
+  }
+  if (typeof value !== 'string' || !ISO_INSTANT.test(value)) {
+    errors.push({
+      field,
+      message: 'must be an ISO-8601 instant with a time zone, e.g. 2026-06-09T09:14:05Z',
+    });
+    return null;
+  }
+  const ms = Date.parse(value);
+  if (Number.isNaN(ms)) {
+    errors.push({ field, message: `is not a valid date: ${value}` });
+    return null;
+  }
+  return ms;
+};
+
+/** Epoch milliseconds, as runs decoded from Avro carry them. */
+const epochTime: TimeReader = (value, field, errors) => {
+  if (typeof value !== 'number' || !Number.isInteger(value)) {
+    errors.push({ field, message: 'must be epoch milliseconds' });
+    return null;
+  }
+  return value;
+};
+
+/**
+ * The run contract's rules, shared by ingestion (JSON over HTTP) and pricing (Avro straight onto Kafka). Hand-written
+ * checks: this runs for every run at tens of thousands per second. Every failing field is reported, not just the
+ * first. `team` is what the caller is authorised for (HTTP: from the API key), or null to take the run's own.
+ */
+function validate(
+  input: unknown,
+  readTime: TimeReader,
+  now: number,
+  source: string | null,
+): ValidationResult {
+  const errors: FieldError[] = [];
+  if (input === null || typeof input !== 'object' || Array.isArray(input)) {
+    return { ok: false, run_id: null, errors: [{ field: '(run)', message: 'must be a JSON object' }] };
+  }
+  const o = input as Json;
+  const run_id = requiredString(o, 'run_id', RUN_LIMITS.maxIdLength, errors);
+  const agent_id = requiredString(o, 'agent_id', RUN_LIMITS.maxIdLength, errors);
+  const model = requiredString(o, 'model', RUN_LIMITS.maxModelLength, errors);
+  const provider = optionalString(o, 'provider', 64, errors);
+  const team = optionalString(o, 'team', RUN_LIMITS.maxIdLength, errors);
+
+  const tokens: Record<string, number | null> = {};
+  for (const f of TOKEN_FIELDS) tokens[f] = tokenCount(o[f], f, true, errors);
+  for (const f of OPTIONAL_TOKEN_FIELDS) tokens[f] = tokenCount(o[f], f, false, errors);
+  if (
+    tokens.cache_write_1h_tokens !== null &&
+    tokens.cache_write_tokens !== null &&
+    tokens.cache_write_1h_tokens > tokens.cache_write_tokens
+  ) {
+    errors.push({
+      field: 'cache_write_1h_tokens',
+      message: 'cannot exceed cache_write_tokens (it is the 1-hour part of them)',
+    });
+  }
+  if (tokens.cache_write_1h_tokens !== null && tokens.cache_write_tokens === null) {
+    errors.push({ field: 'cache_write_tokens', message: 'is required when cache_write_1h_tokens is given' });
+  }
+
+  const started_at = readTime(o.started_at, 'started_at', errors);
+  const finished_at = readTime(o.finished_at, 'finished_at', errors);
+  if (started_at !== null && started_at < RUN_LIMITS.minTime)
+    errors.push({ field: 'started_at', message: 'is before 2020-01-01' });
+  if (finished_at !== null && finished_at > now + RUN_LIMITS.maxFutureSkewMs) {
+    errors.push({
+      field: 'finished_at',
+      message: `is more than ${RUN_LIMITS.maxFutureSkewMs / 60000} minutes in the future`,
+    });
+  }
+  if (started_at !== null && finished_at !== null && finished_at < started_at) {
+    errors.push({ field: 'finished_at', message: 'is before started_at' });
+  }
+
+  let status: RunEvent['status'] | null = null;
+  if (o.status === undefined || o.status === null) errors.push({ field: 'status', message: 'is required' });
+  else if (typeof o.status !== 'string' || !(RUN_STATUSES as readonly string[]).includes(o.status)) {
+    errors.push({ field: 'status', message: `must be one of ${RUN_STATUSES.join(', ')}` });
+  } else status = o.status as RunEvent['status'];
+
+  const dims: Record<string, string | null> = {};
+  for (const f of OPTIONAL_DIMENSIONS) dims[f] = optionalString(o, f, RUN_LIMITS.maxDimensionLength, errors);
+
+  let quality_score: number | null = null;
+  if (o.quality_score !== undefined && o.quality_score !== null) {
+    if (
+      typeof o.quality_score !== 'number' ||
+      !Number.isFinite(o.quality_score) ||
+      o.quality_score < 0 ||
+      o.quality_score > 1
+    ) {
+      errors.push({ field: 'quality_score', message: 'must be a number from 0 to 1' });
+    } else quality_score = o.quality_score;
+  }
+
+  const tags = readTags(o.tags, errors);
+
+  if (errors.length > 0) return { ok: false, errors, run_id: typeof o.run_id === 'string' ? o.run_id : null };
+  return {
+    ok: true,
+    run: {
+      run_id: run_id!,
+      agent_id: agent_id!,
+      team,
+      model: model!,
+      provider: provider ? provider.toLowerCase() : null,
+      input_tokens: tokens.input_tokens!,
+      output_tokens: tokens.output_tokens!,
+      cache_read_tokens: tokens.cache_read_tokens,
+      cache_write_tokens: tokens.cache_write_tokens,
+      cache_write_1h_tokens: tokens.cache_write_1h_tokens,
+      started_at: started_at!,
+      finished_at: finished_at!,
+      status: status!,
+      customer_id: dims.customer_id,
+      feature: dims.feature,
+      cost_centre: dims.cost_centre,
+      session_id: dims.session_id,
+      tool: dims.tool,
+      parent_run_id: dims.parent_run_id,
+      quality_score,
+      tags,
+      received_at: typeof o.received_at === 'number' ? o.received_at : null,
+      source: typeof o.source === 'string' ? o.source : source,
+    },
+  };
+}
+
+/** A run as JSON over HTTP (ISO-8601 times). */
+export function validateRunJson(input: unknown, now: number = Date.now()): ValidationResult {
+  const result = validate(input, isoTime, now, 'http');
+  if (result.ok) result.run.received_at = now;
+  return result;
+}
+
+/** A run decoded from Avro (epoch-millisecond times), e.g. published straight onto burnrate.runs.raw.v1. */
+export function validateRunEvent(input: unknown, now: number = Date.now()): ValidationResult {
+  return validate(input, epochTime, now, 'kafka');
+}
+
+function requiredString(o: Json, field: string, max: number, errors: FieldError[]): string | null {
+  const v = o[field];
+  if (v === undefined || v === null || v === '') {
+    errors.push({ field, message: 'is required' });
+    return null;
+  }
+  if (typeof v !== 'string') {
+    errors.push({ field, message: 'must be a string' });
+    return null;
+  }
+  if (v.length > max) {
+    errors.push({ field, message: `must be at most ${max} characters` });
+    return null;
+  }
+  if (v.trim() !== v) {
+    errors.push({ field, message: 'must not start or end with white space' });
+    return null;
+  }
+  return v;
+}
+
+function optionalString(o: Json, field: string, max: number, errors: FieldError[]): string | null {
+  const v = o[field];
+  if (v === undefined || v === null) return null;
+  if (typeof v !== 'string') {
+    errors.push({ field, message: 'must be a string or null' });
+    return null;
+  }
+  if (v.length > max) {
+    errors.push({ field, message: `must be at most ${max} characters` });
+    return null;
+  }
+  return v === '' ? null : v;
+}
+
+function tokenCount(v: unknown, field: string, required: boolean, errors: FieldError[]): number | null {
+  if (v === undefined || v === null) {
+    if (required) errors.push({ field, message: 'is required' });
+    return null;
+  }
+  if (typeof v !== 'number' || !Number.isInteger(v)) {
+    errors.push({ field, message: 'must be an integer' });
+    return null;
+  }
+  if (v < 0) {
+    errors.push({ field, message: 'must not be negative' });
+    return null;
+  }
+  if (v > RUN_LIMITS.maxTokens) {
+    errors.push({ field, message: `must be at most ${RUN_LIMITS.maxTokens}` });
+    return null;
+  }
+  return v;
+}
+
+function readTags(v: unknown, errors: FieldError[]): Record<string, string> {
+  if (v === undefined || v === null) return {};
+  if (typeof v !== 'object' || Array.isArray(v)) {
+    errors.push({ field: 'tags', message: 'must be an object of string values' });
+    return {};
+  }
+  const entries = Object.entries(v as Json);
+  if (entries.length > RUN_LIMITS.maxTags) {
+    errors.push({ field: 'tags', message: `must have at most ${RUN_LIMITS.maxTags} entries` });
+    return {};
+  }
+  const out: Record<string, string> = {};
+  for (const [k, val] of entries) {
+    if (k.length === 0 || k.length > RUN_LIMITS.maxTagKeyLength) {
+      errors.push({
+        field: `tags.${k}`,
+        message: `keys must be 1 to ${RUN_LIMITS.maxTagKeyLength} characters`,
+      });
+    } else if (typeof val !== 'string') {
+      errors.push({ field: `tags.${k}`, message: 'must be a string' });
+    } else if (val.length > RUN_LIMITS.maxTagValueLength) {
+      errors.push({
+        field: `tags.${k}`,
+        message: `must be at most ${RUN_LIMITS.maxTagValueLength} characters`,
+      });
+    } else out[k] = val;
+  }
+  return out;
+}
