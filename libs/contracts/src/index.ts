@@ -2,3 +2,4 @@ export * from './topics';
 export * from './schemas';
 export * from './run';
 export * from './run-validation';
+export * from './openapi';

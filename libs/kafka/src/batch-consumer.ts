@@ -1,4 +1,4 @@
-import type { Consumer, EachBatchPayload, IHeaders, Kafka, KafkaMessage, Producer } from 'kafkajs';
+import { Partitioners, type Consumer, type EachBatchPayload, type IHeaders, type Kafka, type KafkaMessage, type Producer } from 'kafkajs';
 import { hostname } from 'node:os';
 import { Topics, type TopicSpec } from '@libs/contracts';
 import type { JsonLogger, Metrics } from '@libs/observability';
@@ -158,6 +158,7 @@ export class BatchConsumer<T> {
         maxInFlightRequests: 1,
         transactionTimeout: 15000,
         allowAutoTopicCreation: false,
+        createPartitioner: Partitioners.DefaultPartitioner,
       });
       await this.txProducer.connect();
     } else {

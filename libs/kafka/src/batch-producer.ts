@@ -1,5 +1,5 @@
 import type { IHeaders, Kafka, Producer } from 'kafkajs';
-import { CompressionTypes } from 'kafkajs';
+import { CompressionTypes, Partitioners } from 'kafkajs';
 
 export interface OutboundRecord {
   topic: string;

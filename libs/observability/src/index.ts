@@ -3,3 +3,4 @@ export * from './metrics';
 export * from './health';
 export * from './core.module';
 export * from './bootstrap';
+export * from './api-error.filter';

@@ -1,0 +1,85 @@
+import { randomUUID } from 'node:crypto';
+import type { Pool } from 'pg';
+import { generateApiKey, hashApiKey, hashesMatch, parseApiKey, type Principal, type Role } from './api-key';
+
+export interface ApiKeyInfo {
+  id: string;
+  team: string;
+  name: string;
+  role: Role;
+  prefix: string;
+  created_at: string;
+  last_used_at: string | null;
+  revoked_at: string | null;
+}
+
+interface CacheEntry {
+  principal: Principal | null;
+  until: number;
+}
+
+/** API keys, stored only as hashes. Verified keys are cached briefly, so a revocation is felt within `cacheMs`. */
+export class ApiKeyRepository {
+  private readonly cache = new Map<string, CacheEntry>();
+
+  constructor(
+    private readonly pool: Pool,
+    private readonly cacheMs = 5000,
+  ) {}
+
+  /** Creates a key; the returned `key` is the only time the secret exists outside the caller. */
+  async create(team: string, name: string, role: Role): Promise<{ id: string; key: string; info: ApiKeyInfo }> {
+    const { key, prefix, hash } = generateApiKey();
+    const id = randomUUID();
+    const { rows } = await this.pool.query<ApiKeyInfo>(
+      `insert into api_keys (id, team, name, role, prefix, key_hash) values ($1, $2, $3, $4, $5, $6)
+       returning id, team, name, role, prefix, created_at, last_used_at, revoked_at`,
+      [id, team, name, role, prefix, hash],
+    );
+    return { id, key, info: rows[0] };
+  }
+
+  async list(team?: string): Promise<ApiKeyInfo[]> {
+    const { rows } = await this.pool.query<ApiKeyInfo>(
+      `select id, team, name, role, prefix, created_at, last_used_at, revoked_at from api_keys
+       where ($1::text is null or team = $1) order by created_at`,
+      [team ?? null],
+    );
+    return rows;
+  }
+
+  async get(id: string): Promise<ApiKeyInfo | null> {
+    const { rows } = await this.pool.query<ApiKeyInfo>(
+      'select id, team, name, role, prefix, created_at, last_used_at, revoked_at from api_keys where id = $1',
+      [id],
+    );
+    return rows[0] ?? null;
+  }
+
+  async revoke(id: string): Promise<boolean> {
+    const { rowCount } = await this.pool.query('update api_keys set revoked_at = now() where id = $1 and revoked_at is null', [id]);
+    this.cache.clear();
+    return (rowCount ?? 0) > 0;
+  }
+
+  /** The principal behind a presented key, or null (unknown, malformed or revoked). */
+  async verify(key: string): Promise<Principal | null> {
+    const parsed = parseApiKey(key);
+    if (!parsed) return null;
+    const hash = hashApiKey(key);
+    const cacheKey = hash.toString('base64');
+    const cached = this.cache.get(cacheKey);
+    const now = Date.now();
+    if (cached && cached.until > now) return cached.principal;
+    const { rows } = await this.pool.query<{ id: string; team: string; role: Role; key_hash: Buffer }>(
+      'select id, team, role, key_hash from api_keys where prefix = $1 and revoked_at is null',
+      [parsed.prefix],
+    );
+    const row = rows[0];
+    const principal = row && hashesMatch(row.key_hash, hash) ? { keyId: row.id, team: row.team, role: row.role } : null;
+    if (this.cache.size > 10_000) this.cache.clear();
+    this.cache.set(cacheKey, { principal, until: now + this.cacheMs });
+    if (principal) void this.pool.query('update api_keys set last_used_at = now() where id = $1', [principal.keyId]).catch(() => undefined);
+    return principal;
+  }
+}

@@ -1,0 +1,4 @@
+export * from './api-key';
+export * from './api-key.repository';
+export * from './auth.guard';
+export * from './auth.module';

@@ -1,0 +1,12 @@
+import { commonSpec, int } from '@libs/config';
+
+export const ingestionSpec = {
+  ...commonSpec,
+  PORT: int(8081, { min: 1, max: 65535 }),
+  /** Most runs in one POST /v1/runs. */
+  MAX_BATCH_RUNS: int(1000, { min: 1 }),
+  /** Largest request body, bytes. */
+  MAX_BODY_BYTES: int(5 * 1024 * 1024, { min: 1024 }),
+  /** How long a request waits for Kafka's acknowledgement before answering 503. */
+  PRODUCE_TIMEOUT_MS: int(10000, { min: 100 }),
+};

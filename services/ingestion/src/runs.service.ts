@@ -1,0 +1,127 @@
+import { HttpException, Inject, Injectable } from '@nestjs/common';
+import type { Principal } from '@libs/auth';
+import { CONFIG, type ConfigOf } from '@libs/config';
+import { Topics, agentKey, validateRunJson, type FieldError, type RejectedRun, type RunEvent } from '@libs/contracts';
+import { KafkaService, type OutboundRecord } from '@libs/kafka';
+import { JsonLogger, Metrics, withTimeout } from '@libs/observability';
+import { ingestionSpec } from './ingestion.config';
+
+export type RunResult =
+  | { index: number; run_id: string; status: 'accepted' }
+  | { index: number; run_id: string | null; status: 'rejected'; errors: FieldError[] };
+
+export interface IngestResponse {
+  accepted: number;
+  rejected: number;
+  results: RunResult[];
+}
+
+function apiError(status: number, code: string, message: string, details: unknown = null, headers?: Record<string, string>): HttpException {
+  const err = new HttpException({ error: { code, message, details } }, status);
+  if (headers) Object.assign(err, { headers });
+  return err;
+}
+
+/**
+ * Validates runs, publishes the valid ones to burnrate.runs.raw.v1 keyed by agent and the invalid ones (with their
+ * original JSON and every failing field) to burnrate.runs.rejected.v1, and answers only after Kafka acknowledged both
+ * (acks=all). Ingestion does not dedupe across requests: run_id is the idempotency key downstream (the aggregator and
+ * the recorder), so a client may retry a whole batch safely.
+ */
+@Injectable()
+export class RunsService {
+  private readonly outcomes;
+  private readonly rejectedFields;
+  private readonly batchSizes;
+  private readonly produceLatency;
+
+  constructor(
+    @Inject(CONFIG) private readonly config: ConfigOf<typeof ingestionSpec>,
+    private readonly kafka: KafkaService,
+    private readonly logger: JsonLogger,
+    metrics: Metrics,
+  ) {
+    this.outcomes = metrics.counter('burnrate_runs_ingested_total', 'Runs received over HTTP, by outcome', ['outcome'] as const);
+    this.rejectedFields = metrics.counter('burnrate_runs_rejected_fields_total', 'Rejections by field', ['field'] as const);
+    this.batchSizes = metrics.histogram('burnrate_ingest_batch_runs', 'Runs per POST /v1/runs', [], [1, 10, 50, 100, 250, 500, 1000]);
+    this.produceLatency = metrics.histogram('burnrate_kafka_produce_duration_seconds', 'Time for Kafka to acknowledge a request\'s runs');
+  }
+
+  async ingest(body: unknown, principal: Principal): Promise<IngestResponse> {
+    if (body === null || body === undefined || typeof body !== 'object') {
+      throw apiError(400, 'invalid_body', 'the body must be a run object or a JSON array of runs');
+    }
+    const items = Array.isArray(body) ? body : [body];
+    if (items.length === 0) throw apiError(400, 'empty_batch', 'the batch holds no runs');
+    if (items.length > this.config.MAX_BATCH_RUNS) {
+      throw apiError(413, 'batch_too_large', `at most ${this.config.MAX_BATCH_RUNS} runs per request, got ${items.length}`);
+    }
+    this.batchSizes.observe(items.length);
+
+    const now = Date.now();
+    const serde = this.kafka.serde;
+    const records: OutboundRecord[] = [];
+    const results: RunResult[] = [];
+    let accepted = 0;
+    items.forEach((item, index) => {
+      const result = validateRunJson(item, now);
+      if (result.ok) {
+        const run: RunEvent = result.run;
+        if (principal.role !== 'admin') {
+          if (run.team !== null && run.team !== principal.team) {
+            throw apiError(403, 'forbidden', `run ${index} names team "${run.team}" but this API key belongs to team "${principal.team}"`, {
+              index,
+              run_id: run.run_id,
+            });
+          }
+          run.team = principal.team;
+        }
+        records.push({ topic: Topics.runsRaw.name, key: agentKey(run.team, run.agent_id), value: serde.encode(Topics.runsRaw, run) });
+        results.push({ index, run_id: run.run_id, status: 'accepted' });
+        accepted++;
+      } else {
+        const rejected: RejectedRun = {
+          run_id: result.run_id,
+          agent_id: stringField(item, 'agent_id'),
+          team: principal.role === 'admin' ? stringField(item, 'team') : principal.team,
+          reason: 'validation_failed',
+          errors: result.errors,
+          original: Buffer.from(JSON.stringify(item) ?? 'null'),
+          content_type: 'application/json',
+          source: 'http',
+          source_topic: null,
+          source_partition: null,
+          source_offset: null,
+          rejected_at: now,
+        };
+        records.push({
+          topic: Topics.runsRejected.name,
+          key: rejected.agent_id ? agentKey(rejected.team, rejected.agent_id) : null,
+          value: serde.encode(Topics.runsRejected, rejected),
+        });
+        results.push({ index, run_id: result.run_id, status: 'rejected', errors: result.errors });
+        for (const e of result.errors) this.rejectedFields.inc({ field: e.field.split('.')[0] });
+      }
+    });
+
+    const started = process.hrtime.bigint();
+    try {
+      await withTimeout(this.kafka.producer.send(records), this.config.PRODUCE_TIMEOUT_MS, 'Kafka did not acknowledge in time');
+    } catch (err) {
+      this.outcomes.inc({ outcome: 'unavailable' }, items.length);
+      this.logger.warn('could not publish runs', { err: (err as Error).message, runs: items.length });
+      throw apiError(503, 'unavailable', 'the event log did not acknowledge these runs; retry the request (run_id makes retries safe)', null, {
+        'Retry-After': '5',
+      });
+    }
+    this.produceLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
+    this.outcomes.inc({ outcome: 'accepted' }, accepted);
+    if (items.length - accepted > 0) this.outcomes.inc({ outcome: 'rejected' }, items.length - accepted);
+    return { accepted, rejected: items.length - accepted, results };
+  }
+}
+
+function stringField(item: unknown, field: string): string | null {
+  const v = item && typeof item === 'object' ? (item as Record<string, unknown>)[field] : undefined;
+  return typeof v === 'string' && v.length <= 256 ? v : null;
+}
