@@ -28,7 +28,11 @@ export class ApiKeyRepository {
   ) {}
 
   /** Creates a key; the returned `key` is the only time the secret exists outside the caller. */
-  async create(team: string, name: string, role: Role): Promise<{ id: string; key: string; info: ApiKeyInfo }> {
+  async create(
+    team: string,
+    name: string,
+    role: Role,
+  ): Promise<{ id: string; key: string; info: ApiKeyInfo }> {
     const { key, prefix, hash } = generateApiKey();
     const id = randomUUID();
     const { rows } = await this.pool.query<ApiKeyInfo>(
@@ -57,7 +61,10 @@ export class ApiKeyRepository {
   }
 
   async revoke(id: string): Promise<boolean> {
-    const { rowCount } = await this.pool.query('update api_keys set revoked_at = now() where id = $1 and revoked_at is null', [id]);
+    const { rowCount } = await this.pool.query(
+      'update api_keys set revoked_at = now() where id = $1 and revoked_at is null',
+      [id],
+    );
     this.cache.clear();
     return (rowCount ?? 0) > 0;
   }
@@ -76,10 +83,14 @@ export class ApiKeyRepository {
       [parsed.prefix],
     );
     const row = rows[0];
-    const principal = row && hashesMatch(row.key_hash, hash) ? { keyId: row.id, team: row.team, role: row.role } : null;
+    const principal =
+      row && hashesMatch(row.key_hash, hash) ? { keyId: row.id, team: row.team, role: row.role } : null;
     if (this.cache.size > 10_000) this.cache.clear();
     this.cache.set(cacheKey, { principal, until: now + this.cacheMs });
-    if (principal) void this.pool.query('update api_keys set last_used_at = now() where id = $1', [principal.keyId]).catch(() => undefined);
+    if (principal)
+      void this.pool
+        .query('update api_keys set last_used_at = now() where id = $1', [principal.keyId])
+        .catch(() => undefined);
     return principal;
   }
 }

@@ -1,4 +1,11 @@
-import { type CanActivate, type ExecutionContext, HttpException, Inject, Injectable, createParamDecorator } from '@nestjs/common';
+import {
+  type CanActivate,
+  type ExecutionContext,
+  HttpException,
+  Inject,
+  Injectable,
+  createParamDecorator,
+} from '@nestjs/common';
 import type { Principal } from './api-key';
 import { ApiKeyRepository } from './api-key.repository';
 
@@ -32,17 +39,23 @@ export class ApiKeyGuard implements CanActivate {
   }
 }
 
-export const CurrentPrincipal = createParamDecorator((_data: unknown, context: ExecutionContext): Principal => {
-  const principal = context.switchToHttp().getRequest<AuthedRequest>().principal;
-  if (!principal) throw apiError(401, 'unauthenticated', 'no API key');
-  return principal;
-});
+export const CurrentPrincipal = createParamDecorator(
+  (_data: unknown, context: ExecutionContext): Principal => {
+    const principal = context.switchToHttp().getRequest<AuthedRequest>().principal;
+    if (!principal) throw apiError(401, 'unauthenticated', 'no API key');
+    return principal;
+  },
+);
 
 /** The team a request may act for: a team key its own team only; an admin key any team it names. */
 export function scopeTeam(principal: Principal, requested: string | null | undefined): string | null {
   if (principal.role === 'admin') return requested ?? null;
   if (requested && requested !== principal.team) {
-    throw apiError(403, 'forbidden', `this API key belongs to team "${principal.team}" and cannot act for team "${requested}"`);
+    throw apiError(
+      403,
+      'forbidden',
+      `this API key belongs to team "${principal.team}" and cannot act for team "${requested}"`,
+    );
   }
   return principal.team;
 }

@@ -6,7 +6,10 @@ import { API_KEYS, ApiKeyGuard } from './auth.guard';
 
 @Global()
 @Module({
-  providers: [{ provide: API_KEYS, inject: [PG_POOL], useFactory: (pool: Pool) => new ApiKeyRepository(pool) }, ApiKeyGuard],
+  providers: [
+    { provide: API_KEYS, inject: [PG_POOL], useFactory: (pool: Pool) => new ApiKeyRepository(pool) },
+    ApiKeyGuard,
+  ],
   exports: [API_KEYS, ApiKeyGuard],
 })
 export class AuthModule {}

@@ -3,7 +3,16 @@ import { RUN_LIMITS } from './run-validation';
 
 type OpenApiSchema = Record<string, unknown>;
 
-const REQUIRED = ['run_id', 'agent_id', 'model', 'input_tokens', 'output_tokens', 'started_at', 'finished_at', 'status'];
+const REQUIRED = [
+  'run_id',
+  'agent_id',
+  'model',
+  'input_tokens',
+  'output_tokens',
+  'started_at',
+  'finished_at',
+  'status',
+];
 const SERVER_SET = new Set(['received_at', 'source']);
 
 /** The run as JSON over HTTP, derived from schemas/run.avsc (the single source), for the OpenAPI page. */
@@ -15,7 +24,10 @@ export function runJsonSchema(): OpenApiSchema {
   const properties: Record<string, OpenApiSchema> = {};
   for (const field of avro.fields) {
     if (SERVER_SET.has(field.name)) continue;
-    properties[field.name] = { ...toJson(field.name, field.type), ...(field.doc ? { description: field.doc } : {}) };
+    properties[field.name] = {
+      ...toJson(field.name, field.type),
+      ...(field.doc ? { description: field.doc } : {}),
+    };
   }
   return { type: 'object', required: REQUIRED, properties, description: avro.doc };
 }
@@ -28,7 +40,12 @@ function toJson(name: string, type: unknown): OpenApiSchema {
   if (type && typeof type === 'object') {
     const t = type as { type: string; logicalType?: string; values?: unknown };
     if (t.logicalType === 'timestamp-millis') return { type: 'string', format: 'date-time' };
-    if (t.type === 'map') return { type: 'object', additionalProperties: toJson(name, t.values), maxProperties: RUN_LIMITS.maxTags };
+    if (t.type === 'map')
+      return {
+        type: 'object',
+        additionalProperties: toJson(name, t.values),
+        maxProperties: RUN_LIMITS.maxTags,
+      };
     return toJson(name, t.type);
   }
   switch (type) {
@@ -41,6 +58,8 @@ function toJson(name: string, type: unknown): OpenApiSchema {
     case 'boolean':
       return { type: 'boolean' };
     default:
-      return name === 'status' ? { type: 'string', enum: ['success', 'error', 'timeout', 'cancelled'] } : { type: 'string' };
+      return name === 'status'
+        ? { type: 'string', enum: ['success', 'error', 'timeout', 'cancelled'] }
+        : { type: 'string' };
   }
 }

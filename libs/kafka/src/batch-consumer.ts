@@ -1,4 +1,12 @@
-import { Partitioners, type Consumer, type EachBatchPayload, type IHeaders, type Kafka, type KafkaMessage, type Producer } from 'kafkajs';
+import {
+  Partitioners,
+  type Consumer,
+  type EachBatchPayload,
+  type IHeaders,
+  type Kafka,
+  type KafkaMessage,
+  type Producer,
+} from 'kafkajs';
 import { hostname } from 'node:os';
 import { Topics, type TopicSpec } from '@libs/contracts';
 import type { JsonLogger, Metrics } from '@libs/observability';

@@ -22,7 +22,12 @@ const CODES: Record<number, string> = {
 
 /** Every error answers `{"error": {"code", "message", "details"}}` with its precise status. */
 export function toApiError(status: number, body: unknown, fallbackMessage: string): ApiErrorBody {
-  if (body && typeof body === 'object' && 'error' in body && typeof (body as ApiErrorBody).error === 'object') {
+  if (
+    body &&
+    typeof body === 'object' &&
+    'error' in body &&
+    typeof (body as ApiErrorBody).error === 'object'
+  ) {
     return body as ApiErrorBody;
   }
   const message =
@@ -43,12 +48,17 @@ export class ApiErrorFilter implements ExceptionFilter {
     if (exception instanceof HttpException) {
       const status = exception.getStatus();
       const headers = (exception as HttpException & { headers?: Record<string, string> }).headers ?? {};
-      void reply.headers(headers).code(status).send(toApiError(status, exception.getResponse(), exception.message));
+      void reply
+        .headers(headers)
+        .code(status)
+        .send(toApiError(status, exception.getResponse(), exception.message));
       return;
     }
     const fastifyError = exception as { statusCode?: number; message?: string };
     if (fastifyError?.statusCode && fastifyError.statusCode < 500) {
-      void reply.code(fastifyError.statusCode).send(toApiError(fastifyError.statusCode, null, fastifyError.message ?? 'bad request'));
+      void reply
+        .code(fastifyError.statusCode)
+        .send(toApiError(fastifyError.statusCode, null, fastifyError.message ?? 'bad request'));
       return;
     }
     this.logger.error('unhandled error', { err: exception });

@@ -36,7 +36,10 @@ const resultSchema = {
           index: { type: 'integer' },
           run_id: { type: 'string', nullable: true },
           status: { type: 'string', enum: ['accepted', 'rejected'] },
-          errors: { type: 'array', items: { type: 'object', properties: { field: { type: 'string' }, message: { type: 'string' } } } },
+          errors: {
+            type: 'array',
+            items: { type: 'object', properties: { field: { type: 'string' }, message: { type: 'string' } } },
+          },
         },
       },
     },
@@ -45,7 +48,10 @@ const resultSchema = {
 const errorSchema = {
   type: 'object',
   properties: {
-    error: { type: 'object', properties: { code: { type: 'string' }, message: { type: 'string' }, details: {} } },
+    error: {
+      type: 'object',
+      properties: { code: { type: 'string' }, message: { type: 'string' }, details: {} },
+    },
   },
 };
 
@@ -69,14 +75,29 @@ export class RunsController {
   })
   @ApiBody({
     schema: { oneOf: [run, { type: 'array', items: run, maxItems: 1000 }] },
-    examples: { single: { value: example }, batch: { value: [example, { ...example, run_id: 'run_018f4c2b', agent_id: 'research-agent' }] } },
+    examples: {
+      single: { value: example },
+      batch: { value: [example, { ...example, run_id: 'run_018f4c2b', agent_id: 'research-agent' }] },
+    },
   })
-  @ApiResponse({ status: 202, description: 'At least one run accepted; per-run results', schema: resultSchema })
-  @ApiResponse({ status: 400, description: 'No run accepted: per-run results name every failing field', schema: resultSchema })
+  @ApiResponse({
+    status: 202,
+    description: 'At least one run accepted; per-run results',
+    schema: resultSchema,
+  })
+  @ApiResponse({
+    status: 400,
+    description: 'No run accepted: per-run results name every failing field',
+    schema: resultSchema,
+  })
   @ApiResponse({ status: 401, description: 'Missing or unknown API key', schema: errorSchema })
   @ApiResponse({ status: 403, description: 'A run names another team than the key’s', schema: errorSchema })
   @ApiResponse({ status: 413, description: 'Too many runs or too large a body', schema: errorSchema })
-  @ApiResponse({ status: 503, description: 'Kafka did not acknowledge; retry after Retry-After seconds', schema: errorSchema })
+  @ApiResponse({
+    status: 503,
+    description: 'Kafka did not acknowledge; retry after Retry-After seconds',
+    schema: errorSchema,
+  })
   async create(
     @Body() body: unknown,
     @CurrentPrincipal() principal: Principal,

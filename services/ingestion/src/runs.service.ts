@@ -1,7 +1,14 @@
 import { HttpException, Inject, Injectable } from '@nestjs/common';
 import type { Principal } from '@libs/auth';
 import { CONFIG, type ConfigOf } from '@libs/config';
-import { Topics, agentKey, validateRunJson, type FieldError, type RejectedRun, type RunEvent } from '@libs/contracts';
+import {
+  Topics,
+  agentKey,
+  validateRunJson,
+  type FieldError,
+  type RejectedRun,
+  type RunEvent,
+} from '@libs/contracts';
 import { KafkaService, type OutboundRecord } from '@libs/kafka';
 import { JsonLogger, Metrics, withTimeout } from '@libs/observability';
 import { ingestionSpec } from './ingestion.config';
@@ -16,7 +23,13 @@ export interface IngestResponse {
   results: RunResult[];
 }
 
-function apiError(status: number, code: string, message: string, details: unknown = null, headers?: Record<string, string>): HttpException {
+function apiError(
+  status: number,
+  code: string,
+  message: string,
+  details: unknown = null,
+  headers?: Record<string, string>,
+): HttpException {
   const err = new HttpException({ error: { code, message, details } }, status);
   if (headers) Object.assign(err, { headers });
   return err;
@@ -41,10 +54,22 @@ export class RunsService {
     private readonly logger: JsonLogger,
     metrics: Metrics,
   ) {
-    this.outcomes = metrics.counter('burnrate_runs_ingested_total', 'Runs received over HTTP, by outcome', ['outcome'] as const);
-    this.rejectedFields = metrics.counter('burnrate_runs_rejected_fields_total', 'Rejections by field', ['field'] as const);
-    this.batchSizes = metrics.histogram('burnrate_ingest_batch_runs', 'Runs per POST /v1/runs', [], [1, 10, 50, 100, 250, 500, 1000]);
-    this.produceLatency = metrics.histogram('burnrate_kafka_produce_duration_seconds', 'Time for Kafka to acknowledge a request\'s runs');
+    this.outcomes = metrics.counter('burnrate_runs_ingested_total', 'Runs received over HTTP, by outcome', [
+      'outcome',
+    ] as const);
+    this.rejectedFields = metrics.counter('burnrate_runs_rejected_fields_total', 'Rejections by field', [
+      'field',
+    ] as const);
+    this.batchSizes = metrics.histogram(
+      'burnrate_ingest_batch_runs',
+      'Runs per POST /v1/runs',
+      [],
+      [1, 10, 50, 100, 250, 500, 1000],
+    );
+    this.produceLatency = metrics.histogram(
+      'burnrate_kafka_produce_duration_seconds',
+      "Time for Kafka to acknowledge a request's runs",
+    );
   }
 
   async ingest(body: unknown, principal: Principal): Promise<IngestResponse> {
@@ -54,7 +79,11 @@ export class RunsService {
     const items = Array.isArray(body) ? body : [body];
     if (items.length === 0) throw apiError(400, 'empty_batch', 'the batch holds no runs');
     if (items.length > this.config.MAX_BATCH_RUNS) {
-      throw apiError(413, 'batch_too_large', `at most ${this.config.MAX_BATCH_RUNS} runs per request, got ${items.length}`);
+      throw apiError(
+        413,
+        'batch_too_large',
+        `at most ${this.config.MAX_BATCH_RUNS} runs per request, got ${items.length}`,
+      );
     }
     this.batchSizes.observe(items.length);
 
@@ -69,14 +98,23 @@ export class RunsService {
         const run: RunEvent = result.run;
         if (principal.role !== 'admin') {
           if (run.team !== null && run.team !== principal.team) {
-            throw apiError(403, 'forbidden', `run ${index} names team "${run.team}" but this API key belongs to team "${principal.team}"`, {
-              index,
-              run_id: run.run_id,
-            });
+            throw apiError(
+              403,
+              'forbidden',
+              `run ${index} names team "${run.team}" but this API key belongs to team "${principal.team}"`,
+              {
+                index,
+                run_id: run.run_id,
+              },
+            );
           }
           run.team = principal.team;
         }
-        records.push({ topic: Topics.runsRaw.name, key: agentKey(run.team, run.agent_id), value: serde.encode(Topics.runsRaw, run) });
+        records.push({
+          topic: Topics.runsRaw.name,
+          key: agentKey(run.team, run.agent_id),
+          value: serde.encode(Topics.runsRaw, run),
+        });
         results.push({ index, run_id: run.run_id, status: 'accepted' });
         accepted++;
       } else {
@@ -106,13 +144,23 @@ export class RunsService {
 
     const started = process.hrtime.bigint();
     try {
-      await withTimeout(this.kafka.producer.send(records), this.config.PRODUCE_TIMEOUT_MS, 'Kafka did not acknowledge in time');
+      await withTimeout(
+        this.kafka.producer.send(records),
+        this.config.PRODUCE_TIMEOUT_MS,
+        'Kafka did not acknowledge in time',
+      );
     } catch (err) {
       this.outcomes.inc({ outcome: 'unavailable' }, items.length);
       this.logger.warn('could not publish runs', { err: (err as Error).message, runs: items.length });
-      throw apiError(503, 'unavailable', 'the event log did not acknowledge these runs; retry the request (run_id makes retries safe)', null, {
-        'Retry-After': '5',
-      });
+      throw apiError(
+        503,
+        'unavailable',
+        'the event log did not acknowledge these runs; retry the request (run_id makes retries safe)',
+        null,
+        {
+          'Retry-After': '5',
+        },
+      );
     }
     this.produceLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
     this.outcomes.inc({ outcome: 'accepted' }, accepted);
