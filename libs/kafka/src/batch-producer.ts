@@ -40,10 +40,14 @@ export class BatchProducer {
   private readonly compression: CompressionTypes;
 
   constructor(kafka: Kafka, options: BatchProducerOptions = {}) {
+    // Java-compatible murmur2 partitioning, so producers in other languages put an agent's runs in the same partition.
+    // Retries are unbounded (an idempotent producer must not give up mid-sequence); callers bound their own wait.
     this.producer = kafka.producer({
       idempotent: true,
       maxInFlightRequests: 5,
       allowAutoTopicCreation: false,
+      createPartitioner: Partitioners.DefaultPartitioner,
+      retry: { retries: Number.MAX_SAFE_INTEGER, maxRetryTime: 5000 },
     });
     this.lingerMs = options.lingerMs ?? 5;
     this.maxBatchRecords = options.maxBatchRecords ?? 5000;
