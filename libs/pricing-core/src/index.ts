@@ -1,0 +1,4 @@
+export * from './rate-card';
+export * from './normalize';
+export * from './rate-card-resolver';
+export * from './genai-import';
