@@ -2,11 +2,10 @@
  * One-shot set-up of a burnrate installation (the Kubernetes migration Job runs this; so does `npm run up`):
  * database migrations, Kafka topics, Avro schema registration, and the rate card's first seed.
  */
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { commonSpec, loadConfigOrExit } from '@libs/config';
 import { Topics, defaultSchemaDir, loadSchemas } from '@libs/contracts';
-import { runMigrations } from '@libs/db';
+import { createPool, runMigrations } from '@libs/db';
+import { seedRateCardIfEmpty } from '@libs/pricing-core';
 import { AvroSerde, createKafka, provisionTopics } from '@libs/kafka';
 import { JsonLogger } from '@libs/observability';
 
@@ -33,12 +32,11 @@ export async function migrate(): Promise<void> {
     subjects: withSchemas.map((t) => `${t.name}-value=${serde.schemaId(t)}`),
   });
 
-  // The rate card's first seed, when the pricing library is part of this build.
-  const pricing = join(__dirname, '../libs/pricing-core/src/index');
-  if (existsSync(`${pricing}.js`) || existsSync(`${pricing}.ts`)) {
-    const mod = (await import(pricing)) as { seedRateCardIfEmpty?: (databaseUrl: string) => Promise<number> };
-    if (mod.seedRateCardIfEmpty)
-      log.info('rate card seeded', { rows: await mod.seedRateCardIfEmpty(config.DATABASE_URL) });
+  const pool = createPool(config.DATABASE_URL, 2);
+  try {
+    log.info('rate card seeded', { rows: await seedRateCardIfEmpty(pool) });
+  } finally {
+    await pool.end();
   }
 }
 

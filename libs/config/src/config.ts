@@ -154,6 +154,8 @@ export const commonSpec = {
   KAFKA_SASL_PASSWORD: optionalStr(),
   KAFKA_TOPIC_PARTITIONS: int(6, { min: 1 }),
   KAFKA_REPLICATION_FACTOR: int(1, { min: 1 }),
+  /** How long a crashed consumer keeps its partitions before the group moves them. */
+  KAFKA_SESSION_TIMEOUT_MS: int(30000, { min: 6000 }),
   SCHEMA_REGISTRY_URL: url('http://127.0.0.1:8085/apis/ccompat/v7'),
   SCHEMA_REGISTRY_USERNAME: optionalStr(),
   SCHEMA_REGISTRY_PASSWORD: optionalStr(),

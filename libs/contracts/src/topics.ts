@@ -10,7 +10,7 @@ export interface TopicSpec {
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
-export const Topics = {
+const BASE_TOPICS = {
   runsRaw: {
     name: 'burnrate.runs.raw.v1',
     valueSchema: 'dev.burnrate.v1.RunEvent',
@@ -55,9 +55,31 @@ export const Topics = {
   },
 } as const satisfies Record<string, TopicSpec>;
 
+/**
+ * A namespace appended to every topic name (`burnrate.runs.raw.v1.<ns>`), so that test runs or several
+ * installations can share one cluster without reading each other's records. Empty in a normal deployment.
+ */
+export function namespaced<T extends Record<string, TopicSpec>>(topics: T, ns: string | undefined): T {
+  if (!ns) return topics;
+  return Object.fromEntries(
+    Object.entries(topics).map(([k, t]) => [k, { ...t, name: `${t.name}.${ns}` }]),
+  ) as T;
+}
+
+export const Topics = namespaced(BASE_TOPICS, process.env.BURNRATE_TOPIC_NAMESPACE);
+export const topicsIn = (ns: string): typeof BASE_TOPICS => namespaced(BASE_TOPICS, ns);
+
 /** Compacted changelog topic for a stateful service's store (Kafka Streams naming: <app>-<store>-changelog). */
-export function changelogTopic(app: string, store: string): TopicSpec {
-  return { name: `burnrate.${app}.${store}.changelog.v1`, valueSchema: null, compacted: true };
+export function changelogTopic(
+  app: string,
+  store: string,
+  ns = process.env.BURNRATE_TOPIC_NAMESPACE,
+): TopicSpec {
+  return {
+    name: `burnrate.${app}.${store}.changelog.v1${ns ? `.${ns}` : ''}`,
+    valueSchema: null,
+    compacted: true,
+  };
 }
 
 /** The partition key of every run-derived topic: one agent's runs in one partition, in order. */

@@ -202,6 +202,12 @@ export class BatchConsumer<T> {
   private async onBatch({ batch, heartbeat, isStale, isRunning }: EachBatchPayload): Promise<void> {
     if (batch.messages.length === 0 || !isRunning() || isStale()) return;
     const started = process.hrtime.bigint();
+    this.log.debug('batch', {
+      topic: batch.topic,
+      partition: batch.partition,
+      records: batch.messages.length,
+      first: batch.firstOffset(),
+    });
     const spec = this.byTopic.get(batch.topic);
     const { records, deadLetters } = await this.decode(spec, batch.topic, batch.partition, batch.messages);
     const result =

@@ -80,7 +80,7 @@ export class KafkaService implements OnModuleInit, BeforeApplicationShutdown {
     const consumer = new BatchConsumer<T>(
       this.kafka,
       this.serdeInstance ?? null,
-      options,
+      { sessionTimeoutMs: this.config.KAFKA_SESSION_TIMEOUT_MS, ...options },
       this.logger,
       this.metrics,
     );

@@ -2,3 +2,4 @@ export * from './rate-card';
 export * from './normalize';
 export * from './rate-card-resolver';
 export * from './genai-import';
+export * from './rate-card.repository';

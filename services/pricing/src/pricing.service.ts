@@ -1,0 +1,112 @@
+import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
+import type { Pool } from 'pg';
+import { CONFIG, type ConfigOf } from '@libs/config';
+import { Topics, type RunEvent } from '@libs/contracts';
+import { PG_POOL } from '@libs/db';
+import { KafkaService, type BatchConsumer } from '@libs/kafka';
+import { JsonLogger, Metrics } from '@libs/observability';
+import { RateCardRepository, RateCardResolver, seedRateCardIfEmpty } from '@libs/pricing-core';
+import { priceBatch } from './price-batch';
+import { pricingSpec } from './pricing.config';
+
+/**
+ * runs.raw -> runs.priced | runs.rejected, consume-transform-produce in one Kafka transaction per batch: a crash
+ * neither loses nor doubles a priced run. The rate card is reloaded when it changes, without a restart.
+ */
+@Injectable()
+export class PricingService implements OnApplicationBootstrap, OnApplicationShutdown {
+  private card = new RateCardResolver([]);
+  private fingerprint = '';
+  private timer: NodeJS.Timeout | undefined;
+  private consumer: BatchConsumer<RunEvent> | undefined;
+  private readonly repo: RateCardRepository;
+  private readonly log: JsonLogger;
+  private readonly priced;
+  private readonly rejected;
+  private readonly spend;
+
+  constructor(
+    @Inject(CONFIG) private readonly config: ConfigOf<typeof pricingSpec>,
+    @Inject(PG_POOL) private readonly pool: Pool,
+    private readonly kafka: KafkaService,
+    logger: JsonLogger,
+    metrics: Metrics,
+  ) {
+    this.repo = new RateCardRepository(pool);
+    this.log = logger.child({ component: 'pricing' });
+    this.priced = metrics.counter('burnrate_runs_priced_total', 'Runs priced, by price status', [
+      'price_status',
+    ] as const);
+    this.rejected = metrics.counter(
+      'burnrate_runs_rejected_total',
+      'Runs rejected by pricing, by first failing field',
+      ['field'] as const,
+    );
+    this.spend = metrics.counter('burnrate_spend_nanos_total', 'Priced spend in nano-units of the currency', [
+      'team',
+      'currency',
+    ] as const);
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    const seeded = await seedRateCardIfEmpty(this.pool);
+    if (seeded > 0) this.log.info('rate card seeded from @pydantic/genai-prices', { rows: seeded });
+    await this.reloadIfChanged();
+    this.timer = setInterval(
+      () =>
+        void this.reloadIfChanged().catch((err: unknown) =>
+          this.log.error('rate card reload failed', { err }),
+        ),
+      this.config.RATE_CARD_POLL_MS,
+    );
+    this.timer.unref();
+    this.consumer = this.kafka.createConsumer<RunEvent>({
+      groupId: this.config.CONSUMER_GROUP,
+      topics: [Topics.runsRaw],
+      transactional: true,
+      transactionalId: `${this.config.CONSUMER_GROUP}-${this.config.INSTANCE_ID}`,
+      handler: async (records) => {
+        const serde = this.kafka.serde;
+        const batch = priceBatch(records, this.card);
+        await this.repo.recordUnpriced(batch.unpriced);
+        for (const p of batch.priced) {
+          this.priced.inc({ price_status: p.value.price_status });
+          if (p.value.total_cost_nanos > 0)
+            this.spend.inc({ team: p.value.team, currency: p.value.currency }, p.value.total_cost_nanos);
+        }
+        for (const r of batch.rejected) this.rejected.inc({ field: r.value.errors[0]?.field ?? 'unknown' });
+        return {
+          outputs: [
+            ...batch.priced.map((p) => ({
+              topic: Topics.runsPriced.name,
+              key: p.key,
+              value: serde.encode(Topics.runsPriced, p.value),
+            })),
+            ...batch.rejected.map((r) => ({
+              topic: Topics.runsRejected.name,
+              key: r.key,
+              value: serde.encode(Topics.runsRejected, r.value),
+            })),
+          ],
+        };
+      },
+    });
+    await this.consumer.start();
+  }
+
+  private async reloadIfChanged(): Promise<void> {
+    const fingerprint = await this.repo.fingerprint();
+    if (fingerprint === this.fingerprint) return;
+    const rows = await this.repo.load();
+    this.card = new RateCardResolver(rows);
+    this.fingerprint = fingerprint;
+    this.log.info('rate card loaded', {
+      rows: rows.length,
+      overrides: rows.filter((r) => r.source === 'override').length,
+    });
+  }
+
+  onApplicationShutdown(): void {
+    if (this.timer) clearInterval(this.timer);
+  }
+}
