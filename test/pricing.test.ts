@@ -79,13 +79,11 @@ describe('pricing service (own process, transactional, real stack)', () => {
     // Many produce requests: many record batches, so the crash lands between commits.
     for (let i = 0; i < all.length; i += 20) {
       await producer.send(
-        all
-          .slice(i, i + 20)
-          .map((r) => ({
-            topic: T.runsRaw.name,
-            key: `support/${r.agent_id}`,
-            value: serde.encode(T.runsRaw, r),
-          })),
+        all.slice(i, i + 20).map((r) => ({
+          topic: T.runsRaw.name,
+          key: `support/${r.agent_id}`,
+          value: serde.encode(T.runsRaw, r),
+        })),
       );
     }
     await producer.disconnect();
@@ -138,5 +136,32 @@ describe('pricing service (own process, transactional, real stack)', () => {
     expect(byId[`${ns}-2002`].errors[0].field).toBe('cache_read_tokens');
     expect(byId[`${ns}-2002`]).toMatchObject({ source: 'kafka', source_topic: T.runsRaw.name });
     expect(byId[`${ns}-2002`].original.equals(serde.encode(T.runsRaw, invalid[2]))).toBe(true);
+  });
+});
+
+describe('examples/publish-runs.ts (a producer on Kafka, outside burnrate)', () => {
+  it('publishes Avro runs with the registered schema, keyed by agent, readable by burnrate', async () => {
+    const { execFileSync } = await import('node:child_process');
+    const { resolve } = await import('node:path');
+    const kafka = testKafka(config);
+    const admin = kafka.admin();
+    await admin.connect();
+    await provisionTopics(admin, config, Object.values(T));
+    await admin.disconnect();
+    const serde = await AvroSerde.create(config, [T.runsRaw, T.runsPriced]);
+    const prefix = `example-${uid()}`;
+    const out = execFileSync(
+      process.execPath,
+      ['-r', '@swc-node/register', resolve(__dirname, '../examples/publish-runs.ts')],
+      {
+        env: { ...process.env, TOPIC: T.runsRaw.name, COUNT: '7', RUN_PREFIX: prefix },
+      },
+    ).toString();
+    expect(out).toMatch(/published 7 runs/);
+    const raw = (await readTopic<RunEvent>(kafka, T.runsRaw, { expected: 1, serde })).filter((r) =>
+      r.value.run_id.startsWith(prefix),
+    );
+    expect(raw).toHaveLength(7);
+    expect(raw.every((r) => r.key === 'support/research-agent')).toBe(true);
   });
 });
