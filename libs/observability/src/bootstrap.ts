@@ -3,7 +3,7 @@ import type { Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
-import { ApiErrorFilter, toApiError } from './api-error.filter';
+import { ApiErrorFilter } from './api-error.filter';
 import { Health } from './health';
 import { JsonLogger } from './logger';
 import { Metrics } from './metrics';
@@ -39,12 +39,6 @@ export async function bootstrapService(options: BootstrapOptions): Promise<NestF
   const health = app.get(Health);
   const fastify = app.getHttpAdapter().getInstance();
   app.useGlobalFilters(new ApiErrorFilter(logger));
-  // Errors raised by Fastify itself (malformed JSON, body too large, wrong content type) get the same shape.
-  fastify.setErrorHandler((error: { statusCode?: number; message: string }, _request, reply) => {
-    const status = error.statusCode && error.statusCode >= 400 ? error.statusCode : 500;
-    if (status >= 500) logger.error('request failed', { err: error });
-    void reply.code(status).send(toApiError(status, null, status >= 500 ? 'internal error' : error.message));
-  });
 
   const httpDuration = metrics.histogram(
     'burnrate_http_request_duration_seconds',

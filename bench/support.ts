@@ -1,0 +1,52 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { resolve } from 'node:path';
+
+export const quick = process.argv.includes('--quick');
+const ROOT = resolve(__dirname, '..');
+
+/** Starts a built service (dist/) as its own process and waits for /readyz. */
+export async function startBuiltService(
+  name: string,
+  port: number,
+  env: Record<string, string> = {},
+): Promise<ChildProcess> {
+  const child = spawn(process.execPath, [resolve(ROOT, `dist/services/${name}/src/main.js`)], {
+    env: { ...process.env, PORT: String(port), LOG_LEVEL: 'warn', ...env },
+    stdio: ['ignore', 'ignore', 'inherit'],
+  });
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}`);
+    try {
+      if ((await fetch(`http://127.0.0.1:${port}/readyz`)).ok) return child;
+    } catch {
+      // not yet
+    }
+    if (Date.now() > deadline) throw new Error(`${name} not ready`);
+    await new Promise((r) => setTimeout(r, 250));
+  }
+}
+
+export async function stop(child: ChildProcess): Promise<void> {
+  if (child.exitCode !== null) return;
+  const exited = new Promise((r) => child.on('exit', r));
+  child.kill('SIGTERM');
+  await exited;
+}
+
+/** Peak resident memory of a process, from /proc (Linux), in MB. */
+export function peakRssMb(pid: number | undefined): number | null {
+  try {
+    // eslint-disable-next-line @typescript-eslint/no-require-imports
+    const status = (require('node:fs') as typeof import('node:fs')).readFileSync(
+      `/proc/${pid}/status`,
+      'utf8',
+    );
+    const kb = Number(/VmHWM:\s+(\d+)/.exec(status)?.[1]);
+    return Number.isFinite(kb) ? Math.round(kb / 1024) : null;
+  } catch {
+    return null;
+  }
+}
+
+export const round = (v: number, digits = 0): number => Number(v.toFixed(digits));
