@@ -1,0 +1,100 @@
+import type { MigrationInterface, QueryRunner } from 'typeorm';
+
+/**
+ * Priced runs and the hourly spend rollup the breakdowns read. Plain PostgreSQL first; with the timescaledb extension
+ * available, `runs` becomes a hypertable on finished_at with compression and retention policies (RUNS_RETENTION_DAYS,
+ * default 400). Unique keys include the time column, as hypertables require.
+ */
+export class Storage1763800002000 implements MigrationInterface {
+  name = 'Storage1763800002000';
+
+  async up(q: QueryRunner): Promise<void> {
+    await q.query(`
+      create table if not exists runs (
+        run_id text not null,
+        finished_at timestamptz not null,
+        started_at timestamptz not null,
+        team text not null,
+        agent_id text not null,
+        model text not null,
+        provider text not null,
+        status text not null,
+        customer_id text,
+        feature text,
+        cost_centre text,
+        session_id text,
+        tool text,
+        parent_run_id text,
+        quality_score double precision,
+        tags jsonb not null default '{}',
+        uncached_input_tokens bigint not null,
+        cache_read_tokens bigint not null,
+        cache_write_tokens bigint not null,
+        output_tokens bigint not null,
+        input_cost_nanos bigint not null,
+        cache_read_cost_nanos bigint not null,
+        cache_write_cost_nanos bigint not null,
+        output_cost_nanos bigint not null,
+        total_cost_nanos bigint not null,
+        currency text not null,
+        price_status text not null,
+        rate_card_id text,
+        rate_card_version text,
+        price_tier text,
+        received_at timestamptz,
+        priced_at timestamptz not null,
+        primary key (run_id, finished_at)
+      )`);
+    await q.query('create index if not exists runs_run_id on runs (run_id)');
+    await q.query('create index if not exists runs_team_time on runs (team, finished_at desc)');
+    await q.query(
+      'create index if not exists runs_parent on runs (parent_run_id) where parent_run_id is not null',
+    );
+    await q.query(`
+      create table if not exists spend_hourly (
+        bucket timestamptz not null,
+        team text not null,
+        agent_id text not null,
+        customer_id text not null default '',
+        feature text not null default '',
+        model text not null,
+        cost_centre text not null default '',
+        currency text not null,
+        runs bigint not null,
+        successful_runs bigint not null,
+        unpriced_runs bigint not null,
+        cost_nanos numeric not null,
+        input_tokens bigint not null,
+        output_tokens bigint not null,
+        cache_read_tokens bigint not null,
+        primary key (team, bucket, agent_id, customer_id, feature, model, cost_centre, currency)
+      )`);
+    await q.query('create index if not exists spend_hourly_bucket on spend_hourly (bucket)');
+
+    const [{ available }] = (await q.query(
+      "select exists(select 1 from pg_available_extensions where name = 'timescaledb') as available",
+    )) as { available: boolean }[];
+    if (available) {
+      const retention = Number(process.env.RUNS_RETENTION_DAYS ?? 400);
+      await q.query('create extension if not exists timescaledb');
+      await q.query(
+        "select create_hypertable('runs', 'finished_at', chunk_time_interval => interval '1 day', migrate_data => true, if_not_exists => true)",
+      );
+      await q.query(
+        "alter table runs set (timescaledb.compress, timescaledb.compress_segmentby = 'team, agent_id')",
+      );
+      await q.query("select add_compression_policy('runs', interval '7 days', if_not_exists => true)");
+      await q.query(
+        `select add_retention_policy('runs', interval '${retention} days', if_not_exists => true)`,
+      );
+      await q.query(
+        "select create_hypertable('spend_hourly', 'bucket', chunk_time_interval => interval '30 days', migrate_data => true, if_not_exists => true)",
+      );
+    }
+  }
+
+  async down(q: QueryRunner): Promise<void> {
+    await q.query('drop table if exists spend_hourly');
+    await q.query('drop table if exists runs');
+  }
+}

@@ -1,0 +1,47 @@
+import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
+import type { Pool } from 'pg';
+import { CONFIG, type ConfigOf } from '@libs/config';
+import { Topics, type PricedRun } from '@libs/contracts';
+import { PG_POOL } from '@libs/db';
+import { KafkaService } from '@libs/kafka';
+import { Metrics } from '@libs/observability';
+import { recorderSpec } from './recorder.config';
+import { RunsWriter } from './runs.writer';
+
+/**
+ * runs.priced -> PostgreSQL. Each batch is written in one idempotent statement before its offsets are committed, so a
+ * crash replays at most the uncommitted batch, and the replay inserts nothing twice.
+ */
+@Injectable()
+export class RecorderService implements OnApplicationBootstrap {
+  private readonly writer: RunsWriter;
+  private readonly rows;
+
+  constructor(
+    @Inject(CONFIG) private readonly config: ConfigOf<typeof recorderSpec>,
+    @Inject(PG_POOL) pool: Pool,
+    private readonly kafka: KafkaService,
+    metrics: Metrics,
+  ) {
+    this.writer = new RunsWriter(pool);
+    this.rows = metrics.counter('burnrate_recorder_rows_total', 'Records written, by table and outcome', [
+      'table',
+      'outcome',
+    ] as const);
+  }
+
+  async onApplicationBootstrap(): Promise<void> {
+    const consumer = this.kafka.createConsumer<PricedRun>({
+      groupId: this.config.CONSUMER_GROUP,
+      topics: [Topics.runsPriced],
+      partitionsConsumedConcurrently: 3,
+      handler: async (records) => {
+        const inserted = await this.writer.write(records.map((r) => r.value));
+        this.rows.inc({ table: 'runs', outcome: 'inserted' }, inserted);
+        if (records.length > inserted)
+          this.rows.inc({ table: 'runs', outcome: 'duplicate' }, records.length - inserted);
+      },
+    });
+    await consumer.start();
+  }
+}
