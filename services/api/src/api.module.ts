@@ -1,0 +1,15 @@
+import { Module } from '@nestjs/common';
+import { AuthModule } from '@libs/auth';
+import { DbModule } from '@libs/db';
+import { ServiceCoreModule } from '@libs/observability';
+import { AdminController } from './admin.controller';
+import { SpendController } from './spend.controller';
+
+export function apiModule(config: object) {
+  @Module({
+    imports: [ServiceCoreModule.forRoot({ service: 'api', config }), DbModule, AuthModule],
+    controllers: [SpendController, AdminController],
+  })
+  class ApiModule {}
+  return ApiModule;
+}

@@ -1,0 +1,72 @@
+import { HttpException } from '@nestjs/common';
+import type { Principal } from '@libs/auth';
+
+export function badRequest(message: string, details: unknown = null): HttpException {
+  return new HttpException({ error: { code: 'bad_request', message, details } }, 400);
+}
+export function notFound(message: string): HttpException {
+  return new HttpException({ error: { code: 'not_found', message, details: null } }, 404);
+}
+export function forbidden(message: string): HttpException {
+  return new HttpException({ error: { code: 'forbidden', message, details: null } }, 403);
+}
+
+export function requireAdmin(principal: Principal): void {
+  if (principal.role !== 'admin') throw forbidden('this needs an admin API key');
+}
+
+/** The team a request reads: its own for a team key (another is 403); for an admin, the one named, or all (null). */
+export function teamScope(principal: Principal, requested: string | undefined): string | null {
+  if (principal.role === 'admin') return requested ?? null;
+  if (requested && requested !== principal.team) {
+    throw forbidden(`this API key belongs to team "${principal.team}" and cannot read team "${requested}"`);
+  }
+  return principal.team;
+}
+
+/** Nano-units (integer string) to an exact decimal string: "12345678901" -> "12.345678901". */
+export function nanosToDecimal(nanos: string | number | bigint): string {
+  const n = BigInt(typeof nanos === 'string' ? nanos.split('.')[0] : nanos);
+  const neg = n < 0n;
+  const abs = neg ? -n : n;
+  const whole = abs / 1_000_000_000n;
+  const frac = (abs % 1_000_000_000n).toString().padStart(9, '0').replace(/0+$/, '');
+  return `${neg ? '-' : ''}${whole}${frac ? `.${frac}` : ''}`;
+}
+
+export interface Money {
+  amount: string;
+  currency: string;
+}
+
+export function money(nanos: string | number | bigint, currency: string): Money {
+  return { amount: nanosToDecimal(nanos), currency };
+}
+
+export function parseInstant(name: string, value: string | undefined, fallback: number): number {
+  if (value === undefined || value === '') return fallback;
+  const ms = Date.parse(value);
+  if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(ms)) {
+    throw badRequest(`${name} must be an ISO-8601 date or instant, e.g. 2026-06-01 or 2026-06-01T00:00:00Z`, {
+      parameter: name,
+      value,
+    });
+  }
+  return ms;
+}
+
+export function oneOf<T extends string>(
+  name: string,
+  value: string | undefined,
+  allowed: readonly T[],
+  fallback?: T,
+): T {
+  if (value === undefined || value === '') {
+    if (fallback !== undefined) return fallback;
+    throw badRequest(`${name} is required: one of ${allowed.join(', ')}`, { parameter: name });
+  }
+  if (!(allowed as readonly string[]).includes(value)) {
+    throw badRequest(`${name} must be one of ${allowed.join(', ')}`, { parameter: name, value });
+  }
+  return value as T;
+}

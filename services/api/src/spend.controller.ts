@@ -1,0 +1,167 @@
+import { Controller, Get, Inject, Param, Query, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import type { Pool } from 'pg';
+import { ApiKeyGuard, CurrentPrincipal, type Principal } from '@libs/auth';
+import { PG_POOL } from '@libs/db';
+import { badRequest, money, notFound, oneOf, parseInstant, teamScope, type Money } from './http';
+
+const GROUPS = {
+  agent: 'agent_id',
+  customer: 'customer_id',
+  feature: 'feature',
+  team: 'team',
+  model: 'model',
+  cost_centre: 'cost_centre',
+} as const;
+type Group = keyof typeof GROUPS;
+const BUCKETS = ['hour', 'day', 'week'] as const;
+const DAY = 86_400_000;
+
+export interface SpendRow {
+  bucket: string;
+  key: string | null;
+  cost: Money;
+  runs: number;
+  successful_runs: number;
+  cost_per_run: Money | null;
+  cost_per_successful_run: Money | null;
+}
+
+interface TreeNode {
+  run_id: string;
+  agent_id: string;
+  model: string;
+  status: string;
+  cost: Money;
+  rolled_up_cost: Money;
+  children: TreeNode[];
+}
+
+@ApiTags('spend')
+@ApiBearerAuth()
+@UseGuards(ApiKeyGuard)
+@Controller('v1')
+export class SpendController {
+  constructor(@Inject(PG_POOL) private readonly pool: Pool) {}
+
+  @Get('spend')
+  @ApiOperation({
+    summary: 'Spend breakdown',
+    description:
+      'Cost, runs, successful runs, cost per run and cost per successful run, grouped by one dimension and bucketed ' +
+      'by hour, day or week (UTC) over [from, to). Amounts are exact decimal strings with their currency. A team key sees ' +
+      'its own team; an admin key all teams or `team`. Runs without a value for the dimension have key null.',
+  })
+  @ApiQuery({ name: 'group_by', enum: Object.keys(GROUPS) })
+  @ApiQuery({ name: 'from', required: false, description: 'ISO-8601; default 7 days before `to`' })
+  @ApiQuery({ name: 'to', required: false, description: 'ISO-8601; default now' })
+  @ApiQuery({ name: 'bucket', required: false, enum: BUCKETS })
+  @ApiQuery({ name: 'team', required: false })
+  async spend(
+    @CurrentPrincipal() principal: Principal,
+    @Query('group_by') groupBy?: string,
+    @Query('from') fromQ?: string,
+    @Query('to') toQ?: string,
+    @Query('bucket') bucketQ?: string,
+    @Query('team') teamQ?: string,
+  ): Promise<{ group_by: Group; bucket: string; from: string; to: string; rows: SpendRow[] }> {
+    const group = oneOf('group_by', groupBy, Object.keys(GROUPS) as Group[]);
+    const bucket = oneOf('bucket', bucketQ, BUCKETS, 'day');
+    const to = parseInstant('to', toQ, Date.now());
+    const from = parseInstant('from', fromQ, to - 7 * DAY);
+    if (from >= to) throw badRequest('from must be before to', { parameter: 'from' });
+    if (to - from > 400 * DAY) throw badRequest('the range may span at most 400 days', { parameter: 'from' });
+    const team = teamScope(principal, teamQ);
+    const column = GROUPS[group];
+    const { rows } = await this.pool.query<{
+      b: Date;
+      key: string;
+      currency: string;
+      runs: string;
+      ok: string;
+      cost: string;
+    }>(
+      `select date_trunc($1, bucket) as b, nullif(${column}, '') as key, currency,
+              sum(runs) as runs, sum(successful_runs) as ok, sum(cost_nanos) as cost
+       from spend_hourly
+       where bucket >= date_trunc('hour', $2::timestamptz) and bucket < $3::timestamptz and ($4::text is null or team = $4)
+       group by 1, 2, 3 order by 1, sum(cost_nanos) desc`,
+      [bucket, new Date(from).toISOString(), new Date(to).toISOString(), team],
+    );
+    return {
+      group_by: group,
+      bucket,
+      from: new Date(from).toISOString(),
+      to: new Date(to).toISOString(),
+      rows: rows.map((r) => {
+        const cost = BigInt(r.cost.split('.')[0]);
+        const runs = Number(r.runs);
+        const ok = Number(r.ok);
+        return {
+          bucket: r.b.toISOString(),
+          key: r.key,
+          cost: money(cost, r.currency),
+          runs,
+          successful_runs: ok,
+          cost_per_run: runs > 0 ? money(cost / BigInt(runs), r.currency) : null,
+          cost_per_successful_run: ok > 0 ? money(cost / BigInt(ok), r.currency) : null,
+        };
+      }),
+    };
+  }
+
+  @Get('runs/:run_id/tree')
+  @ApiOperation({
+    summary: "A run's call tree, each node with its own cost and the cost rolled up from its children",
+  })
+  async tree(@CurrentPrincipal() principal: Principal, @Param('run_id') runId: string): Promise<TreeNode> {
+    const team = teamScope(principal, undefined);
+    const { rows } = await this.pool.query<{
+      run_id: string;
+      parent_run_id: string | null;
+      agent_id: string;
+      model: string;
+      status: string;
+      total_cost_nanos: string;
+      currency: string;
+    }>(
+      `with recursive tree as (
+         select run_id, parent_run_id, agent_id, model, status, total_cost_nanos, currency, team, 0 as depth
+         from runs where run_id = $1 and ($2::text is null or team = $2)
+         union all
+         select r.run_id, r.parent_run_id, r.agent_id, r.model, r.status, r.total_cost_nanos, r.currency, r.team, t.depth + 1
+         from runs r join tree t on r.parent_run_id = t.run_id and r.team = t.team
+         where t.depth < 32
+       )
+       select distinct on (run_id) run_id, parent_run_id, agent_id, model, status, total_cost_nanos, currency from tree`,
+      [runId, team],
+    );
+    const root = rows.find((r) => r.run_id === runId);
+    if (!root) throw notFound(`no run ${runId}`);
+    const children = new Map<string, typeof rows>();
+    for (const r of rows) {
+      if (r.run_id === runId || !r.parent_run_id) continue;
+      const list = children.get(r.parent_run_id) ?? [];
+      list.push(r);
+      children.set(r.parent_run_id, list);
+    }
+    const build = (r: (typeof rows)[number]): TreeNode & { total: bigint } => {
+      const kids = (children.get(r.run_id) ?? []).map(build).sort((a, b) => (b.total > a.total ? 1 : -1));
+      const own = BigInt(r.total_cost_nanos);
+      const total = kids.reduce((sum, k) => sum + k.total, own);
+      return {
+        run_id: r.run_id,
+        agent_id: r.agent_id,
+        model: r.model,
+        status: r.status,
+        cost: money(own, r.currency),
+        rolled_up_cost: money(total, r.currency),
+        children: kids,
+        total,
+      };
+    };
+    return JSON.parse(
+      JSON.stringify(build(root), (k, v: unknown) => (k === 'total' ? undefined : v)),
+    ) as TreeNode;
+  }
+}

@@ -1,0 +1,362 @@
+import type { Pool } from 'pg';
+import { topicsIn, type PricedRun, type RunEvent } from '@libs/contracts';
+import { createPool } from '@libs/db';
+import { AvroSerde, BatchProducer, provisionTopics } from '@libs/kafka';
+import { RunsWriter } from '../services/recorder/src/runs.writer';
+import { createKey, migrated, startService, type ServiceProcess } from './support/services';
+import { readTopic, testConfig, testKafka, uid } from './support/stack';
+
+const config = testConfig();
+const HOUR = 3_600_000;
+
+function priced(team: string, over: Partial<RunEvent>, cost: number): PricedRun {
+  const finished = over.finished_at ?? Date.UTC(2026, 5, 9, 10);
+  const run: RunEvent = {
+    run_id: `r-${uid()}`,
+    agent_id: 'support-triage',
+    team,
+    model: 'gpt-4o',
+    provider: 'openai',
+    input_tokens: 1000,
+    output_tokens: 100,
+    cache_read_tokens: null,
+    cache_write_tokens: null,
+    cache_write_1h_tokens: null,
+    started_at: finished - 1000,
+    finished_at: finished,
+    status: 'success',
+    customer_id: 'acme',
+    feature: 'inbox',
+    cost_centre: null,
+    session_id: null,
+    tool: null,
+    parent_run_id: null,
+    quality_score: null,
+    tags: {},
+    received_at: null,
+    source: 'http',
+    ...over,
+  };
+  return {
+    run,
+    team,
+    provider: 'openai',
+    price_status: 'priced',
+    currency: 'USD',
+    uncached_input_tokens: run.input_tokens,
+    cache_read_tokens: 0,
+    cache_write_tokens: 0,
+    output_tokens: run.output_tokens,
+    input_cost_nanos: cost,
+    cache_read_cost_nanos: 0,
+    cache_write_cost_nanos: 0,
+    output_cost_nanos: 0,
+    total_cost_nanos: cost,
+    rate_card_id: 'test',
+    rate_card_version: 'test',
+    price_tier: null,
+    priced_at: finished,
+  };
+}
+
+describe('api service (own process, real PostgreSQL)', () => {
+  let api: ServiceProcess;
+  let pool: Pool;
+  let admin: string;
+  let teamA: string;
+  let teamB: string;
+  let keyA: string;
+  let keyB: string;
+
+  beforeAll(async () => {
+    pool = createPool(await migrated(), 2);
+    admin = (await createKey('_admin', 'admin')).key;
+    teamA = `a-${uid()}`;
+    teamB = `b-${uid()}`;
+    keyA = (await createKey(teamA)).key;
+    keyB = (await createKey(teamB)).key;
+    const writer = new RunsWriter(pool);
+    const day = Date.UTC(2026, 5, 9);
+    await writer.write([
+      priced(
+        teamA,
+        { agent_id: 'support-triage', customer_id: 'acme', finished_at: day + 9 * HOUR },
+        118_000_000,
+      ),
+      priced(
+        teamA,
+        { agent_id: 'support-triage', customer_id: 'acme', finished_at: day + 10 * HOUR, status: 'error' },
+        120_000_000,
+      ),
+      priced(
+        teamA,
+        { agent_id: 'research-agent', customer_id: null, finished_at: day + 11 * HOUR },
+        1_910_000_000,
+      ),
+      priced(teamB, { agent_id: 'other', customer_id: 'globex', finished_at: day + 9 * HOUR }, 5_000_000_000),
+      // the brief's call tree: lead-enrichment £0.41 = 0.18 + 0.15 + 0.08
+      priced(
+        teamA,
+        { run_id: `lead-${teamA}`, agent_id: 'lead-enrichment', finished_at: day + 12 * HOUR },
+        0,
+      ),
+      priced(
+        teamA,
+        {
+          run_id: `cr-${teamA}`,
+          agent_id: 'company-research',
+          parent_run_id: `lead-${teamA}`,
+          finished_at: day + 12 * HOUR + 1,
+        },
+        180_000_000,
+      ),
+      priced(
+        teamA,
+        {
+          run_id: `pr-${teamA}`,
+          agent_id: 'person-research',
+          parent_run_id: `lead-${teamA}`,
+          finished_at: day + 12 * HOUR + 2,
+        },
+        150_000_000,
+      ),
+      priced(
+        teamA,
+        {
+          run_id: `su-${teamA}`,
+          agent_id: 'summariser',
+          parent_run_id: `cr-${teamA}`,
+          finished_at: day + 12 * HOUR + 3,
+        },
+        80_000_000,
+      ),
+    ]);
+    api = await startService('api', 18380);
+  });
+
+  afterAll(async () => {
+    await api?.stop();
+    await pool?.end();
+  });
+
+  const get = async (path: string, key: string | null) => {
+    const res = await fetch(`${api.url}${path}`, { headers: key ? { authorization: `Bearer ${key}` } : {} });
+    return { status: res.status, body: (await res.json()) as Record<string, unknown> };
+  };
+  const send = async (method: string, path: string, key: string, body: unknown) => {
+    const res = await fetch(`${api.url}${path}`, {
+      method,
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+      body: JSON.stringify(body),
+    });
+    return {
+      status: res.status,
+      body: res.status === 204 ? {} : ((await res.json()) as Record<string, unknown>),
+    };
+  };
+
+  it('breaks spend down by agent for the caller’s team only, with exact amounts and per-run figures', async () => {
+    const { status, body } = await get(
+      '/v1/spend?group_by=agent&from=2026-06-09&to=2026-06-10&bucket=day',
+      keyA,
+    );
+    expect(status).toBe(200);
+    const rows = body.rows as {
+      key: string;
+      cost: { amount: string };
+      runs: number;
+      successful_runs: number;
+      cost_per_run: { amount: string };
+      cost_per_successful_run: { amount: string };
+    }[];
+    const triage = rows.find((r) => r.key === 'support-triage')!;
+    expect(triage).toMatchObject({
+      runs: 2,
+      successful_runs: 1,
+      cost: { amount: '0.238', currency: 'USD' },
+      cost_per_run: { amount: '0.119', currency: 'USD' },
+      cost_per_successful_run: { amount: '0.238', currency: 'USD' },
+    });
+    expect(rows.find((r) => r.key === 'other')).toBeUndefined(); // team B's agent
+    const byCustomer = await get('/v1/spend?group_by=customer&from=2026-06-09&to=2026-06-10', keyA);
+    expect((byCustomer.body.rows as { key: string | null }[]).some((r) => r.key === null)).toBe(true); // unattributed
+  });
+
+  it('scopes teams: a team key cannot read another team; an admin can', async () => {
+    expect((await get(`/v1/spend?group_by=agent&team=${teamB}`, keyA)).status).toBe(403);
+    const adminView = await get(
+      `/v1/spend?group_by=agent&from=2026-06-09&to=2026-06-10&team=${teamB}`,
+      admin,
+    );
+    expect((adminView.body.rows as { key: string }[]).map((r) => r.key)).toEqual(['other']);
+    expect((await get(`/v1/runs/lead-${teamA}/tree`, keyB)).status).toBe(404);
+  });
+
+  it('answers bad parameters with a 400 naming the parameter, and an empty range with no rows', async () => {
+    const bad = await get('/v1/spend?group_by=planet', keyA);
+    expect(bad.status).toBe(400);
+    expect(bad.body.error).toMatchObject({
+      code: 'bad_request',
+      details: { parameter: 'group_by', value: 'planet' },
+    });
+    expect((await get('/v1/spend?group_by=agent&from=yesterday', keyA)).status).toBe(400);
+    expect((await get('/v1/spend?group_by=agent&from=2026-06-10&to=2026-06-09', keyA)).status).toBe(400);
+    expect((await get('/v1/spend?group_by=agent&bucket=fortnight', keyA)).status).toBe(400);
+    expect((await get('/v1/spend?group_by=agent', null)).status).toBe(401);
+    const empty = await get('/v1/spend?group_by=agent&from=2021-01-01&to=2021-01-02', keyA);
+    expect(empty).toEqual({ status: 200, body: expect.objectContaining({ rows: [] }) });
+  });
+
+  it('returns the call tree with child costs rolled up into the parent', async () => {
+    const { status, body } = await get(`/v1/runs/lead-${teamA}/tree`, keyA);
+    expect(status).toBe(200);
+    expect(body).toMatchObject({
+      agent_id: 'lead-enrichment',
+      rolled_up_cost: { amount: '0.41' },
+      children: [
+        {
+          agent_id: 'company-research',
+          cost: { amount: '0.18' },
+          rolled_up_cost: { amount: '0.26' },
+          children: [{ agent_id: 'summariser', rolled_up_cost: { amount: '0.08' } }],
+        },
+        { agent_id: 'person-research', rolled_up_cost: { amount: '0.15' } },
+      ],
+    });
+  });
+
+  it('creates, lists (without secrets) and revokes API keys; only admins create', async () => {
+    const created = await send('POST', '/v1/api-keys', admin, { team: teamA, name: 'ci', role: 'team' });
+    expect(created.status).toBe(201);
+    expect(String(created.body.key)).toMatch(/^br_/);
+    expect((await send('POST', '/v1/api-keys', keyA, { team: teamA, name: 'x' })).status).toBe(403);
+    const invalid = await send('POST', '/v1/api-keys', admin, { team: 'has spaces', role: 'root' });
+    expect(invalid.status).toBe(400);
+    expect(String((invalid.body.error as { message: string }).message)).toMatch(/team.*name.*role/);
+    const list = await get('/v1/api-keys', keyA);
+    expect(JSON.stringify(list.body)).not.toContain(String(created.body.key));
+    expect((await send('DELETE', `/v1/api-keys/${created.body.id}`, keyA, {})).status).toBe(204);
+    await new Promise((r) => setTimeout(r, 5500));
+    expect((await get('/v1/spend?group_by=agent', String(created.body.key))).status).toBe(401);
+  });
+
+  it('stores team settings and budgets as DESIGN.md shows them, and refuses bad ones', async () => {
+    const body = {
+      zscore_threshold: 2.5,
+      baseline_days: 14,
+      min_history_days: 7,
+      timezone: 'Europe/London',
+      budgets: [
+        { scope: 'team', period: 'day', amount: 50, currency: 'USD' },
+        { scope: 'agent', agent_id: 'research-agent', period: 'month', amount: 400, currency: 'USD' },
+      ],
+    };
+    const put = await send('PUT', `/v1/teams/${teamA}/settings`, keyA, body);
+    expect(put.status).toBe(200);
+    expect(put.body).toMatchObject({
+      timezone: 'Europe/London',
+      budgets: [
+        { scope: 'team', period: 'day', amount: { amount: '50', currency: 'USD' } },
+        {
+          scope: 'agent',
+          agent_id: 'research-agent',
+          period: 'month',
+          amount: { amount: '400', currency: 'USD' },
+        },
+      ],
+    });
+    const bad = await send('PUT', `/v1/teams/${teamA}/settings`, keyA, {
+      timezone: 'Mars/Olympus',
+      baseline_days: 2,
+    });
+    expect(bad.status).toBe(400);
+    expect((await send('PUT', `/v1/teams/${teamB}/settings`, keyA, body)).status).toBe(403);
+  });
+});
+
+describe('rate card administration, picked up by a running pricing service', () => {
+  const ns = `t${uid()}`;
+  const T = topicsIn(ns);
+  let api: ServiceProcess;
+  let pricing: ServiceProcess;
+  let admin: string;
+
+  beforeAll(async () => {
+    await migrated();
+    admin = (await createKey('_admin', 'admin')).key;
+    const kadmin = testKafka(config).admin();
+    await kadmin.connect();
+    await provisionTopics(kadmin, config, Object.values(T));
+    await kadmin.disconnect();
+    api = await startService('api', 18381);
+    pricing = await startService('pricing', 18382, {
+      BURNRATE_TOPIC_NAMESPACE: ns,
+      CONSUMER_GROUP: `pricing-${ns}`,
+      RATE_CARD_POLL_MS: '500',
+    });
+  });
+
+  afterAll(async () => {
+    await Promise.all([api?.stop(), pricing?.stop()]);
+  });
+
+  it('lists an unknown model as unpriced, then prices it by an override without a restart', async () => {
+    const kafka = testKafka(config);
+    const serde = await AvroSerde.create(config, [T.runsRaw, T.runsPriced]);
+    const producer = new BatchProducer(kafka);
+    await producer.connect();
+    const model = `selfhosted-${uid()}`;
+    const raw = (id: string): RunEvent => ({
+      ...priced('ops', { run_id: id, model, provider: 'selfhosted', finished_at: Date.now() - 1000 }, 0).run,
+      input_tokens: 1_000_000,
+      output_tokens: 500_000,
+    });
+    await producer.send([
+      { topic: T.runsRaw.name, key: 'ops/a', value: serde.encode(T.runsRaw, raw(`${ns}-before`)) },
+    ]);
+    await readTopic(kafka, T.runsPriced, { expected: 1, serde, settleMs: 200 });
+    const unpriced = await fetch(`${api.url}/v1/models/unpriced`, {
+      headers: { authorization: `Bearer ${admin}` },
+    });
+    expect(((await unpriced.json()) as { model: string }[]).some((u) => u.model === model)).toBe(true);
+
+    const put = await fetch(`${api.url}/v1/rate-card/overrides/${model}`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${admin}` },
+      body: JSON.stringify({
+        provider: 'selfhosted',
+        match: { equals: model },
+        input_per_mtok: 0.2,
+        output_per_mtok: 0.6,
+        note: 'GPU cost',
+      }),
+    });
+    expect(put.status).toBe(200);
+    const inForce = await fetch(`${api.url}/v1/rate-card?provider=selfhosted&model=${model}`, {
+      headers: { authorization: `Bearer ${admin}` },
+    });
+    expect(((await inForce.json()) as { rows: { id: string }[] }).rows[0].id).toBe(`override:${model}`);
+
+    await new Promise((r) => setTimeout(r, 1500)); // > RATE_CARD_POLL_MS
+    await producer.send([
+      { topic: T.runsRaw.name, key: 'ops/a', value: serde.encode(T.runsRaw, raw(`${ns}-after`)) },
+    ]);
+    await producer.disconnect();
+    const out = await readTopic<PricedRun>(kafka, T.runsPriced, { expected: 2, serde });
+    const byId = Object.fromEntries(out.map((o) => [o.value.run.run_id, o.value]));
+    expect(byId[`${ns}-before`]).toMatchObject({ price_status: 'unpriced', total_cost_nanos: 0 });
+    // 1,000,000 × $0.20/M + 500,000 × $0.60/M = $0.50
+    expect(byId[`${ns}-after`]).toMatchObject({
+      price_status: 'priced',
+      total_cost_nanos: 500_000_000,
+      rate_card_id: `override:${model}`,
+    });
+
+    const refused = await fetch(`${api.url}/v1/rate-card/overrides/x`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${admin}` },
+      body: JSON.stringify({ provider: 'selfhosted', match: { regex: '(' } }),
+    });
+    expect(refused.status).toBe(400);
+  });
+});
