@@ -352,6 +352,37 @@ describe('rate card administration, picked up by a running pricing service', () 
       rate_card_id: `override:${model}`,
     });
 
+    // The run that arrived unpriced, once stored, is repriced at its own time's rate and the breakdown follows.
+    const pool = createPool(await migrated(), 1);
+    try {
+      await new RunsWriter(pool).write([byId[`${ns}-before`]]);
+      const reprice = async () =>
+        (
+          await fetch(`${api.url}/v1/models/unpriced/reprice`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${admin}` },
+          })
+        ).json();
+      // (other unpriced runs in the shared database whose models now have a price are repriced too)
+      expect(((await reprice()) as { repriced: number }).repriced).toBeGreaterThanOrEqual(1);
+      expect(await reprice()).toMatchObject({ repriced: 0 });
+      const { rows } = await pool.query(
+        `select r.total_cost_nanos, r.price_status, r.rate_card_id, s.cost_nanos, s.unpriced_runs from runs r
+         join spend_hourly s on s.team = r.team and s.bucket = date_trunc('hour', r.finished_at) and s.model = r.model
+         where r.run_id = $1`,
+        [`${ns}-before`],
+      );
+      expect(rows[0]).toEqual({
+        total_cost_nanos: '500000000',
+        price_status: 'priced',
+        rate_card_id: `override:${model}`,
+        cost_nanos: '500000000',
+        unpriced_runs: '0',
+      });
+    } finally {
+      await pool.end();
+    }
+
     const refused = await fetch(`${api.url}/v1/rate-card/overrides/x`, {
       method: 'PUT',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${admin}` },

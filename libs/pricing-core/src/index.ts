@@ -3,3 +3,4 @@ export * from './normalize';
 export * from './rate-card-resolver';
 export * from './genai-import';
 export * from './rate-card.repository';
+export * from './reprice';

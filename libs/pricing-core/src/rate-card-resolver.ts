@@ -103,23 +103,23 @@ export class RateCardResolver {
     const { provider, model } = resolveProviderAndModel(run.model, run.provider);
     const normalised = normaliseTokens(run, tokenSemantics(provider, model));
     if (!normalised.ok) return normalised;
-    const tokens = normalised.tokens;
-    const found = this.resolve(provider, model, run.finished_at);
-    if (!found) {
+    return { ok: true, result: this.priceTokens(provider, model, normalised.tokens, run.finished_at) };
+  }
+
+  /** Prices already-normalised token parts for a resolved provider and model at an instant. */
+  priceTokens(provider: string, model: string, tokens: NormalisedTokens, at: number): PriceResult {
+    const found = this.resolve(provider, model, at);
+    if (!found)
       return {
-        ok: true,
-        result: {
-          status: 'unpriced',
-          provider,
-          model,
-          currency: 'USD',
-          tokens,
-          costs: ZERO,
-          row: null,
-          tier: null,
-        },
+        status: 'unpriced',
+        provider,
+        model,
+        currency: 'USD',
+        tokens,
+        costs: ZERO,
+        row: null,
+        tier: null,
       };
-    }
     let rates = found.rates;
     let tier: string | null = null;
     for (const t of found.tiers) {
@@ -139,17 +139,14 @@ export class RateCardResolver {
     };
     costs.total = costs.input + costs.cacheRead + costs.cacheWrite + costs.output;
     return {
-      ok: true,
-      result: {
-        status: 'priced',
-        provider,
-        model,
-        currency: found.row.currency,
-        tokens,
-        costs,
-        row: found.row,
-        tier,
-      },
+      status: 'priced',
+      provider,
+      model,
+      currency: found.row.currency,
+      tokens,
+      costs,
+      row: found.row,
+      tier,
     };
   }
 }

@@ -25,6 +25,7 @@ import { PG_POOL } from '@libs/db';
 import {
   RateCardRepository,
   RateCardResolver,
+  repriceUnpriced,
   resolveProviderAndModel,
   type MatchLogic,
   type OverrideInput,
@@ -271,6 +272,20 @@ export class AdminController {
   @ApiOperation({ summary: 'Models seen without a price: add an override so their runs are priced' })
   async unpriced(): Promise<UnpricedModel[]> {
     return (await this.rateCard.listUnpriced()).map((u) => ({ ...u, runs: u.runs }));
+  }
+
+  @Post('models/unpriced/reprice')
+  @ApiOperation({
+    summary: 'Price the stored runs that arrived unpriced, now that the rate card knows their models (admin)',
+    description:
+      'Each run at the rate in force at its finished_at; breakdowns are corrected. Safe to repeat.',
+  })
+  async reprice(
+    @CurrentPrincipal() principal: Principal,
+  ): Promise<{ repriced: number; still_unpriced: number }> {
+    requireAdmin(principal);
+    const { repriced, stillUnpriced } = await repriceUnpriced(this.pool);
+    return { repriced, still_unpriced: stillUnpriced };
   }
 
   @Put('teams/:team/settings')
