@@ -12,7 +12,7 @@ export async function startBuiltService(
 ): Promise<ChildProcess> {
   const child = spawn(process.execPath, [resolve(ROOT, `dist/services/${name}/src/main.js`)], {
     env: { ...process.env, PORT: String(port), LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', 'ignore', 'inherit'],
+    stdio: ['ignore', process.env.BENCH_DEBUG ? 'inherit' : 'ignore', 'inherit'],
   });
   const deadline = Date.now() + 60_000;
   for (;;) {

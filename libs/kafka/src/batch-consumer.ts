@@ -1,4 +1,5 @@
 import {
+  CompressionTypes,
   Partitioners,
   type Consumer,
   type EachBatchPayload,
@@ -68,6 +69,8 @@ export interface BatchConsumerOptions<T> {
   maxWaitTimeMs?: number;
   sessionTimeoutMs?: number;
   partitionsConsumedConcurrently?: number;
+  /** Most records handled and committed together (one transaction); default 4000. */
+  maxRecordsPerCommit?: number;
   /** Called with topic -> partitions after every (re)join, before records of new partitions are handed over. */
   onAssignment?: (assignment: Record<string, number[]>) => Promise<void> | void;
 }
@@ -201,32 +204,48 @@ export class BatchConsumer<T> {
 
   private async onBatch({ batch, heartbeat, isStale, isRunning }: EachBatchPayload): Promise<void> {
     if (batch.messages.length === 0 || !isRunning() || isStale()) return;
+    // A fetch can hold megabytes of records; handling it in slices bounds each transaction's size (the broker refuses
+    // record batches over message.max.bytes, 1 MB by default) and the work redone after a crash.
+    const size = this.options.maxRecordsPerCommit ?? 4000;
+    for (let from = 0; from < batch.messages.length; from += size) {
+      if (!isRunning() || isStale()) return;
+      await this.onSlice(
+        batch.topic,
+        batch.partition,
+        batch.messages.slice(from, from + size),
+        heartbeat,
+        isStale,
+      );
+      await heartbeat();
+    }
+    this.lag.set(
+      { topic: batch.topic, partition: String(batch.partition), group: this.options.groupId },
+      Number(batch.offsetLag()),
+    );
+  }
+
+  private async onSlice(
+    topic: string,
+    partition: number,
+    messages: KafkaMessage[],
+    heartbeat: () => Promise<void>,
+    isStale: () => boolean,
+  ): Promise<void> {
     const started = process.hrtime.bigint();
-    this.log.debug('batch', {
-      topic: batch.topic,
-      partition: batch.partition,
-      records: batch.messages.length,
-      first: batch.firstOffset(),
-    });
-    const spec = this.byTopic.get(batch.topic);
-    const { records, deadLetters } = await this.decode(spec, batch.topic, batch.partition, batch.messages);
+    this.log.debug('batch', { topic, partition, records: messages.length, first: messages[0].offset });
+    const { records, deadLetters } = await this.decode(this.byTopic.get(topic), topic, partition, messages);
     const result =
       records.length > 0
-        ? ((await this.options.handler(records, {
-            topic: batch.topic,
-            partition: batch.partition,
-            heartbeat,
-            isStale,
-          })) ?? {})
+        ? ((await this.options.handler(records, { topic, partition, heartbeat, isStale })) ?? {})
         : {};
     if (isStale()) return; // partition moved: no commit, the new owner redoes it
     const allDeadLetters = [...deadLetters, ...(result.deadLetters ?? [])];
     const outputs = [...(result.outputs ?? []), ...allDeadLetters.map(deadLetterRecord)];
-    const nextOffset = (BigInt(batch.lastOffset()) + 1n).toString();
-    await this.commit(batch.topic, batch.partition, nextOffset, outputs);
+    const nextOffset = (BigInt(messages[messages.length - 1].offset) + 1n).toString();
+    await this.commit(topic, partition, nextOffset, outputs);
 
     for (const dl of allDeadLetters) {
-      this.deadLetters.inc({ source_topic: batch.topic, group: this.options.groupId });
+      this.deadLetters.inc({ source_topic: topic, group: this.options.groupId });
       this.log.warn('record sent to dead-letter topic', {
         reason: dl.reason,
         topic: dl.record.topic,
@@ -234,13 +253,9 @@ export class BatchConsumer<T> {
         offset: dl.record.offset,
       });
     }
-    this.records.inc({ topic: batch.topic, group: this.options.groupId }, batch.messages.length);
-    this.lag.set(
-      { topic: batch.topic, partition: String(batch.partition), group: this.options.groupId },
-      Number(batch.offsetLag()),
-    );
+    this.records.inc({ topic, group: this.options.groupId }, messages.length);
     this.batchDuration.observe(
-      { group: this.options.groupId, topic: batch.topic },
+      { group: this.options.groupId, topic },
       Number(process.hrtime.bigint() - started) / 1e9,
     );
   }
@@ -291,6 +306,8 @@ export class BatchConsumer<T> {
           for (const o of outputs) (byTopic.get(o.topic) ?? byTopic.set(o.topic, []).get(o.topic)!).push(o);
           await tx.sendBatch({
             acks: -1,
+            // Avro of similar records compresses several-fold: larger transactions stay under the broker's size limit.
+            compression: CompressionTypes.GZIP,
             topicMessages: [...byTopic].map(([t, msgs]) => ({
               topic: t,
               messages: msgs.map(({ key, value, headers, partition: p }) => ({
