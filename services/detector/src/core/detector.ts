@@ -1,0 +1,468 @@
+import type { PricedRun } from '@libs/contracts';
+import type { Anomaly, Contributor, Evaluation } from './anomaly';
+import { AnomalyTracker, type TrackedSet } from './anomaly-tracker';
+import { baselineOf, median, type AgentDayContext, type DayTotals } from './context';
+import type { DetectorSettings } from './settings';
+import { dayWindow, minuteWindow, monthWindow, type Window } from './time';
+import { SpendZScoreRule } from '../rules/spend-zscore.rule';
+import { CostPerRunJumpRule } from '../rules/cost-per-run-jump.rule';
+import { CostPerRunDriftRule } from '../rules/cost-per-run-drift.rule';
+import { CostPerSuccessClimbRule } from '../rules/cost-per-success.rule';
+import { UnattributedSpendRule } from '../rules/unattributed-spend.rule';
+import { RunRateLoopRule } from '../rules/run-rate-loop.rule';
+import { ChildRunLoopRule } from '../rules/child-run-loop.rule';
+import { SessionOutlierRule } from '../rules/session-outlier.rule';
+import { UnpricedModelRule } from '../rules/unpriced-model.rule';
+import { BudgetRule } from '../rules/budget.rule';
+
+const HISTORY_DAYS = 60;
+const DRIFT_LOOKBACK_DAYS = 35;
+const CLOSED_SESSIONS_KEPT = 200;
+const MAX_OPEN_SESSIONS = 2000;
+const MAX_OPEN_PARENTS = 5000;
+const MAX_DIMENSION_KEYS = 500;
+const PARENT_IDLE_MS = 3_600_000;
+const NORM_HORIZON = 240;
+const NONE = '(none)';
+const OTHER = '(other)';
+
+interface Today extends DayTotals {
+  customers: Record<string, number>;
+  features: Record<string, number>;
+  unpriced: Record<string, number>;
+}
+
+/** Everything the detector keeps for one agent; plain JSON so it goes to the changelog as is. */
+export interface AgentLedger {
+  team: string;
+  agentId: string;
+  currency: string;
+  clock: number;
+  today: Today;
+  history: DayTotals[];
+  recentCosts: number[];
+  minute: { start: number; runs: number };
+  minuteNorm: { mean: number; n: number };
+  sessions: Record<string, { start: number; last: number; cost: number; runs: number }>;
+  closedSessions: number[];
+  parents: Record<string, { children: number; last: number }>;
+  childNorm: { mean: number; n: number };
+  month: { start: number; end: number; spendNanos: number };
+  tracked: TrackedSet;
+}
+
+/** Team-wide month and day accumulators for team and customer budgets. */
+export interface TeamLedger {
+  team: string;
+  currency: string;
+  day: { start: number; end: number; spendNanos: number; customers: Record<string, number> };
+  month: { start: number; end: number; spendNanos: number; customers: Record<string, number> };
+  tracked: TrackedSet;
+}
+
+export type LedgerKey = `agent:${string}` | `team:${string}`;
+
+export interface DetectorOutput {
+  anomalies: Anomaly[];
+  /** Ledgers changed by this input (to persist). */
+  changed: Set<LedgerKey>;
+}
+
+export type SettingsLookup = (team: string) => DetectorSettings;
+
+const emptyDay = (w: Window): Today => ({
+  start: w.start,
+  end: w.end,
+  spendNanos: 0,
+  runs: 0,
+  successful: 0,
+  unattributedNanos: 0,
+  unpricedRuns: 0,
+  customers: {},
+  features: {},
+  unpriced: {},
+});
+
+const totalsOf = (d: Today): DayTotals => ({
+  start: d.start,
+  end: d.end,
+  spendNanos: d.spendNanos,
+  runs: d.runs,
+  successful: d.successful,
+  unattributedNanos: d.unattributedNanos,
+  unpricedRuns: d.unpricedRuns,
+});
+
+function bump(map: Record<string, number>, key: string, by: number): void {
+  if (key in map || Object.keys(map).length < MAX_DIMENSION_KEYS) map[key] = (map[key] ?? 0) + by;
+  else map[OTHER] = (map[OTHER] ?? 0) + by;
+}
+
+export function topOf(map: Record<string, number>, n = 5): Contributor[] {
+  return Object.entries(map)
+    .filter(([, v]) => v > 0)
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, n)
+    .map(([name, spend_nanos]) => ({ name, spend_nanos }));
+}
+
+/**
+ * The detector's framework-free core: priced runs in event-time order per agent (as the agent-keyed topic delivers
+ * them) update the agent's day ledger, trailing history, minute and session counters and budget accumulators; every
+ * live run re-evaluates the rules, and the tracker turns their verdicts into firing / escalated / resolved records.
+ */
+export class Detector {
+  readonly agents = new Map<string, AgentLedger>();
+  readonly teams = new Map<string, TeamLedger>();
+  private readonly tracker = new AnomalyTracker();
+  private readonly zscore = new SpendZScoreRule();
+  private readonly jump = new CostPerRunJumpRule();
+  private readonly drift = new CostPerRunDriftRule();
+  private readonly perSuccess = new CostPerSuccessClimbRule();
+  private readonly unattributed = new UnattributedSpendRule();
+  private readonly runRate = new RunRateLoopRule();
+  private readonly childRuns = new ChildRunLoopRule();
+  private readonly session = new SessionOutlierRule();
+  private readonly unpriced = new UnpricedModelRule();
+  private readonly budget = new BudgetRule();
+
+  constructor(private readonly settingsOf: SettingsLookup) {}
+
+  static agentKey(team: string, agentId: string): LedgerKey {
+    return `agent:${team}/${agentId}`;
+  }
+
+  static teamKey(team: string): LedgerKey {
+    return `team:${team}`;
+  }
+
+  /** Restores a ledger from its persisted JSON (changelog); `null` deletes it. */
+  restore(key: LedgerKey, ledger: AgentLedger | TeamLedger | null): void {
+    const [kind, id] = [key.slice(0, key.indexOf(':')), key.slice(key.indexOf(':') + 1)];
+    const map = kind === 'agent' ? this.agents : this.teams;
+    if (ledger === null) map.delete(id);
+    else (map as Map<string, AgentLedger | TeamLedger>).set(id, ledger);
+  }
+
+  ledger(key: LedgerKey): AgentLedger | TeamLedger | undefined {
+    const id = key.slice(key.indexOf(':') + 1);
+    return key.startsWith('agent:') ? this.agents.get(id) : this.teams.get(id);
+  }
+
+  onRun(p: PricedRun): DetectorOutput {
+    const run = p.run;
+    const settings = this.settingsOf(p.team);
+    const tz = settings.timezone;
+    const at = run.finished_at;
+    const changed = new Set<LedgerKey>([Detector.agentKey(p.team, run.agent_id), Detector.teamKey(p.team)]);
+    const a = this.agentLedger(p, tz);
+    const t = this.teamLedger(p, tz);
+    const cost = p.price_status === 'priced' ? p.total_cost_nanos : 0;
+    const late =
+      (run.received_at !== null && run.received_at - at > settings.lateAfterMs) ||
+      at < a.clock - settings.lateAfterMs;
+
+    if (at < a.today.start) {
+      const past = a.history.find((d) => d.start <= at && at < d.end);
+      if (past) this.addToDay(past, p, cost, settings);
+      this.addToTeam(t, p, cost, tz);
+      if (at >= a.month.start) a.month.spendNanos += cost;
+      return { anomalies: [], changed };
+    }
+
+    const anomalies: Anomaly[] = [];
+    const expiry = { at, late, currency: p.currency };
+    if (at >= a.today.end) this.rollDay(a, at, tz);
+    if (at >= a.month.end) a.month = { ...monthWindow(at, tz), spendNanos: 0 };
+    a.clock = Math.max(a.clock, at);
+    anomalies.push(...this.tracker.expire(a.tracked, a.clock, expiry));
+    this.addToDay(a.today, p, cost, settings);
+    a.month.spendNanos += cost;
+    if (p.price_status === 'priced') {
+      a.recentCosts.push(cost);
+      if (a.recentCosts.length > settings.costPerRun.recentRuns) a.recentCosts.shift();
+    }
+    const evals: (Evaluation | null)[] = [];
+
+    const minute = minuteWindow(at);
+    if (minute.start > a.minute.start) {
+      if (a.minute.runs > 0) a.minuteNorm = ewma(a.minuteNorm, a.minute.runs);
+      a.minute = { start: minute.start, runs: 0 };
+      this.sweep(a, at, settings);
+    }
+    if (minute.start === a.minute.start) a.minute.runs++;
+    evals.push(
+      this.runRate.evaluate(
+        {
+          team: p.team,
+          agentId: run.agent_id,
+          minuteStart: a.minute.start,
+          runsThisMinute: a.minute.runs,
+          normPerMinute: a.minuteNorm.n >= 30 ? a.minuteNorm.mean : null,
+        },
+        settings.runRate,
+      ),
+    );
+
+    if (run.parent_run_id) {
+      const parent = (a.parents[run.parent_run_id] ??= { children: 0, last: at });
+      parent.children++;
+      parent.last = Math.max(parent.last, at);
+      evals.push(
+        this.childRuns.evaluate(
+          {
+            team: p.team,
+            agentId: run.agent_id,
+            at,
+            parentRunId: run.parent_run_id,
+            children: parent.children,
+            normPerParent: a.childNorm.n >= 20 ? a.childNorm.mean : null,
+          },
+          settings.childRuns,
+        ),
+      );
+    }
+
+    if (run.session_id) {
+      const s = (a.sessions[run.session_id] ??= { start: run.started_at, last: at, cost: 0, runs: 0 });
+      s.cost += cost;
+      s.runs++;
+      s.last = Math.max(s.last, at);
+      evals.push(
+        this.session.evaluate(
+          {
+            team: p.team,
+            agentId: run.agent_id,
+            currency: p.currency,
+            sessionId: run.session_id,
+            sessionStart: s.start,
+            lastActivity: s.last,
+            costNanos: s.cost,
+            runs: s.runs,
+            medianNanos: median(a.closedSessions),
+            sampleSize: a.closedSessions.length,
+          },
+          settings.session,
+        ),
+      );
+    }
+
+    if (p.price_status === 'unpriced' && settings.unpriced.enabled) {
+      evals.push(
+        this.unpriced.evaluate({
+          team: p.team,
+          agentId: run.agent_id,
+          provider: p.provider,
+          model: run.model,
+          dayStart: a.today.start,
+          dayEnd: a.today.end,
+          runsToday: a.today.unpriced[`${p.provider}/${run.model}`] ?? 1,
+        }),
+      );
+    }
+
+    const ctx = this.dayContext(a, at, settings);
+    const minExcess = settings.zscore.minExcessNanos;
+    evals.push(
+      this.zscore.evaluate(ctx, settings.zscore),
+      this.jump.evaluate(ctx, settings.costPerRun, minExcess),
+      this.drift.evaluate(ctx, settings.costPerRunDrift, settings.costPerRun.ratio, tz, a.history.length),
+      this.perSuccess.evaluate(ctx, settings.costPerSuccess, minExcess),
+      this.unattributed.evaluate(ctx, settings.unattributed),
+    );
+    for (const b of settings.budgets) {
+      if (b.scope !== 'agent' || b.subject !== run.agent_id) continue;
+      const w = b.period === 'day' ? a.today : a.month;
+      evals.push(
+        this.budget.evaluate({
+          team: p.team,
+          agentId: run.agent_id,
+          budget: b,
+          windowStart: w.start,
+          windowEnd: w.end,
+          spentNanos: w.spendNanos,
+          currency: p.currency,
+        }),
+      );
+    }
+    const emit = {
+      at,
+      late,
+      currency: p.currency,
+      triggerRunId: run.run_id,
+      get topCustomers() {
+        return topOf(a.today.customers);
+      },
+      get topFeatures() {
+        return topOf(a.today.features);
+      },
+    };
+    anomalies.push(...this.tracker.apply(a.tracked, evals, emit));
+
+    this.addToTeam(t, p, cost, tz);
+    anomalies.push(...this.tracker.expire(t.tracked, at, expiry));
+    const teamEvals: (Evaluation | null)[] = [];
+    for (const b of settings.budgets) {
+      if (b.scope === 'agent') continue;
+      if (b.scope === 'customer' && b.subject !== run.customer_id) continue;
+      const w = b.period === 'day' ? t.day : t.month;
+      teamEvals.push(
+        this.budget.evaluate({
+          team: p.team,
+          agentId: null,
+          budget: b,
+          windowStart: w.start,
+          windowEnd: w.end,
+          spentNanos: b.scope === 'team' ? w.spendNanos : (w.customers[b.subject] ?? 0),
+          currency: p.currency,
+        }),
+      );
+    }
+    if (teamEvals.length)
+      anomalies.push(
+        ...this.tracker.apply(t.tracked, teamEvals, {
+          ...emit,
+          topCustomers: topOf(t.month.customers),
+          topFeatures: [],
+        }),
+      );
+    return { anomalies, changed };
+  }
+
+  /** The day-level view the stats rules read, from the agent's own ledger. */
+  dayContext(a: AgentLedger, at: number, settings: DetectorSettings): AgentDayContext {
+    const recent = a.recentCosts.length
+      ? { nanos: a.recentCosts.reduce((x, y) => x + y, 0) / a.recentCosts.length, runs: a.recentCosts.length }
+      : null;
+    const lookback = a.history.slice(-DRIFT_LOOKBACK_DAYS);
+    const refDays = lookback.slice(0, settings.costPerRunDrift.referenceDays);
+    const refRuns = refDays.reduce((x, d) => x + d.runs, 0);
+    const refSpend = refDays.reduce((x, d) => x + d.spendNanos, 0);
+    return {
+      team: a.team,
+      agentId: a.agentId,
+      currency: a.currency,
+      at,
+      today: a.today,
+      yesterday: a.history.at(-1) ?? null,
+      baseline: baselineOf(a.history, settings.zscore.baselineDays),
+      recentCostPerRun: recent,
+      referenceCostPerRun: refRuns > 0 ? { nanos: refSpend / refRuns, days: refDays.length } : null,
+      get topCustomers() {
+        return topOf(a.today.customers);
+      },
+      get topFeatures() {
+        return topOf(a.today.features);
+      },
+    };
+  }
+
+  private agentLedger(p: PricedRun, tz: string): AgentLedger {
+    const id = `${p.team}/${p.run.agent_id}`;
+    let a = this.agents.get(id);
+    if (!a) {
+      const at = p.run.finished_at;
+      a = {
+        team: p.team,
+        agentId: p.run.agent_id,
+        currency: p.currency,
+        clock: at,
+        today: emptyDay(dayWindow(at, tz)),
+        history: [],
+        recentCosts: [],
+        minute: { start: minuteWindow(at).start, runs: 0 },
+        minuteNorm: { mean: 0, n: 0 },
+        sessions: {},
+        closedSessions: [],
+        parents: {},
+        childNorm: { mean: 0, n: 0 },
+        month: { ...monthWindow(at, tz), spendNanos: 0 },
+        tracked: {},
+      };
+      this.agents.set(id, a);
+    }
+    return a;
+  }
+
+  private teamLedger(p: PricedRun, tz: string): TeamLedger {
+    let t = this.teams.get(p.team);
+    if (!t) {
+      const at = p.run.finished_at;
+      t = {
+        team: p.team,
+        currency: p.currency,
+        day: { ...dayWindow(at, tz), spendNanos: 0, customers: {} },
+        month: { ...monthWindow(at, tz), spendNanos: 0, customers: {} },
+        tracked: {},
+      };
+      this.teams.set(p.team, t);
+    }
+    return t;
+  }
+
+  private addToDay(d: DayTotals | Today, p: PricedRun, cost: number, settings: DetectorSettings): void {
+    const run = p.run;
+    d.spendNanos += cost;
+    d.runs++;
+    if (
+      run.status === 'success' &&
+      (run.quality_score === null || run.quality_score >= settings.qualityThreshold)
+    )
+      d.successful++;
+    if (!run.customer_id) d.unattributedNanos += cost;
+    if (p.price_status === 'unpriced') d.unpricedRuns++;
+    if ('customers' in d) {
+      bump(d.customers, run.customer_id ?? NONE, cost);
+      bump(d.features, run.feature ?? NONE, cost);
+      if (p.price_status === 'unpriced') bump(d.unpriced, `${p.provider}/${run.model}`, 1);
+    }
+  }
+
+  private addToTeam(t: TeamLedger, p: PricedRun, cost: number, tz: string): void {
+    const at = p.run.finished_at;
+    if (at >= t.day.end) t.day = { ...dayWindow(at, tz), spendNanos: 0, customers: {} };
+    if (at >= t.month.end) t.month = { ...monthWindow(at, tz), spendNanos: 0, customers: {} };
+    const customer = p.run.customer_id;
+    if (at >= t.day.start) {
+      t.day.spendNanos += cost;
+      if (customer) bump(t.day.customers, customer, cost);
+    }
+    if (at >= t.month.start) {
+      t.month.spendNanos += cost;
+      if (customer) bump(t.month.customers, customer, cost);
+    }
+  }
+
+  private rollDay(a: AgentLedger, at: number, tz: string): void {
+    a.history.push(totalsOf(a.today));
+    let next = dayWindow(a.today.end, tz);
+    while (next.end <= at) {
+      a.history.push(totalsOf(emptyDay(next)));
+      next = dayWindow(next.end, tz);
+    }
+    if (a.history.length > HISTORY_DAYS) a.history.splice(0, a.history.length - HISTORY_DAYS);
+    a.today = emptyDay(next);
+  }
+
+  private sweep(a: AgentLedger, at: number, settings: DetectorSettings): void {
+    const sessions = Object.entries(a.sessions);
+    for (const [id, s] of sessions) {
+      if (at - s.last < settings.session.idleCloseMs && sessions.length <= MAX_OPEN_SESSIONS) continue;
+      delete a.sessions[id];
+      a.closedSessions.push(s.cost);
+    }
+    if (a.closedSessions.length > CLOSED_SESSIONS_KEPT)
+      a.closedSessions.splice(0, a.closedSessions.length - CLOSED_SESSIONS_KEPT);
+    const parents = Object.entries(a.parents);
+    for (const [id, parent] of parents) {
+      if (at - parent.last < PARENT_IDLE_MS && parents.length <= MAX_OPEN_PARENTS) continue;
+      delete a.parents[id];
+      a.childNorm = ewma(a.childNorm, parent.children);
+    }
+  }
+}
+
+function ewma(norm: { mean: number; n: number }, x: number): { mean: number; n: number } {
+  const n = Math.min(norm.n + 1, NORM_HORIZON);
+  return { mean: norm.mean + (x - norm.mean) / n, n };
+}

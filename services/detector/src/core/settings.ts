@@ -1,0 +1,72 @@
+/** A budget from the `budgets` table: amount in nano-units of `currency` per day or month (in the team's time zone). */
+export interface Budget {
+  scope: 'team' | 'agent' | 'customer';
+  /** agent_id or customer_id; '' for the team scope. */
+  subject: string;
+  period: 'day' | 'month';
+  amountNanos: number;
+  currency: string;
+}
+
+/** Every rule parameter a team can set. Stored in team_settings (columns and the detector_rules JSON). */
+export interface DetectorSettings {
+  timezone: string;
+  /** A run is successful when status=success and its quality score (if any) is at least this. */
+  qualityThreshold: number;
+  /** Grace for event time: a run finished longer ago than this when received (or behind the agent's clock) is late. */
+  lateAfterMs: number;
+  zscore: { threshold: number; baselineDays: number; minHistoryDays: number; minExcessNanos: number };
+  costPerRun: { ratio: number; minRecentRuns: number; recentRuns: number; minHistoryDays: number };
+  costPerRunDrift: { ratio: number; referenceDays: number; minHistoryDays: number; minRuns: number };
+  costPerSuccess: {
+    ratio: number;
+    flatCostPerRunRatio: number;
+    minRunsToday: number;
+    minHistoryDays: number;
+  };
+  session: { medianMultiple: number; minSessions: number; minCostNanos: number; idleCloseMs: number };
+  runRate: { normMultiple: number; minRunsPerMinute: number; capPerMinute: number };
+  childRuns: { normMultiple: number; minChildren: number; capPerParent: number };
+  unattributed: { share: number; minAmountNanos: number; historyMultiple: number };
+  unpriced: { enabled: boolean };
+  budgets: Budget[];
+}
+
+const DOLLAR = 1_000_000_000;
+
+export const DEFAULT_SETTINGS: DetectorSettings = {
+  timezone: 'UTC',
+  qualityThreshold: 0,
+  lateAfterMs: 15 * 60_000,
+  zscore: { threshold: 2.5, baselineDays: 14, minHistoryDays: 7, minExcessNanos: 1 * DOLLAR },
+  costPerRun: { ratio: 3, minRecentRuns: 5, recentRuns: 20, minHistoryDays: 3 },
+  costPerRunDrift: { ratio: 1.5, referenceDays: 7, minHistoryDays: 21, minRuns: 100 },
+  costPerSuccess: { ratio: 1.6, flatCostPerRunRatio: 1.25, minRunsToday: 30, minHistoryDays: 7 },
+  session: { medianMultiple: 5, minSessions: 20, minCostNanos: DOLLAR / 2, idleCloseMs: 30 * 60_000 },
+  runRate: { normMultiple: 10, minRunsPerMinute: 30, capPerMinute: 600 },
+  childRuns: { normMultiple: 10, minChildren: 25, capPerParent: 200 },
+  unattributed: { share: 0.5, minAmountNanos: 5 * DOLLAR, historyMultiple: 3 },
+  unpriced: { enabled: true },
+  budgets: [],
+};
+
+type DeepPartial<T> = { [K in keyof T]?: T[K] extends object[] ? T[K] : DeepPartial<T[K]> };
+export type SettingsOverrides = DeepPartial<DetectorSettings>;
+
+/** Defaults overlaid with a team's overrides, one level deep per rule; unknown keys are ignored. */
+export function mergeSettings(overrides: SettingsOverrides | undefined | null): DetectorSettings {
+  if (!overrides) return DEFAULT_SETTINGS;
+  const out: Record<string, unknown> = { ...DEFAULT_SETTINGS };
+  for (const [key, base] of Object.entries(DEFAULT_SETTINGS)) {
+    const over = (overrides as Record<string, unknown>)[key];
+    if (over === undefined || over === null) continue;
+    if (Array.isArray(base) || typeof base !== 'object') out[key] = over;
+    else if (typeof over === 'object') {
+      const merged: Record<string, unknown> = { ...(base as Record<string, unknown>) };
+      for (const [k, v] of Object.entries(over as Record<string, unknown>))
+        if (k in merged && typeof v === typeof merged[k]) merged[k] = v;
+      out[key] = merged;
+    }
+  }
+  return out as unknown as DetectorSettings;
+}
