@@ -40,8 +40,8 @@ async function registryAccepts(subject: string, older: object, newer: object): P
 }
 
 describe('schema compatibility', () => {
-  it('has a released version of every schema', () => {
-    expect(new Set(released.map((r) => r.name))).toEqual(new Set(current.keys()));
+  it('still has every released schema (a released contract is never removed)', () => {
+    for (const r of released) expect(current.has(r.name)).toBe(true);
   });
 
   it.each(released.map((r) => [r.file, r] as const))(
