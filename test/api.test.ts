@@ -182,6 +182,32 @@ describe('api service (own process, real PostgreSQL)', () => {
     expect((byCustomer.body.rows as { key: string | null }[]).some((r) => r.key === null)).toBe(true); // unattributed
   });
 
+  it('gives the brief’s table: top customers by agent, a team rollup, and flags on outliers and untagged runs', async () => {
+    const { status, body } = await get('/v1/spend/top-customers?from=2026-06-09&to=2026-06-10', keyA);
+    expect(status).toBe(200);
+    const rows = body.rows as {
+      agent_id: string;
+      customer_id: string | null;
+      runs: number;
+      cost: { amount: string };
+      flags: string[];
+    }[];
+    const research = rows.find((r) => r.agent_id === 'research-agent')!;
+    expect(research).toMatchObject({ customer_id: null, runs: 1, cost: { amount: '1.91' } });
+    // team A: 2.558 over 7 runs ≈ 0.365 per run; research-agent's 1.91 per run is more than 5× that
+    expect(research.flags).toEqual(['high_cost_per_run', 'unattributed']);
+    expect(rows.find((r) => r.agent_id === 'support-triage')!.flags).toEqual([]);
+    expect(body.teams).toEqual([
+      {
+        team: teamA,
+        runs: 7,
+        cost: { amount: '2.558', currency: 'USD' },
+        cost_per_run: { amount: '0.365428571', currency: 'USD' },
+      },
+    ]);
+    expect((await get('/v1/spend/top-customers?limit=0', keyA)).status).toBe(400);
+  });
+
   it('scopes teams: a team key cannot read another team; an admin can', async () => {
     expect((await get(`/v1/spend?group_by=agent&team=${teamB}`, keyA)).status).toBe(403);
     const adminView = await get(

@@ -110,6 +110,96 @@ export class SpendController {
     };
   }
 
+  @Get('spend/top-customers')
+  @ApiOperation({
+    summary: 'Top customers by agent, with a team rollup (the brief’s table)',
+    description:
+      'Agent × customer rows over [from, to) with runs, cost and cost per run, most expensive first. A row is flagged ' +
+      '`high_cost_per_run` when its cost per run is more than `flag_factor` (default 5) times its team’s, and ' +
+      '`unattributed` when its runs carry no customer_id — the cron or backfill that forgot to tag.',
+  })
+  @ApiQuery({ name: 'from', required: false })
+  @ApiQuery({ name: 'to', required: false })
+  @ApiQuery({ name: 'team', required: false })
+  @ApiQuery({ name: 'limit', required: false, description: '1-500, default 50' })
+  @ApiQuery({ name: 'flag_factor', required: false, description: 'default 5' })
+  async topCustomers(
+    @CurrentPrincipal() principal: Principal,
+    @Query('from') fromQ?: string,
+    @Query('to') toQ?: string,
+    @Query('team') teamQ?: string,
+    @Query('limit') limitQ?: string,
+    @Query('flag_factor') factorQ?: string,
+  ) {
+    const to = parseInstant('to', toQ, Date.now());
+    const from = parseInstant('from', fromQ, to - 30 * DAY);
+    if (from >= to) throw badRequest('from must be before to', { parameter: 'from' });
+    const limit = limitQ === undefined ? 50 : Number(limitQ);
+    if (!Number.isInteger(limit) || limit < 1 || limit > 500)
+      throw badRequest('limit must be an integer from 1 to 500', { parameter: 'limit' });
+    const factor = factorQ === undefined ? 5 : Number(factorQ);
+    if (!Number.isFinite(factor) || factor <= 1)
+      throw badRequest('flag_factor must be a number above 1', { parameter: 'flag_factor' });
+    const team = teamScope(principal, teamQ);
+    const params = [new Date(from).toISOString(), new Date(to).toISOString(), team];
+    const where = `bucket >= date_trunc('hour', $1::timestamptz) and bucket < $2::timestamptz and ($3::text is null or team = $3)`;
+    const [{ rows }, { rows: teams }] = await Promise.all([
+      this.pool.query<{
+        team: string;
+        agent_id: string;
+        customer: string | null;
+        currency: string;
+        runs: string;
+        cost: string;
+      }>(
+        `select team, agent_id, nullif(customer_id, '') as customer, currency, sum(runs) as runs, sum(cost_nanos) as cost
+         from spend_hourly where ${where} group by 1, 2, 3, 4 order by sum(cost_nanos) desc limit ${limit}`,
+        params,
+      ),
+      this.pool.query<{ team: string; currency: string; runs: string; cost: string }>(
+        `select team, currency, sum(runs) as runs, sum(cost_nanos) as cost from spend_hourly where ${where} group by 1, 2 order by 1`,
+        params,
+      ),
+    ]);
+    const teamCpr = new Map(
+      teams.map((t) => [`${t.team}/${t.currency}`, Number(t.runs) > 0 ? Number(t.cost) / Number(t.runs) : 0]),
+    );
+    return {
+      from: new Date(from).toISOString(),
+      to: new Date(to).toISOString(),
+      rows: rows.map((r) => {
+        const runs = Number(r.runs);
+        const cost = BigInt(r.cost.split('.')[0]);
+        const cpr = runs > 0 ? Number(cost) / runs : 0;
+        const flags = [
+          ...(cpr > factor * (teamCpr.get(`${r.team}/${r.currency}`) ?? Infinity)
+            ? ['high_cost_per_run']
+            : []),
+          ...(r.customer === null ? ['unattributed'] : []),
+        ];
+        return {
+          team: r.team,
+          agent_id: r.agent_id,
+          customer_id: r.customer,
+          runs,
+          cost: money(cost, r.currency),
+          cost_per_run: runs > 0 ? money(cost / BigInt(runs), r.currency) : null,
+          flags,
+        };
+      }),
+      teams: teams.map((t) => {
+        const cost = BigInt(t.cost.split('.')[0]);
+        const runs = Number(t.runs);
+        return {
+          team: t.team,
+          runs,
+          cost: money(cost, t.currency),
+          cost_per_run: runs > 0 ? money(cost / BigInt(runs), t.currency) : null,
+        };
+      }),
+    };
+  }
+
   @Get('runs/:run_id/tree')
   @ApiOperation({
     summary: "A run's call tree, each node with its own cost and the cost rolled up from its children",

@@ -1,0 +1,22 @@
+import { agentKey, type PricedRun } from '@libs/contracts';
+import type { Anomaly } from './core/anomaly';
+import { Detector, type LedgerKey } from './core/detector';
+
+export interface DetectedBatch {
+  anomalies: { key: string; value: Anomaly }[];
+  /** Ledgers to persist, latest state only (one entry per ledger per batch). */
+  ledgers: { key: LedgerKey; value: string }[];
+}
+
+/** Runs one batch of priced runs through the detector: pure, so it is tested and benchmarked without Kafka. */
+export function detectBatch(detector: Detector, runs: readonly PricedRun[]): DetectedBatch {
+  const anomalies: DetectedBatch['anomalies'] = [];
+  const changed = new Set<LedgerKey>();
+  for (const run of runs) {
+    const out = detector.onRun(run);
+    for (const a of out.anomalies) anomalies.push({ key: agentKey(a.team, a.agent_id ?? '*'), value: a });
+    for (const k of out.changed) changed.add(k);
+  }
+  const ledgers = [...changed].map((key) => ({ key, value: JSON.stringify(detector.ledger(key) ?? null) }));
+  return { anomalies, ledgers };
+}
