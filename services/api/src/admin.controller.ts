@@ -1,3 +1,4 @@
+import { RouteRepository, RouteValidationError, maskDestination } from '@libs/alerting';
 import {
   Body,
   Controller,
@@ -121,12 +122,14 @@ function validMatch(m: unknown, path = 'match'): string[] {
 @Controller('v1')
 export class AdminController {
   private readonly rateCard: RateCardRepository;
+  private readonly routes: RouteRepository;
 
   constructor(
     @Inject(PG_POOL) private readonly pool: Pool,
     @Inject(API_KEYS) private readonly keys: ApiKeyRepository,
   ) {
     this.rateCard = new RateCardRepository(pool);
+    this.routes = new RouteRepository(pool, process.env.ROUTES_FILE);
   }
 
   @Post('api-keys')
@@ -272,6 +275,41 @@ export class AdminController {
   @ApiOperation({ summary: 'Models seen without a price: add an override so their runs are priced' })
   async unpriced(): Promise<UnpricedModel[]> {
     return (await this.rateCard.listUnpriced()).map((u) => ({ ...u, runs: u.runs }));
+  }
+
+  @Post('routes')
+  @HttpCode(201)
+  @ApiOperation({
+    summary: 'Create an alert route (admin, or a key of the route’s team)',
+    description:
+      'Matches team, agent (glob such as "research-*"), rule and severity to destinations: pagerduty {routing_key}, ' +
+      'slack {webhook_url}, teams {webhook_url}, webhook {url, secret: "whsec_…"}, email {to: [...]}. A route with an empty ' +
+      'match is the team’s default; a route without team is the catch-all. Secrets are masked in every answer.',
+  })
+  async createRoute(@CurrentPrincipal() principal: Principal, @Body() body: Record<string, unknown>) {
+    const team = (body?.team ?? null) as string | null;
+    if (principal.role !== 'admin' && team !== principal.team)
+      throw forbidden(`this API key can only create routes for team "${principal.team}"`);
+    try {
+      const route = await this.routes.create(body);
+      return {
+        id: route.id,
+        team: route.team,
+        match: route.match,
+        destinations: route.destinations.map(maskDestination),
+      };
+    } catch (err) {
+      if (err instanceof RouteValidationError) throw badRequest(err.message, { errors: err.problems });
+      throw err;
+    }
+  }
+
+  @Get('routes')
+  @ApiOperation({
+    summary: 'Alert routes (secrets masked): a team key its team’s and the catch-all, an admin all',
+  })
+  async listRoutes(@CurrentPrincipal() principal: Principal, @Query('team') team?: string) {
+    return this.routes.list(teamScope(principal, team));
   }
 
   @Post('models/unpriced/reprice')

@@ -1,0 +1,21 @@
+import { commonSpec, int, optionalStr, str, url } from '@libs/config';
+
+export const alertRouterSpec = {
+  ...commonSpec,
+  PORT: int(9104, { min: 1, max: 65535 }),
+  CONSUMER_GROUP: str('burnrate-alert-router'),
+  /** Where links in messages point (the api service as people reach it). */
+  PUBLIC_API_URL: url('http://localhost:8080'),
+  PAGERDUTY_EVENTS_URL: url('https://events.pagerduty.com/v2/enqueue'),
+  /** YAML file of routes (e.g. a mounted ConfigMap), in addition to routes made through the api. */
+  ROUTES_FILE: optionalStr(),
+  /** smtp://user:password@host:587 or smtps://…; the password never reaches a log. */
+  SMTP_URL: optionalStr(),
+  SMTP_FROM: str('burnrate <alerts@burnrate.local>'),
+  /** The same dedupe key does not page the same destination again within this interval (escalations and resolves do). */
+  RENOTIFY_MS: int(4 * 3_600_000, { min: 0 }),
+  POLL_MS: int(500, { min: 50 }),
+  MAX_ATTEMPTS: int(8, { min: 1 }),
+  RETRY_BASE_MS: int(1000, { min: 10 }),
+  HTTP_TIMEOUT_MS: int(10000, { min: 100 }),
+};

@@ -1,0 +1,276 @@
+import type { Kafka } from 'kafkajs';
+import type { Pool } from 'pg';
+import { RouteRepository, type Anomaly } from '@libs/alerting';
+import { topicsIn } from '@libs/contracts';
+import { createPool } from '@libs/db';
+import { AvroSerde, BatchProducer, provisionTopics } from '@libs/kafka';
+import { FakeVendors } from './support/fake-vendors';
+import { migrated, startService, type ServiceProcess } from './support/services';
+import { readTopic, testConfig, testKafka, uid } from './support/stack';
+
+const config = testConfig();
+const ns = `t${uid()}`;
+const T = topicsIn(ns);
+const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
+const ROUTING_KEY = 'R0UT1NGKEY0123456789abcdefABCDEF';
+
+async function until<T>(
+  what: string,
+  fn: () => T | Promise<T>,
+  ok: (v: T) => boolean,
+  timeoutMs = 30_000,
+): Promise<T> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    const v = await fn();
+    if (ok(v)) return v;
+    if (Date.now() > deadline) throw new Error(`${what}: gave up waiting`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
+}
+
+function anomaly(team: string, over: Partial<Anomaly> = {}): Anomaly {
+  const now = Date.now();
+  const window_start = Math.floor(now / 86_400_000) * 86_400_000;
+  return {
+    anomaly_id: `a-${uid()}`,
+    dedupe_key: `spend_zscore|${team}|research-agent||${new Date(window_start).toISOString()}`,
+    rule: 'spend_zscore',
+    severity: 'critical',
+    state: 'firing',
+    team,
+    agent_id: 'research-agent',
+    window_start,
+    window_end: window_start + 86_400_000,
+    observed: 409_000_000_000,
+    threshold: 60_000_000_000,
+    baseline_mean: 25_000_000_000,
+    baseline_stddev: 14_000_000_000,
+    zscore: 27.4,
+    currency: 'USD',
+    cost_per_run_before_nanos: 118_000_000,
+    cost_per_run_now_nanos: 1_910_000_000,
+    top_customers: [{ name: '(unattributed)', spend_nanos: 409_000_000_000 }],
+    top_features: [{ name: 'backfill', spend_nanos: 409_000_000_000 }],
+    summary:
+      'research-agent spent $409 today against a 14-day mean of $25 (z = 27.4); cost per run $0.118 → $1.91.',
+    started_at: now - 3_600_000,
+    detected_at: now,
+    late: false,
+    details: {},
+    trigger_run_id: 'run-x',
+    ...over,
+  } as Anomaly;
+}
+
+describe('alert router (own process; local vendor servers and a real SMTP server; real stack)', () => {
+  const vendors = new FakeVendors(SECRET);
+  let kafka: Kafka;
+  let serde: AvroSerde;
+  let producer: BatchProducer;
+  let pool: Pool;
+  let router: ServiceProcess;
+  const team = `team-${uid()}`;
+  let env: Record<string, string>;
+
+  beforeAll(async () => {
+    await vendors.start();
+    pool = createPool(await migrated(), 2);
+    kafka = testKafka(config);
+    const admin = kafka.admin();
+    await admin.connect();
+    await provisionTopics(admin, config, Object.values(T));
+    await admin.disconnect();
+    serde = await AvroSerde.create(config, [T.anomalies, T.alertDeliveries]);
+    producer = new BatchProducer(kafka);
+    await producer.connect();
+    const routes = new RouteRepository(pool);
+    await routes.create({
+      team,
+      match: { agent_id: 'research-*', severity: ['critical', 'error'] },
+      destinations: [
+        { type: 'pagerduty', routing_key: ROUTING_KEY },
+        { type: 'slack', webhook_url: vendors.url('/slack') },
+        { type: 'teams', webhook_url: vendors.url('/teams') },
+        { type: 'webhook', url: vendors.url('/hook'), secret: SECRET },
+        { type: 'email', to: ['oncall@example.com'] },
+      ],
+    });
+    await routes.create({
+      team,
+      match: { agent_id: 'flaky-*' },
+      destinations: [{ type: 'webhook', url: vendors.url('/hook-flaky'), secret: SECRET }],
+    });
+    await routes.create({
+      team,
+      match: { agent_id: 'limited-*' },
+      destinations: [{ type: 'webhook', url: vendors.url('/hook-limited'), secret: SECRET }],
+    });
+    await routes.create({
+      team,
+      match: { agent_id: 'down-*' },
+      destinations: [{ type: 'webhook', url: vendors.url('/hook-down'), secret: SECRET }],
+    });
+    await routes.create({
+      team,
+      match: { agent_id: 'gone-*' },
+      destinations: [{ type: 'webhook', url: vendors.url('/hook-gone'), secret: SECRET }],
+    });
+    env = {
+      BURNRATE_TOPIC_NAMESPACE: ns,
+      CONSUMER_GROUP: `router-${ns}`,
+      PAGERDUTY_EVENTS_URL: vendors.url('/pagerduty'),
+      SMTP_URL: `smtp://alerts:s3cr3t-smtp@127.0.0.1:${vendors.smtpPort}`,
+      RETRY_BASE_MS: '200',
+      POLL_MS: '100',
+      KAFKA_SESSION_TIMEOUT_MS: '6000',
+      PUBLIC_API_URL: 'https://burnrate.example',
+    };
+    router = await startService('alert-router', 18404, env);
+  });
+
+  afterAll(async () => {
+    await router?.stop();
+    await producer?.disconnect();
+    await pool?.end();
+    await vendors.stop();
+  });
+
+  const publish = (a: Anomaly) =>
+    producer.send([{ topic: T.anomalies.name, key: a.dedupe_key, value: serde.encode(T.anomalies, a) }]);
+
+  it('delivers one anomaly to PagerDuty, Slack, Teams, a signed webhook and email, each as its vendor documents', async () => {
+    const a = anomaly(team);
+    await publish(a);
+    await until(
+      'all destinations',
+      () =>
+        vendors.mails.length >= 1 &&
+        ['/pagerduty', '/slack', '/teams', '/hook'].every((p) => vendors.at(p).length >= 1),
+      Boolean,
+    );
+    for (const p of ['/pagerduty', '/slack', '/teams', '/hook']) {
+      expect(vendors.at(p)).toHaveLength(1);
+      expect(vendors.at(p)[0].problems).toEqual([]);
+    }
+    const pd = vendors.at('/pagerduty')[0].body as {
+      event_action: string;
+      dedup_key: string;
+      payload: { severity: string; summary: string; custom_details: Record<string, string> };
+      links: { href: string }[];
+    };
+    expect(pd).toMatchObject({
+      event_action: 'trigger',
+      dedup_key: a.dedupe_key,
+      payload: { severity: 'critical' },
+    });
+    expect(pd.payload.custom_details).toMatchObject({
+      Agent: 'research-agent',
+      Team: team,
+      'Cost per run': '0.1180 USD → 1.91 USD',
+    });
+    expect(pd.links[0].href).toContain('https://burnrate.example/v1/anomalies?team=');
+    expect(JSON.stringify(vendors.at('/slack')[0].body)).toContain('research-agent');
+    expect(vendors.at('/hook')[0].body).toMatchObject({
+      type: 'anomaly.firing',
+      data: { anomaly_id: a.anomaly_id },
+    });
+    expect(vendors.mails[0].to).toBe('oncall@example.com');
+    const subject = /^Subject: (.*(?:\r?\n .*)*)/m.exec(vendors.mails[0].raw)![1];
+    const decoded = subject
+      .replace(/=\?UTF-8\?Q\?(.*?)\?=/g, (_m, q: string) =>
+        Buffer.from(
+          q
+            .replace(/_/g, ' ')
+            .replace(/=([0-9A-F]{2})/g, (_x, h: string) => String.fromCharCode(parseInt(h, 16))),
+          'latin1',
+        ).toString('utf8'),
+      )
+      .replace(/\r?\n /g, '');
+    expect(decoded.replace(/\s+/g, ' ')).toMatch(/\[burnrate\] CRITICAL: research-agen ?t — spend zscore/);
+    expect(vendors.mails[0].raw).toMatch(/Content-Type: multipart\/alternative/);
+    expect(vendors.mails[0].raw).toMatch(/Content-Type: text\/html/);
+    expect(vendors.mails[0].raw).toContain('Agent: research-agent');
+
+    // The same anomaly redelivered on the topic pages nobody again.
+    await publish(a);
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(vendors.at('/pagerduty')).toHaveLength(1);
+
+    // A resolve reaches PagerDuty with the same dedup_key.
+    await publish({ ...a, anomaly_id: `${a.anomaly_id}-resolved`, state: 'resolved', severity: 'info' });
+    const resolve = await until(
+      'resolve',
+      () => vendors.at('/pagerduty').filter((r) => r.body.event_action === 'resolve'),
+      (r) => r.length === 1,
+    );
+    expect(resolve[0].body).toMatchObject({
+      event_action: 'resolve',
+      dedup_key: a.dedupe_key,
+      routing_key: ROUTING_KEY,
+    });
+  });
+
+  it('retries a 500 and delivers exactly once; honours Retry-After on 429; fails a 404 at once', async () => {
+    vendors.script.set('/hook-flaky', [{ status: 500 }]);
+    vendors.script.set('/hook-limited', [{ status: 429, retryAfter: '2' }]);
+    vendors.script.set('/hook-gone', [{ status: 404 }]);
+    await publish(anomaly(team, { agent_id: 'flaky-agent', dedupe_key: `flaky-${uid()}` }));
+    await publish(anomaly(team, { agent_id: 'limited-agent', dedupe_key: `limited-${uid()}` }));
+    const gone = anomaly(team, { agent_id: 'gone-agent', dedupe_key: `gone-${uid()}` });
+    await publish(gone);
+    const flaky = await until(
+      'flaky',
+      () => vendors.at('/hook-flaky'),
+      (r) => r.length >= 2,
+    );
+    const limited = await until(
+      'limited',
+      () => vendors.at('/hook-limited'),
+      (r) => r.length >= 2,
+    );
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(vendors.at('/hook-flaky')).toHaveLength(2); // one 500, one success, no more
+    expect(flaky[0].headers['webhook-id']).toBe(flaky[1].headers['webhook-id']); // receivers can dedupe
+    expect(limited[1].at - limited[0].at).toBeGreaterThanOrEqual(1900);
+    expect(vendors.at('/hook-gone')).toHaveLength(1);
+    const { rows } = await pool.query(
+      'select state, attempts, last_status, last_error from alert_outbox where anomaly_id = $1',
+      [gone.anomaly_id],
+    );
+    expect(rows[0]).toEqual({ state: 'failed', attempts: 1, last_status: 404, last_error: 'HTTP 404' });
+    const recorded = await readTopic<{ delivery_id: string; outcome: string; destination: string }>(
+      kafka,
+      T.alertDeliveries,
+      { expected: 8, serde },
+    );
+    expect(recorded.some((r) => r.value.outcome === 'retrying')).toBe(true);
+    expect(recorded.some((r) => r.value.outcome === 'failed')).toBe(true);
+    expect(JSON.stringify(recorded.map((r) => r.value))).not.toMatch(/R0UT1NGKEY|MfKQ9r8G|s3cr3t-smtp/);
+  });
+
+  it('keeps retries pending across a crash and delivers them after the restart', async () => {
+    vendors.script.set(
+      '/hook-down',
+      Array.from({ length: 1000 }, () => ({ status: 503 })),
+    );
+    await publish(anomaly(team, { agent_id: 'down-agent', dedupe_key: `down-${uid()}` }));
+    await until(
+      'first attempts',
+      () => vendors.at('/hook-down'),
+      (r) => r.length >= 1,
+    );
+    await router.stop('SIGKILL');
+    vendors.script.set('/hook-down', []); // the receiver is back
+    const before = vendors.at('/hook-down').length;
+    router = await startService('alert-router', 18404, env);
+    await until(
+      'delivered after restart',
+      () => vendors.at('/hook-down').slice(before),
+      (r) => r.length >= 1,
+      90_000,
+    );
+    await new Promise((r) => setTimeout(r, 1500));
+    expect(vendors.at('/hook-down').slice(before)).toHaveLength(1);
+  });
+});
