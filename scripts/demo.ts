@@ -4,7 +4,9 @@
  * ingestion API, then a live runaway agent (a retry loop carrying its full context, untagged). Prints the brief's
  * per-agent breakdown from the real API once the recorder has stored everything.
  */
+import { createHmac, randomBytes } from 'node:crypto';
 import { readFileSync } from 'node:fs';
+import { createServer } from 'node:http';
 import { join } from 'node:path';
 
 const INGEST = process.env.INGESTION_URL ?? `http://127.0.0.1:${process.env.INGESTION_PORT ?? 8081}`;
@@ -283,8 +285,64 @@ async function api<T>(path: string): Promise<T> {
 
 const progress = (msg: string): void => void process.stdout.write(`\r${msg.padEnd(78)}`);
 
+interface Delivered {
+  verified: boolean;
+  body: {
+    type: string;
+    data: {
+      rule: string;
+      severity: string;
+      state: string;
+      team: string;
+      agent_id: string | null;
+      summary: string;
+      detected_at: number;
+      window_start: number;
+    };
+  };
+}
+
+/** A local webhook receiver standing in for the team's endpoint: verifies the Standard Webhooks signature. */
+async function receiver(secret: string, port: number): Promise<Delivered[]> {
+  const got: Delivered[] = [];
+  const key = Buffer.from(secret.replace(/^whsec_/, ''), 'base64');
+  const server = createServer((req, res) => {
+    let raw = '';
+    req.on('data', (c: Buffer) => (raw += c.toString()));
+    req.on('end', () => {
+      const expected = createHmac('sha256', key)
+        .update(`${req.headers['webhook-id']}.${req.headers['webhook-timestamp']}.${raw}`)
+        .digest('base64');
+      got.push({
+        verified: String(req.headers['webhook-signature']).split(' ').includes(`v1,${expected}`),
+        body: JSON.parse(raw) as Delivered['body'],
+      });
+      res.writeHead(204).end();
+    });
+  });
+  await new Promise<void>((r) => server.listen(port, '127.0.0.1', r));
+  server.unref();
+  return got;
+}
+
 async function main(): Promise<void> {
   const now = Date.now();
+  const secret = `whsec_${randomBytes(24).toString('base64')}`;
+  const port = Number(process.env.DEMO_RECEIVER_PORT ?? 9999);
+  const alerts = await receiver(secret, port);
+  for (const team of new Set(AGENTS.map((a) => a.team))) {
+    const res = await fetch(`${API}/v1/routes`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN}` },
+      body: JSON.stringify({
+        team,
+        match: {},
+        destinations: [{ type: 'webhook', url: `http://127.0.0.1:${port}/burnrate`, secret }],
+      }),
+    });
+    if (res.status !== 201)
+      throw new Error(`could not create the demo route: ${res.status} ${await res.text()}`);
+  }
   const today = Math.floor(now / DAY) * DAY;
   const from = today - 30 * DAY;
   let sent = 0;
@@ -368,6 +426,34 @@ async function main(): Promise<void> {
         .map((t) => `${t.team} ${Number(t.cost.amount).toFixed(2)} (${t.runs.toLocaleString('en')} runs)`)
         .join(' · '),
   );
+  const live = (d: Delivered): boolean =>
+    d.body.data.agent_id === 'research-agent' &&
+    d.body.data.detected_at >= now - 180_000 &&
+    d.body.data.state !== 'resolved';
+  const alertDeadline = Date.now() + 90_000;
+  while (!alerts.some(live) && Date.now() < alertDeadline) {
+    progress(
+      `waiting for the alert on research-agent (${alerts.length} deliveries so far, history included)`,
+    );
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+  const fired = alerts.filter(live);
+  process.stdout.write('\n');
+  if (fired.length === 0) {
+    console.log(
+      '\nno alert on research-agent reached the local receiver within 90 s (see .burnrate/logs/detector.log and alert-router.log)',
+    );
+  } else {
+    console.log(
+      `\nalerts delivered to the local webhook receiver (http://127.0.0.1:${port}/burnrate) for the runaway agent:`,
+    );
+    for (const d of fired) {
+      const a = d.body.data;
+      console.log(
+        `  [${a.severity}] ${a.rule} — ${a.team}/${a.agent_id} — signature ${d.verified ? 'verified' : 'NOT VERIFIED'}\n    ${a.summary}`,
+      );
+    }
+  }
   console.log(`\nAPI: ${API} (OpenAPI page: ${API}/docs) — admin key in .burnrate/admin-key`);
   console.log(
     `Ingestion: ${INGEST}/v1/runs (OpenAPI page: ${INGEST}/docs). Everything keeps running; \`npm run down\` stops it.`,
