@@ -183,7 +183,10 @@ describe('api service (own process, real PostgreSQL)', () => {
   });
 
   it('gives the brief’s table: top customers by agent, a team rollup, and flags on outliers and untagged runs', async () => {
-    const { status, body } = await get('/v1/spend/top-customers?from=2026-06-09&to=2026-06-10', keyA);
+    const { status, body } = await get(
+      '/v1/spend/top-customers?from=2026-06-09&to=2026-06-10&flag_factor=5',
+      keyA,
+    );
     expect(status).toBe(200);
     const rows = body.rows as {
       agent_id: string;

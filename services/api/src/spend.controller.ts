@@ -115,14 +115,18 @@ export class SpendController {
     summary: 'Top customers by agent, with a team rollup (the brief’s table)',
     description:
       'Agent × customer rows over [from, to) with runs, cost and cost per run, most expensive first. A row is flagged ' +
-      '`high_cost_per_run` when its cost per run is more than `flag_factor` (default 5) times its team’s, and ' +
+      '`high_cost_per_run` when its cost per run is more than `flag_factor` (default 12) times its team’s, and ' +
       '`unattributed` when its runs carry no customer_id — the cron or backfill that forgot to tag.',
   })
   @ApiQuery({ name: 'from', required: false })
   @ApiQuery({ name: 'to', required: false })
   @ApiQuery({ name: 'team', required: false })
   @ApiQuery({ name: 'limit', required: false, description: '1-500, default 50' })
-  @ApiQuery({ name: 'flag_factor', required: false, description: 'default 5' })
+  @ApiQuery({
+    name: 'flag_factor',
+    required: false,
+    description: 'default 12 (the brief flags an agent at 16× its team)',
+  })
   async topCustomers(
     @CurrentPrincipal() principal: Principal,
     @Query('from') fromQ?: string,
@@ -137,7 +141,7 @@ export class SpendController {
     const limit = limitQ === undefined ? 50 : Number(limitQ);
     if (!Number.isInteger(limit) || limit < 1 || limit > 500)
       throw badRequest('limit must be an integer from 1 to 500', { parameter: 'limit' });
-    const factor = factorQ === undefined ? 5 : Number(factorQ);
+    const factor = factorQ === undefined ? 12 : Number(factorQ);
     if (!Number.isFinite(factor) || factor <= 1)
       throw badRequest('flag_factor must be a number above 1', { parameter: 'flag_factor' });
     const team = teamScope(principal, teamQ);
