@@ -3,3 +3,4 @@ export * from './schemas';
 export * from './run';
 export * from './run-validation';
 export * from './openapi';
+export * from './anomaly';

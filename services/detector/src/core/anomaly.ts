@@ -1,41 +1,15 @@
-/** The anomaly record (schemas/anomaly.avsc) as TypeScript sees it. Times are epoch ms, money nano-units. */
-export interface Anomaly {
-  anomaly_id: string;
-  dedupe_key: string;
-  rule: RuleName;
-  severity: Severity;
-  state: AnomalyState;
-  team: string;
-  agent_id: string | null;
-  window_start: number;
-  window_end: number;
-  observed: number;
-  threshold: number;
-  baseline_mean: number | null;
-  baseline_stddev: number | null;
-  zscore: number | null;
-  currency: string | null;
-  cost_per_run_before_nanos: number | null;
-  cost_per_run_now_nanos: number | null;
-  top_customers: Contributor[];
-  top_features: Contributor[];
-  summary: string;
-  started_at: number;
-  detected_at: number;
-  late: boolean;
-  details: Record<string, string>;
-  trigger_run_id: string | null;
-}
+import {
+  SEVERITIES,
+  type AnomalyRecord,
+  type AnomalyState,
+  type Contributor,
+  type Severity,
+} from '@libs/contracts';
 
-export interface Contributor {
-  name: string;
-  spend_nanos: number;
-}
+export { SEVERITIES, type AnomalyState, type Contributor, type Severity };
 
-export const SEVERITIES = ['info', 'warning', 'error', 'critical'] as const;
-export type Severity = (typeof SEVERITIES)[number];
-export type AnomalyState = 'firing' | 'escalated' | 'resolved';
-
+/** The anomaly record (libs/contracts, schemas/anomaly.avsc) with the detector's own rule names. */
+export type Anomaly = Omit<AnomalyRecord, 'rule'> & { rule: RuleName };
 export type RuleName =
   | 'spend_zscore'
   | 'cost_per_run_jump'
