@@ -5,7 +5,7 @@ import { topicsIn } from '@libs/contracts';
 import { createPool } from '@libs/db';
 import { AvroSerde, BatchProducer, provisionTopics } from '@libs/kafka';
 import { FakeVendors } from './support/fake-vendors';
-import { migrated, startService, type ServiceProcess } from './support/services';
+import { createKey, migrated, startService, type ServiceProcess } from './support/services';
 import { readTopic, testConfig, testKafka, uid } from './support/stack';
 
 const config = testConfig();
@@ -272,5 +272,45 @@ describe('alert router (own process; local vendor servers and a real SMTP server
     );
     await new Promise((r) => setTimeout(r, 1500));
     expect(vendors.at('/hook-down').slice(before)).toHaveLength(1);
+  });
+
+  it('records anomalies and delivery attempts, and the api lists them for the team only, secrets masked', async () => {
+    const recorder = await startService('recorder', 18405, { ...env, CONSUMER_GROUP: `recorder-${ns}` });
+    const api = await startService('api', 18406, env);
+    try {
+      const key = (await createKey(team)).key;
+      const other = (await createKey(`other-${uid()}`)).key;
+      const get = async (path: string, k: string) =>
+        (await fetch(`${api.url}${path}`, { headers: { authorization: `Bearer ${k}` } })).json();
+      const listed = await until(
+        'anomalies stored',
+        async () =>
+          (await get(`/v1/anomalies?agent_id=research-agent`, key)) as {
+            anomalies: { state: string; team: string; detected_at: string }[];
+          },
+        (b) => b.anomalies.some((a) => a.state === 'resolved'),
+      );
+      expect(listed.anomalies.every((a) => a.team === team)).toBe(true);
+      expect(listed.anomalies[0].detected_at).toMatch(/^\d{4}-\d{2}-\d{2}T/);
+      const deliveries = await until(
+        'deliveries stored',
+        async () =>
+          (await get('/v1/alert-deliveries?outcome=delivered', key)) as {
+            deliveries: { destination_type: string; destination: unknown }[];
+          },
+        (b) => b.deliveries.some((d) => d.destination_type === 'pagerduty'),
+      );
+      expect(JSON.stringify(deliveries)).not.toMatch(/R0UT1NGKEY|MfKQ9r8G/);
+      expect(((await get('/v1/anomalies', other)) as { anomalies: unknown[] }).anomalies).toEqual([]);
+      expect(
+        (
+          await fetch(`${api.url}/v1/anomalies?state=melting`, {
+            headers: { authorization: `Bearer ${key}` },
+          })
+        ).status,
+      ).toBe(400);
+    } finally {
+      await Promise.all([recorder.stop(), api.stop()]);
+    }
   });
 });

@@ -3,12 +3,13 @@ import { AuthModule } from '@libs/auth';
 import { DbModule } from '@libs/db';
 import { ServiceCoreModule } from '@libs/observability';
 import { AdminController } from './admin.controller';
+import { AnomaliesController } from './anomalies.controller';
 import { SpendController } from './spend.controller';
 
 export function apiModule(config: object) {
   @Module({
     imports: [ServiceCoreModule.forRoot({ service: 'api', config }), DbModule, AuthModule],
-    controllers: [SpendController, AdminController],
+    controllers: [SpendController, AdminController, AnomaliesController],
   })
   class ApiModule {}
   return ApiModule;

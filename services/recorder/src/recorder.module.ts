@@ -9,7 +9,11 @@ export function recorderModule(config: object) {
   @Module({
     imports: [
       ServiceCoreModule.forRoot({ service: 'recorder', config }),
-      KafkaModule.forRoot({ clientId: 'recorder', topics: [Topics.runsPriced], producer: false }),
+      KafkaModule.forRoot({
+        clientId: 'recorder',
+        topics: [Topics.runsPriced, Topics.anomalies, Topics.alertDeliveries],
+        producer: false,
+      }),
       DbModule,
     ],
     providers: [RecorderService],

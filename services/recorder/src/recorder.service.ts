@@ -1,11 +1,12 @@
 import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 import type { Pool } from 'pg';
 import { CONFIG, type ConfigOf } from '@libs/config';
-import { Topics, type PricedRun } from '@libs/contracts';
+import { Topics, type AnomalyRecord, type PricedRun } from '@libs/contracts';
 import { PG_POOL } from '@libs/db';
 import { KafkaService } from '@libs/kafka';
 import { Metrics } from '@libs/observability';
 import { recorderSpec } from './recorder.config';
+import { EventsWriter, type AlertDeliveryRecord } from './events.writer';
 import { RunsWriter } from './runs.writer';
 
 /**
@@ -15,6 +16,7 @@ import { RunsWriter } from './runs.writer';
 @Injectable()
 export class RecorderService implements OnApplicationBootstrap {
   private readonly writer: RunsWriter;
+  private readonly events: EventsWriter;
   private readonly rows;
 
   constructor(
@@ -24,6 +26,7 @@ export class RecorderService implements OnApplicationBootstrap {
     metrics: Metrics,
   ) {
     this.writer = new RunsWriter(pool);
+    this.events = new EventsWriter(pool);
     this.rows = metrics.counter('burnrate_recorder_rows_total', 'Records written, by table and outcome', [
       'table',
       'outcome',
@@ -43,5 +46,21 @@ export class RecorderService implements OnApplicationBootstrap {
       },
     });
     await consumer.start();
+    const events = this.kafka.createConsumer<AnomalyRecord | AlertDeliveryRecord>({
+      groupId: `${this.config.CONSUMER_GROUP}-events`,
+      topics: [Topics.anomalies, Topics.alertDeliveries],
+      handler: async (records, { topic }) => {
+        const values = records.map((r) => r.value);
+        const inserted =
+          topic === Topics.anomalies.name
+            ? await this.events.anomalies(values as AnomalyRecord[])
+            : await this.events.deliveries(values as AlertDeliveryRecord[]);
+        const table = topic === Topics.anomalies.name ? 'anomalies' : 'alert_deliveries';
+        this.rows.inc({ table, outcome: 'inserted' }, inserted);
+        if (records.length > inserted)
+          this.rows.inc({ table, outcome: 'duplicate' }, records.length - inserted);
+      },
+    });
+    await events.start();
   }
 }

@@ -1,0 +1,117 @@
+import { Controller, Get, Inject, Query, UseGuards } from '@nestjs/common';
+import { ApiBearerAuth, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import type { Pool } from 'pg';
+import { ApiKeyGuard, CurrentPrincipal, type Principal } from '@libs/auth';
+import { PG_POOL } from '@libs/db';
+import { badRequest, parseInstant, teamScope } from './http';
+
+const DAY = 86_400_000;
+
+function limitOf(q: string | undefined): number {
+  if (q === undefined) return 100;
+  const n = Number(q);
+  if (!Number.isInteger(n) || n < 1 || n > 1000)
+    throw badRequest('limit must be an integer from 1 to 1000', { parameter: 'limit' });
+  return n;
+}
+
+function range(fromQ: string | undefined, toQ: string | undefined, days: number): [string, string] {
+  const to = parseInstant('to', toQ, Date.now() + 60_000);
+  const from = parseInstant('from', fromQ, to - days * DAY);
+  if (from >= to) throw badRequest('from must be before to', { parameter: 'from' });
+  return [new Date(from).toISOString(), new Date(to).toISOString()];
+}
+
+@ApiTags('anomalies')
+@ApiBearerAuth()
+@UseGuards(ApiKeyGuard)
+@Controller('v1')
+export class AnomaliesController {
+  constructor(@Inject(PG_POOL) private readonly pool: Pool) {}
+
+  @Get('anomalies')
+  @ApiOperation({ summary: 'Anomalies, newest first (default: the last 7 days)' })
+  @ApiQuery({ name: 'from', required: false })
+  @ApiQuery({ name: 'to', required: false })
+  @ApiQuery({ name: 'team', required: false })
+  @ApiQuery({ name: 'agent_id', required: false })
+  @ApiQuery({ name: 'rule', required: false })
+  @ApiQuery({ name: 'state', required: false, enum: ['firing', 'escalated', 'resolved'] })
+  @ApiQuery({ name: 'limit', required: false })
+  async anomalies(
+    @CurrentPrincipal() principal: Principal,
+    @Query('from') fromQ?: string,
+    @Query('to') toQ?: string,
+    @Query('team') teamQ?: string,
+    @Query('agent_id') agentId?: string,
+    @Query('rule') rule?: string,
+    @Query('state') state?: string,
+    @Query('limit') limitQ?: string,
+  ) {
+    const [from, to] = range(fromQ, toQ, 7);
+    if (state !== undefined && !['firing', 'escalated', 'resolved'].includes(state)) {
+      throw badRequest('state must be one of firing, escalated, resolved', {
+        parameter: 'state',
+        value: state,
+      });
+    }
+    const { rows } = await this.pool.query<{ record: Record<string, unknown> }>(
+      `select record from anomalies
+       where detected_at >= $1 and detected_at < $2 and ($3::text is null or team = $3) and ($4::text is null or agent_id = $4)
+         and ($5::text is null or rule = $5) and ($6::text is null or state = $6)
+       order by detected_at desc, anomaly_id limit ${limitOf(limitQ)}`,
+      [from, to, teamScope(principal, teamQ), agentId ?? null, rule ?? null, state ?? null],
+    );
+    return {
+      anomalies: rows.map(({ record: r }) => ({
+        ...r,
+        window_start: new Date(Number(r.window_start)).toISOString(),
+        window_end: new Date(Number(r.window_end)).toISOString(),
+        started_at: new Date(Number(r.started_at)).toISOString(),
+        detected_at: new Date(Number(r.detected_at)).toISOString(),
+      })),
+    };
+  }
+
+  @Get('alert-deliveries')
+  @ApiOperation({ summary: 'Alert delivery attempts and outcomes, newest first (destinations masked)' })
+  @ApiQuery({ name: 'from', required: false })
+  @ApiQuery({ name: 'to', required: false })
+  @ApiQuery({ name: 'team', required: false })
+  @ApiQuery({ name: 'anomaly_id', required: false })
+  @ApiQuery({ name: 'outcome', required: false, enum: ['delivered', 'retrying', 'failed', 'suppressed'] })
+  @ApiQuery({ name: 'limit', required: false })
+  async deliveries(
+    @CurrentPrincipal() principal: Principal,
+    @Query('from') fromQ?: string,
+    @Query('to') toQ?: string,
+    @Query('team') teamQ?: string,
+    @Query('anomaly_id') anomalyId?: string,
+    @Query('outcome') outcome?: string,
+    @Query('limit') limitQ?: string,
+  ) {
+    const [from, to] = range(fromQ, toQ, 7);
+    if (outcome !== undefined && !['delivered', 'retrying', 'failed', 'suppressed'].includes(outcome)) {
+      throw badRequest('outcome must be one of delivered, retrying, failed, suppressed', {
+        parameter: 'outcome',
+        value: outcome,
+      });
+    }
+    const { rows } = await this.pool.query(
+      `select delivery_id, anomaly_id, dedupe_key, team, agent_id, rule, state, destination_type, destination, attempt,
+              outcome, http_status, error, latency_ms, at
+       from alert_deliveries
+       where at >= $1 and at < $2 and ($3::text is null or team = $3) and ($4::text is null or anomaly_id = $4)
+         and ($5::text is null or outcome = $5)
+       order by at desc limit ${limitOf(limitQ)}`,
+      [from, to, teamScope(principal, teamQ), anomalyId ?? null, outcome ?? null],
+    );
+    return {
+      deliveries: rows.map((r: Record<string, unknown>) => ({
+        ...r,
+        destination: JSON.parse(String(r.destination)) as unknown,
+        latency_ms: r.latency_ms === null ? null : Number(r.latency_ms),
+      })),
+    };
+  }
+}
