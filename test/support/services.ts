@@ -6,6 +6,12 @@ import { createPool, runMigrations } from '@libs/db';
 
 const ROOT = resolve(__dirname, '../..');
 
+// Service processes must not outlive the test run (a timed-out test skips its clean-up; --forceExit does not kill children).
+const children = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of children) if (child.exitCode === null) child.kill('SIGKILL');
+});
+
 export async function migrated(
   databaseUrl = process.env.DATABASE_URL ?? 'postgres://postgres:postgres@127.0.0.1:5432/burnrate',
 ): Promise<string> {
@@ -51,6 +57,8 @@ export async function startService(
       stdio: ['ignore', 'pipe', 'pipe'],
     },
   );
+  children.add(child);
+  child.on('exit', () => children.delete(child));
   child.stdout!.pipe(log);
   child.stderr!.pipe(log);
   const exited = new Promise<number | null>((res) => child.on('exit', (code) => res(code)));
