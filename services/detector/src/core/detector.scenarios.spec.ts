@@ -34,6 +34,22 @@ describe(`${Detector.name} scenarios (synthetic event-time history)`, () => {
   const victim = fleet[3];
   const onsetDay = HISTORY_DAYS + 2;
 
+  it('gives identical anomalies when the same history is replayed', () => {
+    const incidents: Incident[] = [
+      {
+        kind: 'retry_loop',
+        agentId: victim.agentId,
+        onset: START + onsetDay * DAY + 10 * HOUR,
+        retriesPerSession: 40,
+        retryEveryMs: 2_000,
+      },
+    ];
+    const first = replay(fleet, onsetDay + 1, incidents, 11);
+    const second = replay(fleet, onsetDay + 1, incidents, 11);
+    expect(first.length).toBeGreaterThan(0);
+    expect(second).toEqual(first);
+  });
+
   it('catches a retry loop carrying full context within the hour, and its spend the same day', () => {
     const onset = START + onsetDay * DAY + 10 * HOUR;
     const anomalies = replay(
