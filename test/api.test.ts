@@ -131,6 +131,16 @@ describe('api service (own process, real PostgreSQL)', () => {
         80_000_000,
       ),
     ]);
+    // chat sessions costing 10, 20, 30, 40 and 500 (milli-dollars): median 30, the 500 one an outlier (> 5×)
+    await writer.write(
+      [10, 20, 30, 40, 500].map((m, k) =>
+        priced(
+          teamA,
+          { agent_id: 'chat', session_id: `s${k}`, finished_at: day - 11 * HOUR + k },
+          m * 1_000_000,
+        ),
+      ),
+    );
     api = await startService('api', 18380);
   });
 
@@ -209,6 +219,27 @@ describe('api service (own process, real PostgreSQL)', () => {
       },
     ]);
     expect((await get('/v1/spend/top-customers?limit=0', keyA)).status).toBe(400);
+  });
+
+  it('lists unattributed spend by agent and an agent’s session cost statistics', async () => {
+    const un = await get('/v1/spend/unattributed?from=2026-06-09&to=2026-06-10', keyA);
+    expect(un.body.rows).toEqual([
+      {
+        team: teamA,
+        agent_id: 'research-agent',
+        runs: 1,
+        cost: { amount: '1.91', currency: 'USD' },
+        share_of_agent_spend: 1,
+      },
+    ]);
+    const st = await get('/v1/sessions/stats?agent_id=chat&from=2026-06-08&to=2026-06-09', keyA);
+    expect(st.body).toMatchObject({
+      sessions: 5,
+      median: { amount: '0.03' },
+      mean: { amount: '0.12' },
+      outliers: [{ session_id: 's4', runs: 1, cost: { amount: '0.5' } }],
+    });
+    expect((await get('/v1/sessions/stats', keyA)).status).toBe(400);
   });
 
   it('scopes teams: a team key cannot read another team; an admin can', async () => {

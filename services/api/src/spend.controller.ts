@@ -3,6 +3,7 @@ import { ApiBearerAuth, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger'
 import type { Pool } from 'pg';
 import { ApiKeyGuard, CurrentPrincipal, type Principal } from '@libs/auth';
 import { PG_POOL } from '@libs/db';
+import { median, moments } from '@libs/stats';
 import { badRequest, money, notFound, oneOf, parseInstant, teamScope, type Money } from './http';
 
 const GROUPS = {
@@ -201,6 +202,105 @@ export class SpendController {
           cost_per_run: runs > 0 ? money(cost / BigInt(runs), t.currency) : null,
         };
       }),
+    };
+  }
+
+  @Get('spend/unattributed')
+  @ApiOperation({
+    summary: 'Spend without a customer_id, by agent: the cron or backfill that forgot to tag its runs',
+  })
+  @ApiQuery({ name: 'from', required: false })
+  @ApiQuery({ name: 'to', required: false })
+  @ApiQuery({ name: 'team', required: false })
+  async unattributed(
+    @CurrentPrincipal() principal: Principal,
+    @Query('from') fromQ?: string,
+    @Query('to') toQ?: string,
+    @Query('team') teamQ?: string,
+  ) {
+    const to = parseInstant('to', toQ, Date.now());
+    const from = parseInstant('from', fromQ, to - 30 * DAY);
+    if (from >= to) throw badRequest('from must be before to', { parameter: 'from' });
+    const { rows } = await this.pool.query<{
+      team: string;
+      agent_id: string;
+      currency: string;
+      runs: string;
+      cost: string;
+      agent_cost: string;
+    }>(
+      `select team, agent_id, currency, sum(runs) filter (where customer_id = '') as runs,
+              coalesce(sum(cost_nanos) filter (where customer_id = ''), 0) as cost, sum(cost_nanos) as agent_cost
+       from spend_hourly
+       where bucket >= date_trunc('hour', $1::timestamptz) and bucket < $2::timestamptz and ($3::text is null or team = $3)
+       group by 1, 2, 3 having sum(runs) filter (where customer_id = '') > 0
+       order by 5 desc`,
+      [new Date(from).toISOString(), new Date(to).toISOString(), teamScope(principal, teamQ)],
+    );
+    return {
+      rows: rows.map((r) => ({
+        team: r.team,
+        agent_id: r.agent_id,
+        runs: Number(r.runs),
+        cost: money(BigInt(r.cost.split('.')[0]), r.currency),
+        share_of_agent_spend:
+          Number(r.agent_cost) > 0 ? Math.round((Number(r.cost) / Number(r.agent_cost)) * 1000) / 1000 : 0,
+      })),
+    };
+  }
+
+  @Get('sessions/stats')
+  @ApiOperation({
+    summary:
+      "An agent's session cost statistics: mean, median, standard deviation, p95, and the sessions above 5× the median",
+  })
+  @ApiQuery({ name: 'agent_id' })
+  @ApiQuery({ name: 'from', required: false })
+  @ApiQuery({ name: 'to', required: false })
+  @ApiQuery({ name: 'team', required: false })
+  async sessionStats(
+    @CurrentPrincipal() principal: Principal,
+    @Query('agent_id') agentId?: string,
+    @Query('from') fromQ?: string,
+    @Query('to') toQ?: string,
+    @Query('team') teamQ?: string,
+  ) {
+    if (!agentId) throw badRequest('agent_id is required', { parameter: 'agent_id' });
+    const to = parseInstant('to', toQ, Date.now());
+    const from = parseInstant('from', fromQ, to - 7 * DAY);
+    if (from >= to) throw badRequest('from must be before to', { parameter: 'from' });
+    const { rows } = await this.pool.query<{
+      session_id: string;
+      cost: string;
+      runs: string;
+      currency: string;
+    }>(
+      `select session_id, sum(total_cost_nanos) as cost, count(*) as runs, min(currency) as currency
+       from runs where agent_id = $1 and session_id is not null and finished_at >= $2 and finished_at < $3
+         and ($4::text is null or team = $4)
+       group by session_id`,
+      [agentId, new Date(from).toISOString(), new Date(to).toISOString(), teamScope(principal, teamQ)],
+    );
+    const currency = rows[0]?.currency ?? 'USD';
+    const costs = rows.map((r) => Number(r.cost));
+    const m = moments(costs);
+    const med = median(costs);
+    const sorted = [...costs].sort((a, b) => a - b);
+    const p95 = sorted.length ? sorted[Math.min(sorted.length - 1, Math.floor(sorted.length * 0.95))] : null;
+    const round = (v: number | null) => (v === null ? null : money(BigInt(Math.round(v)), currency));
+    return {
+      agent_id: agentId,
+      sessions: rows.length,
+      mean: round(rows.length ? m.mean : null),
+      median: round(med),
+      stddev: round(rows.length ? m.stddev : null),
+      variance_nanos_squared: rows.length > 1 ? m.stddev ** 2 : null,
+      p95: round(p95),
+      outliers: rows
+        .filter((r) => med !== null && Number(r.cost) > 5 * med)
+        .sort((a, b) => Number(b.cost) - Number(a.cost))
+        .slice(0, 20)
+        .map((r) => ({ session_id: r.session_id, runs: Number(r.runs), cost: money(r.cost, currency) })),
     };
   }
 
