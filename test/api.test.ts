@@ -141,7 +141,7 @@ describe('api service (own process, real PostgreSQL)', () => {
         ),
       ),
     );
-    api = await startService('api', 18380);
+    api = await startService('api', 18380, { FX_RATES: 'USD:GBP=0.79' });
   });
 
   afterAll(async () => {
@@ -219,6 +219,19 @@ describe('api service (own process, real PostgreSQL)', () => {
       },
     ]);
     expect((await get('/v1/spend/top-customers?limit=0', keyA)).status).toBe(400);
+  });
+
+  it('reports amounts in a reporting currency at the configured rate, and refuses one without a rate', async () => {
+    const gbp = await get('/v1/spend?group_by=agent&from=2026-06-09&to=2026-06-10&currency=GBP', keyA);
+    const triage = (gbp.body.rows as { key: string; cost: unknown; cost_per_run: unknown }[]).find(
+      (r) => r.key === 'support-triage',
+    )!;
+    // 0.238 USD × 0.79 = 0.18802 GBP; 0.119 × 0.79 = 0.09401
+    expect(triage.cost).toEqual({ amount: '0.18802', currency: 'GBP' });
+    expect(triage.cost_per_run).toEqual({ amount: '0.09401', currency: 'GBP' });
+    const jpy = await get('/v1/spend?group_by=agent&currency=JPY', keyA);
+    expect(jpy.status).toBe(400);
+    expect((jpy.body.error as { message: string }).message).toMatch(/no exchange rate to JPY/);
   });
 
   it('lists unattributed spend by agent and an agent’s session cost statistics', async () => {

@@ -70,3 +70,44 @@ export function oneOf<T extends string>(
   }
   return value as T;
 }
+
+/** FX_RATES, e.g. "USD:GBP=0.79,USD:EUR=0.92": the reporting-currency rates an operator configures. */
+export function fxRates(env: string | undefined = process.env.FX_RATES): Map<string, number> {
+  const rates = new Map<string, number>();
+  for (const part of (env ?? '')
+    .split(',')
+    .map((p) => p.trim())
+    .filter(Boolean)) {
+    const m = /^([A-Z]{3}):([A-Z]{3})=([0-9]*\.?[0-9]+)$/.exec(part);
+    if (!m) throw new Error(`FX_RATES entry "${part}" is not like USD:GBP=0.79`);
+    rates.set(`${m[1]}:${m[2]}`, Number(m[3]));
+    rates.set(`${m[2]}:${m[1]}`, 1 / Number(m[3]));
+  }
+  return rates;
+}
+
+/**
+ * Money in the rate card's currency, or converted to a reporting currency at the configured rate (exactly:
+ * nano-units times the rate in millionths, rounded half up).
+ */
+export function moneyIn(target: string | undefined, rates: Map<string, number> = fxRates()) {
+  if (target !== undefined && !/^[A-Z]{3}$/.test(target))
+    throw badRequest('currency must be an ISO 4217 code like GBP', { parameter: 'currency', value: target });
+  if (target !== undefined && target !== 'USD' && ![...rates.keys()].some((k) => k.endsWith(`:${target}`))) {
+    throw badRequest(`no exchange rate to ${target} is configured (FX_RATES)`, {
+      parameter: 'currency',
+      value: target,
+    });
+  }
+  return (nanos: string | number | bigint, currency: string): Money => {
+    if (!target || target === currency) return money(nanos, currency);
+    const rate = rates.get(`${currency}:${target}`);
+    if (rate === undefined)
+      throw badRequest(`no exchange rate from ${currency} to ${target} is configured (FX_RATES)`, {
+        parameter: 'currency',
+        value: target,
+      });
+    const n = BigInt(typeof nanos === 'string' ? nanos.split('.')[0] : nanos);
+    return money((n * BigInt(Math.round(rate * 1e6)) + 500_000n) / 1_000_000n, target);
+  };
+}

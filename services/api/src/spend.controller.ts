@@ -4,7 +4,7 @@ import type { Pool } from 'pg';
 import { ApiKeyGuard, CurrentPrincipal, type Principal } from '@libs/auth';
 import { PG_POOL } from '@libs/db';
 import { median, moments } from '@libs/stats';
-import { badRequest, money, notFound, oneOf, parseInstant, teamScope, type Money } from './http';
+import { badRequest, money, moneyIn, notFound, oneOf, parseInstant, teamScope, type Money } from './http';
 
 const GROUPS = {
   agent: 'agent_id',
@@ -58,6 +58,11 @@ export class SpendController {
   @ApiQuery({ name: 'to', required: false, description: 'ISO-8601; default now' })
   @ApiQuery({ name: 'bucket', required: false, enum: BUCKETS })
   @ApiQuery({ name: 'team', required: false })
+  @ApiQuery({
+    name: 'currency',
+    required: false,
+    description: 'a reporting currency (e.g. GBP) at the rates in FX_RATES',
+  })
   async spend(
     @CurrentPrincipal() principal: Principal,
     @Query('group_by') groupBy?: string,
@@ -65,8 +70,10 @@ export class SpendController {
     @Query('to') toQ?: string,
     @Query('bucket') bucketQ?: string,
     @Query('team') teamQ?: string,
+    @Query('currency') currencyQ?: string,
   ): Promise<{ group_by: Group; bucket: string; from: string; to: string; rows: SpendRow[] }> {
     const group = oneOf('group_by', groupBy, Object.keys(GROUPS) as Group[]);
+    const money = moneyIn(currencyQ);
     const bucket = oneOf('bucket', bucketQ, BUCKETS, 'day');
     const to = parseInstant('to', toQ, Date.now());
     const from = parseInstant('from', fromQ, to - 7 * DAY);
@@ -128,6 +135,11 @@ export class SpendController {
     required: false,
     description: 'default 12 (the brief flags an agent at 16× its team)',
   })
+  @ApiQuery({
+    name: 'currency',
+    required: false,
+    description: 'a reporting currency (e.g. GBP) at the rates in FX_RATES',
+  })
   async topCustomers(
     @CurrentPrincipal() principal: Principal,
     @Query('from') fromQ?: string,
@@ -135,7 +147,9 @@ export class SpendController {
     @Query('team') teamQ?: string,
     @Query('limit') limitQ?: string,
     @Query('flag_factor') factorQ?: string,
+    @Query('currency') currencyQ?: string,
   ) {
+    const money = moneyIn(currencyQ);
     const to = parseInstant('to', toQ, Date.now());
     const from = parseInstant('from', fromQ, to - 30 * DAY);
     if (from >= to) throw badRequest('from must be before to', { parameter: 'from' });
