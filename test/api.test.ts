@@ -3,6 +3,7 @@ import { topicsIn, type PricedRun, type RunEvent } from '@libs/contracts';
 import { createPool } from '@libs/db';
 import { AvroSerde, BatchProducer, provisionTopics } from '@libs/kafka';
 import { RunsWriter } from '../services/recorder/src/runs.writer';
+import { pricedRun, runEvent } from './support/fixtures';
 import { createKey, migrated, startService, type ServiceProcess } from './support/services';
 import { readTopic, testConfig, testKafka, uid } from './support/stack';
 
@@ -10,53 +11,19 @@ const config = testConfig();
 const HOUR = 3_600_000;
 
 function priced(team: string, over: Partial<RunEvent>, cost: number): PricedRun {
-  const finished = over.finished_at ?? Date.UTC(2026, 5, 9, 10);
-  const run: RunEvent = {
-    run_id: `r-${uid()}`,
-    agent_id: 'support-triage',
-    team,
-    model: 'gpt-4o',
-    provider: 'openai',
-    input_tokens: 1000,
-    output_tokens: 100,
-    cache_read_tokens: null,
-    cache_write_tokens: null,
-    cache_write_1h_tokens: null,
-    started_at: finished - 1000,
-    finished_at: finished,
-    status: 'success',
-    customer_id: 'acme',
-    feature: 'inbox',
-    cost_centre: null,
-    session_id: null,
-    tool: null,
-    parent_run_id: null,
-    quality_score: null,
-    tags: {},
-    received_at: null,
-    source: 'http',
-    ...over,
-  };
-  return {
-    run,
-    team,
-    provider: 'openai',
-    price_status: 'priced',
-    currency: 'USD',
-    uncached_input_tokens: run.input_tokens,
-    cache_read_tokens: 0,
-    cache_write_tokens: 0,
-    output_tokens: run.output_tokens,
-    input_cost_nanos: cost,
-    cache_read_cost_nanos: 0,
-    cache_write_cost_nanos: 0,
-    output_cost_nanos: 0,
-    total_cost_nanos: cost,
-    rate_card_id: 'test',
-    rate_card_version: 'test',
-    price_tier: null,
-    priced_at: finished,
-  };
+  return pricedRun(
+    runEvent({
+      run_id: `r-${uid()}`,
+      agent_id: 'support-triage',
+      team,
+      provider: 'openai',
+      customer_id: 'acme',
+      feature: 'inbox',
+      source: 'http',
+      ...over,
+    }),
+    cost,
+  );
 }
 
 describe('api service (own process, real PostgreSQL)', () => {

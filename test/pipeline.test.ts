@@ -5,6 +5,7 @@ import { createPool } from '@libs/db';
 import { AvroSerde, BatchProducer, provisionTopics } from '@libs/kafka';
 import { RateCardResolver, rowsFromGenaiPrices } from '@libs/pricing-core';
 import { FakeVendors } from './support/fake-vendors';
+import { runEvent } from './support/fixtures';
 import { createKey, migrated, startService, type ServiceProcess } from './support/services';
 import { readTopic, testConfig, testKafka, uid } from './support/stack';
 
@@ -84,31 +85,20 @@ describe('full pipeline (every service a process; HTTP and Kafka in; a crash mid
     const now = Date.now();
     const today = Math.floor(now / DAY) * DAY;
     const runs: RunEvent[] = [];
-    const base = (agent: string, finished: number, i: number, model = 'claude-haiku-4-5'): RunEvent => ({
-      run_id: `${ns}-${agent}-${i}`,
-      agent_id: agent,
-      team,
-      model,
-      provider: 'anthropic',
-      input_tokens: 3000 + (i % 7) * 100,
-      output_tokens: 400 + (i % 5) * 20,
-      cache_read_tokens: null,
-      cache_write_tokens: null,
-      cache_write_1h_tokens: null,
-      started_at: finished - 2000,
-      finished_at: finished,
-      status: 'success',
-      customer_id: 'acme',
-      feature: 'triage',
-      cost_centre: null,
-      session_id: null,
-      tool: null,
-      parent_run_id: null,
-      quality_score: null,
-      tags: {},
-      received_at: null,
-      source: null,
-    });
+    const base = (agent: string, finished: number, i: number, model = 'claude-haiku-4-5'): RunEvent =>
+      runEvent({
+        run_id: `${ns}-${agent}-${i}`,
+        agent_id: agent,
+        team,
+        model,
+        provider: 'anthropic',
+        input_tokens: 3000 + (i % 7) * 100,
+        output_tokens: 400 + (i % 5) * 20,
+        started_at: finished - 2000,
+        finished_at: finished,
+        customer_id: 'acme',
+        feature: 'triage',
+      });
     let i = 0;
     for (const agent of ['agent-http-a', 'agent-http-b', 'agent-kafka']) {
       for (let day = today - 9 * DAY; day < today; day += DAY) {

@@ -1,6 +1,7 @@
 import type { Kafka } from 'kafkajs';
 import { topicsIn, type PricedRun, type RejectedRun, type RunEvent } from '@libs/contracts';
 import { AvroSerde, BatchProducer, provisionTopics } from '@libs/kafka';
+import { runEvent } from './support/fixtures';
 import { startService, type ServiceProcess, migrated } from './support/services';
 import { readTopic, testConfig, testKafka, uid } from './support/stack';
 
@@ -10,7 +11,7 @@ const T = topicsIn(ns);
 
 function raw(i: number, over: Partial<RunEvent> = {}): RunEvent {
   const finished = Date.UTC(2026, 5, 9, 9, 0, 0) + i * 1000;
-  return {
+  return runEvent({
     run_id: `${ns}-${i}`,
     agent_id: `agent-${i % 5}`,
     team: 'support',
@@ -19,23 +20,12 @@ function raw(i: number, over: Partial<RunEvent> = {}): RunEvent {
     input_tokens: 2000,
     output_tokens: 1000,
     cache_read_tokens: 10_000,
-    cache_write_tokens: null,
-    cache_write_1h_tokens: null,
     started_at: finished - 3000,
     finished_at: finished,
-    status: 'success',
     customer_id: 'acme',
-    feature: null,
-    cost_centre: null,
-    session_id: null,
-    tool: null,
-    parent_run_id: null,
-    quality_score: null,
-    tags: {},
-    received_at: null,
     source: 'kafka',
     ...over,
-  };
+  });
 }
 
 describe('pricing service (own process, transactional, real stack)', () => {
