@@ -1,6 +1,6 @@
 import { generateApiKey, hashApiKey, hashesMatch, parseApiKey } from './api-key';
 
-describe('api keys', () => {
+describe(generateApiKey.name, () => {
   it('generates keys whose prefix parses back and whose hash verifies', () => {
     const sut = generateApiKey();
     expect(sut.key).toMatch(/^br_[A-Za-z0-9_-]{8}_[A-Za-z0-9_-]{32}$/);

@@ -7,7 +7,6 @@ import {
   createParamDecorator,
 } from '@nestjs/common';
 import type { Principal } from './api-key';
-import { ApiKeyRepository } from './api-key.repository';
 
 export const API_KEYS = Symbol.for('burnrate.api-keys');
 
@@ -16,14 +15,30 @@ interface AuthedRequest {
   principal?: Principal;
 }
 
-export function apiError(status: number, code: string, message: string, details?: unknown): HttpException {
-  return new HttpException({ error: { code, message, details: details ?? null } }, status);
+export function apiError(
+  status: number,
+  code: string,
+  message: string,
+  details?: unknown,
+  headers?: Record<string, string>,
+): HttpException {
+  const err = new HttpException({ error: { code, message, details: details ?? null } }, status);
+  if (headers) Object.assign(err, { headers });
+  return err;
 }
 
-/** Bearer API keys: missing or unknown key 401. Scoping by team (403) is the handler's job, with the principal. */
+/** Verifies presented keys; ApiKeyRepository in production. */
+export interface KeyVerifier {
+  verify(key: string): Promise<Principal | null>;
+}
+
+/**
+ * Bearer API keys: missing or unknown key 401; key store unreachable 503. Scoping by team (403) is the handler's job,
+ * with the principal (see scopeTeam). The key itself is never logged or echoed.
+ */
 @Injectable()
 export class ApiKeyGuard implements CanActivate {
-  constructor(@Inject(API_KEYS) private readonly keys: ApiKeyRepository) {}
+  constructor(@Inject(API_KEYS) private readonly keys: KeyVerifier) {}
 
   async canActivate(context: ExecutionContext): Promise<boolean> {
     const request = context.switchToHttp().getRequest<AuthedRequest>();
@@ -32,7 +47,14 @@ export class ApiKeyGuard implements CanActivate {
     if (!value || !/^Bearer\s+/i.test(value)) {
       throw apiError(401, 'unauthenticated', 'missing API key: send "Authorization: Bearer <key>"');
     }
-    const principal = await this.keys.verify(value.replace(/^Bearer\s+/i, '').trim());
+    let principal: Principal | null;
+    try {
+      principal = await this.keys.verify(value.replace(/^Bearer\s+/i, '').trim());
+    } catch {
+      throw apiError(503, 'unavailable', 'API keys cannot be checked right now; retry shortly', null, {
+        'Retry-After': '5',
+      });
+    }
     if (!principal) throw apiError(401, 'unauthenticated', 'unknown or revoked API key');
     request.principal = principal;
     return true;

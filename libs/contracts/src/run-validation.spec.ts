@@ -93,6 +93,11 @@ describe(validateRunJson.name, () => {
     ]);
   });
 
+  it('refuses a __proto__ tag instead of dropping it', () => {
+    const sut = validateRunJson({ ...good, tags: JSON.parse('{"__proto__": "x", "env": "prod"}') }, NOW);
+    expect(sut.ok ? [] : sut.errors).toEqual([{ field: 'tags.__proto__', message: 'is not an allowed key' }]);
+  });
+
   it('rejects a non-object', () => {
     expect(validateRunJson([1], NOW)).toEqual({
       ok: false,

@@ -250,7 +250,10 @@ function readTags(v: unknown, errors: FieldError[]): Record<string, string> {
   }
   const out: Record<string, string> = {};
   for (const [k, val] of entries) {
-    if (k.length === 0 || k.length > RUN_LIMITS.maxTagKeyLength) {
+    if (k === '__proto__') {
+      // JSON.parse makes it an own key, but assigning it would set the prototype and lose the tag silently.
+      errors.push({ field: 'tags.__proto__', message: 'is not an allowed key' });
+    } else if (k.length === 0 || k.length > RUN_LIMITS.maxTagKeyLength) {
       errors.push({
         field: `tags.${k}`,
         message: `keys must be 1 to ${RUN_LIMITS.maxTagKeyLength} characters`,

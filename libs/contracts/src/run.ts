@@ -28,32 +28,54 @@ export interface RunEvent {
 export const RUN_STATUSES = ['success', 'error', 'timeout', 'cancelled'] as const;
 export type RunStatus = (typeof RUN_STATUSES)[number];
 
-/** Every field of RunEvent, in schema order: a spec checks this against schemas/run.avsc. */
-export const RUN_EVENT_FIELDS: readonly (keyof RunEvent)[] = [
-  'run_id',
-  'agent_id',
-  'team',
-  'model',
-  'provider',
-  'input_tokens',
-  'output_tokens',
-  'cache_read_tokens',
-  'cache_write_tokens',
-  'cache_write_1h_tokens',
-  'started_at',
-  'finished_at',
-  'status',
-  'customer_id',
-  'feature',
-  'cost_centre',
-  'session_id',
-  'tool',
-  'parent_run_id',
-  'quality_score',
-  'tags',
-  'received_at',
-  'source',
-];
+/**
+ * The Avro type a TypeScript field type can hold: a `?` suffix for `["null", T]`. Used to tie each TS type below to its
+ * .avsc field by field: the compiler checks a shape against the interface, a spec checks it against the schema.
+ */
+type AvroBase<T> = T extends string
+  ? 'string'
+  : T extends number
+    ? 'int' | 'long' | 'double' | 'timestamp-millis'
+    : T extends Buffer
+      ? 'bytes'
+      : T extends readonly unknown[]
+        ? 'array'
+        : T extends Record<string, string>
+          ? 'map<string>'
+          : 'record';
+export type AvroShape<T> = {
+  readonly [K in keyof T]-?: null extends T[K] ? `${AvroBase<NonNullable<T[K]>>}?` : AvroBase<T[K]>;
+};
+
+/** RunEvent field by field, in schema order (schemas/run.avsc). */
+export const RUN_EVENT_SHAPE: AvroShape<RunEvent> = {
+  run_id: 'string',
+  agent_id: 'string',
+  team: 'string?',
+  model: 'string',
+  provider: 'string?',
+  input_tokens: 'long',
+  output_tokens: 'long',
+  cache_read_tokens: 'long?',
+  cache_write_tokens: 'long?',
+  cache_write_1h_tokens: 'long?',
+  started_at: 'timestamp-millis',
+  finished_at: 'timestamp-millis',
+  status: 'string',
+  customer_id: 'string?',
+  feature: 'string?',
+  cost_centre: 'string?',
+  session_id: 'string?',
+  tool: 'string?',
+  parent_run_id: 'string?',
+  quality_score: 'double?',
+  tags: 'map<string>',
+  received_at: 'timestamp-millis?',
+  source: 'string?',
+};
+
+/** Every field of RunEvent, in schema order. */
+export const RUN_EVENT_FIELDS = Object.keys(RUN_EVENT_SHAPE) as readonly (keyof RunEvent)[];
 
 /** A priced run (schemas/priced-run.avsc). Money in integer nano-units of `currency`. */
 export interface PricedRun {
@@ -97,3 +119,41 @@ export interface RejectedRun {
   source_offset: string | null;
   rejected_at: number;
 }
+
+/** RejectedRun field by field, in schema order (schemas/rejected-run.avsc). */
+export const REJECTED_RUN_SHAPE: AvroShape<RejectedRun> = {
+  run_id: 'string?',
+  agent_id: 'string?',
+  team: 'string?',
+  reason: 'string',
+  errors: 'array',
+  original: 'bytes',
+  content_type: 'string',
+  source: 'string',
+  source_topic: 'string?',
+  source_partition: 'int?',
+  source_offset: 'string?',
+  rejected_at: 'timestamp-millis',
+};
+
+/** PricedRun field by field, in schema order (schemas/priced-run.avsc). */
+export const PRICED_RUN_SHAPE: AvroShape<PricedRun> = {
+  run: 'record',
+  team: 'string',
+  provider: 'string',
+  price_status: 'string',
+  currency: 'string',
+  uncached_input_tokens: 'long',
+  cache_read_tokens: 'long',
+  cache_write_tokens: 'long',
+  output_tokens: 'long',
+  input_cost_nanos: 'long',
+  cache_read_cost_nanos: 'long',
+  cache_write_cost_nanos: 'long',
+  output_cost_nanos: 'long',
+  total_cost_nanos: 'long',
+  rate_card_id: 'string?',
+  rate_card_version: 'string?',
+  price_tier: 'string?',
+  priced_at: 'timestamp-millis',
+};

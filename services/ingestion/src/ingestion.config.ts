@@ -9,4 +9,11 @@ export const ingestionSpec = {
   MAX_BODY_BYTES: int(5 * 1024 * 1024, { min: 1024 }),
   /** How long a request waits for Kafka's acknowledgement before answering 503. */
   PRODUCE_TIMEOUT_MS: int(10000, { min: 100 }),
+  /**
+   * Runs handed to the producer and not yet acknowledged, beyond which requests are answered 503 at once: while the
+   * broker is away the producer keeps retrying what it holds, and this bounds the memory that takes.
+   */
+  MAX_IN_FLIGHT_RUNS: int(200_000, { min: 1 }),
+  /** Seconds a client is told to wait (Retry-After) when Kafka is unavailable. */
+  RETRY_AFTER_S: int(5, { min: 1 }),
 };

@@ -23,6 +23,11 @@ export interface IngestResponse {
   results: RunResult[];
 }
 
+export type IngestionConfig = Pick<
+  ConfigOf<typeof ingestionSpec>,
+  'MAX_BATCH_RUNS' | 'PRODUCE_TIMEOUT_MS' | 'MAX_IN_FLIGHT_RUNS' | 'RETRY_AFTER_S'
+>;
+
 function apiError(
   status: number,
   code: string,
@@ -44,22 +49,33 @@ function apiError(
 @Injectable()
 export class RunsService {
   private readonly outcomes;
-  private readonly rejectedFields;
+  private readonly rejectReasons;
+  private readonly refusals;
   private readonly batchSizes;
   private readonly produceLatency;
+  private inFlight = 0;
 
   constructor(
-    @Inject(CONFIG) private readonly config: ConfigOf<typeof ingestionSpec>,
+    @Inject(CONFIG) private readonly config: IngestionConfig,
     private readonly kafka: KafkaService,
     private readonly logger: JsonLogger,
     metrics: Metrics,
   ) {
-    this.outcomes = metrics.counter('burnrate_runs_ingested_total', 'Runs received over HTTP, by outcome', [
-      'outcome',
-    ] as const);
-    this.rejectedFields = metrics.counter('burnrate_runs_rejected_fields_total', 'Rejections by field', [
-      'field',
-    ] as const);
+    this.outcomes = metrics.counter(
+      'burnrate_runs_ingested_total',
+      'Runs received over HTTP, by outcome (accepted, rejected, unavailable)',
+      ['outcome'] as const,
+    );
+    this.rejectReasons = metrics.counter(
+      'burnrate_runs_rejected_total',
+      'Failed checks of rejected runs, by reason (the failing field: input_tokens, finished_at, ...)',
+      ['reason'] as const,
+    );
+    this.refusals = metrics.counter(
+      'burnrate_ingest_requests_refused_total',
+      'Whole POST /v1/runs requests refused, by error code (401s are counted by the HTTP latency histogram)',
+      ['code'] as const,
+    );
     this.batchSizes = metrics.histogram(
       'burnrate_ingest_batch_runs',
       'Runs per POST /v1/runs',
@@ -73,10 +89,22 @@ export class RunsService {
   }
 
   async ingest(body: unknown, principal: Principal): Promise<IngestResponse> {
+    try {
+      return await this.ingestOrThrow(body, principal);
+    } catch (err) {
+      if (err instanceof HttpException) {
+        const response = err.getResponse() as { error?: { code?: string } };
+        this.refusals.inc({ code: response.error?.code ?? String(err.getStatus()) });
+      }
+      throw err;
+    }
+  }
+
+  private async ingestOrThrow(body: unknown, principal: Principal): Promise<IngestResponse> {
     if (body === null || body === undefined || typeof body !== 'object') {
       throw apiError(400, 'invalid_body', 'the body must be a run object or a JSON array of runs');
     }
-    const items = Array.isArray(body) ? body : [body];
+    const items: unknown[] = Array.isArray(body) ? body : [body];
     if (items.length === 0) throw apiError(400, 'empty_batch', 'the batch holds no runs');
     if (items.length > this.config.MAX_BATCH_RUNS) {
       throw apiError(
@@ -86,30 +114,22 @@ export class RunsService {
       );
     }
     this.batchSizes.observe(items.length);
+    if (principal.role !== 'admin') this.assertOwnTeam(items, principal);
+    if (this.inFlight + items.length > this.config.MAX_IN_FLIGHT_RUNS) {
+      throw this.unavailable('too many runs are waiting for Kafka to acknowledge them', items.length);
+    }
 
     const now = Date.now();
     const serde = this.kafka.serde;
     const records: OutboundRecord[] = [];
     const results: RunResult[] = [];
     let accepted = 0;
-    items.forEach((item, index) => {
+    for (let index = 0; index < items.length; index++) {
+      const item = items[index];
       const result = validateRunJson(item, now);
       if (result.ok) {
         const run: RunEvent = result.run;
-        if (principal.role !== 'admin') {
-          if (run.team !== null && run.team !== principal.team) {
-            throw apiError(
-              403,
-              'forbidden',
-              `run ${index} names team "${run.team}" but this API key belongs to team "${principal.team}"`,
-              {
-                index,
-                run_id: run.run_id,
-              },
-            );
-          }
-          run.team = principal.team;
-        }
+        if (principal.role !== 'admin') run.team = principal.team;
         records.push({
           topic: Topics.runsRaw.name,
           key: agentKey(run.team, run.agent_id),
@@ -138,34 +158,60 @@ export class RunsService {
           value: serde.encode(Topics.runsRejected, rejected),
         });
         results.push({ index, run_id: result.run_id, status: 'rejected', errors: result.errors });
-        for (const e of result.errors) this.rejectedFields.inc({ field: e.field.split('.')[0] });
+        for (const e of result.errors) this.rejectReasons.inc({ reason: e.field.split('.')[0] });
       }
-    });
+    }
 
-    const started = process.hrtime.bigint();
-    try {
-      await withTimeout(
-        this.kafka.producer.send(records),
-        this.config.PRODUCE_TIMEOUT_MS,
-        'Kafka did not acknowledge in time',
-      );
-    } catch (err) {
-      this.outcomes.inc({ outcome: 'unavailable' }, items.length);
-      this.logger.warn('could not publish runs', { err: (err as Error).message, runs: items.length });
+    await this.publish(records, items.length);
+    this.outcomes.inc({ outcome: 'accepted' }, accepted);
+    if (items.length > accepted) this.outcomes.inc({ outcome: 'rejected' }, items.length - accepted);
+    return { accepted, rejected: items.length - accepted, results };
+  }
+
+  /** A team key writes only its own team's runs: any run naming another team refuses the whole request. */
+  private assertOwnTeam(items: unknown[], principal: Principal): void {
+    const others: { index: number; run_id: string | null; team: string }[] = [];
+    for (let index = 0; index < items.length; index++) {
+      const item = items[index];
+      const team = item && typeof item === 'object' ? (item as Record<string, unknown>).team : undefined;
+      if (typeof team === 'string' && team !== '' && team !== principal.team) {
+        others.push({ index, run_id: stringField(item, 'run_id'), team: team.slice(0, 128) });
+      }
+    }
+    if (others.length > 0) {
       throw apiError(
-        503,
-        'unavailable',
+        403,
+        'forbidden',
+        `this API key belongs to team "${principal.team}" and cannot write runs for team "${others[0].team}"`,
+        { runs: others },
+      );
+    }
+  }
+
+  private async publish(records: OutboundRecord[], runs: number): Promise<void> {
+    const started = process.hrtime.bigint();
+    this.inFlight += records.length;
+    const acknowledged = this.kafka.producer.send(records);
+    // The producer keeps retrying after this request gave up on it: count the records until they settle either way.
+    void acknowledged.then(
+      () => (this.inFlight -= records.length),
+      () => (this.inFlight -= records.length),
+    );
+    try {
+      await withTimeout(acknowledged, this.config.PRODUCE_TIMEOUT_MS, 'Kafka did not acknowledge in time');
+    } catch (err) {
+      this.logger.warn('could not publish runs', { err: (err as Error).message, runs });
+      throw this.unavailable(
         'the event log did not acknowledge these runs; retry the request (run_id makes retries safe)',
-        null,
-        {
-          'Retry-After': '5',
-        },
+        runs,
       );
     }
     this.produceLatency.observe(Number(process.hrtime.bigint() - started) / 1e9);
-    this.outcomes.inc({ outcome: 'accepted' }, accepted);
-    if (items.length - accepted > 0) this.outcomes.inc({ outcome: 'rejected' }, items.length - accepted);
-    return { accepted, rejected: items.length - accepted, results };
+  }
+
+  private unavailable(message: string, runs: number): HttpException {
+    this.outcomes.inc({ outcome: 'unavailable' }, runs);
+    return apiError(503, 'unavailable', message, null, { 'Retry-After': String(this.config.RETRY_AFTER_S) });
   }
 }
 
