@@ -1,4 +1,5 @@
 import { execFileSync } from 'node:child_process';
+import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Kafka } from 'kafkajs';
 import { Topics, type RejectedRun, type RunEvent } from '@libs/contracts';
@@ -32,10 +33,17 @@ describe('ingestion service (own process, real Kafka, registry and PostgreSQL)',
   let serde: AvroSerde;
   let team: string;
   let key: string;
+  const logFile = resolve(__dirname, `../.burnrate/test-logs/ingestion-${PORT}.log`);
+  let logOffset = 0;
 
   beforeAll(async () => {
     team = `team-${uid()}`;
     key = (await createKey(team)).key;
+    try {
+      logOffset = statSync(logFile).size;
+    } catch {
+      logOffset = 0;
+    }
     svc = await startService('ingestion', PORT);
     kafka = testKafka(config);
     serde = await AvroSerde.create(config, [Topics.runsRaw, Topics.runsRejected]);
@@ -137,6 +145,54 @@ describe('ingestion service (own process, real Kafka, registry and PostgreSQL)',
     expect(tooMany.status).toBe(413);
   });
 
+  it('refuses a body over 5 MB with 413 in the API error shape', async () => {
+    const padding = 'x'.repeat(250);
+    const big = Array.from({ length: 1000 }, () =>
+      run('a', { tags: Object.fromEntries(Array.from({ length: 24 }, (_, i) => [`k${i}`, padding])) }),
+    );
+    const body = JSON.stringify(big);
+    expect(body.length).toBeGreaterThan(5 * 1024 * 1024);
+    const res = await post(body);
+    expect(res.status).toBe(413);
+    expect(((await res.json()) as { error: { code: string } }).error.code).toBe('payload_too_large');
+  });
+
+  it('serves its OpenAPI document at /openapi.json and /docs, and the examples in it are accepted as shown', async () => {
+    const doc = (await (await fetch(`${svc.url}/openapi.json`)).json()) as {
+      paths: Record<string, { post?: { requestBody: { content: Record<string, { examples: object }> } } }>;
+      components: { securitySchemes: Record<string, unknown> };
+    };
+    const operation = doc.paths['/v1/runs'].post!;
+    const examples = Object.values(operation.requestBody.content['application/json'].examples) as {
+      value: unknown;
+    }[];
+    expect(examples.length).toBeGreaterThanOrEqual(2);
+    expect(Object.keys(doc.components.securitySchemes)).toContain('bearer');
+    for (const example of examples) {
+      const res = await post(example.value);
+      const body = (await res.json()) as { rejected: number };
+      expect([res.status, body.rejected]).toEqual([202, 0]);
+    }
+    const ui = await fetch(`${svc.url}/docs`);
+    expect(ui.status).toBe(200);
+    expect(await ui.text()).toMatch(/swagger/i);
+  });
+
+  it('exposes its metrics: runs by outcome, rejections by reason, batch sizes, request and produce latency', async () => {
+    const text = await (await fetch(`${svc.url}/metrics`)).text();
+    expect(text).toMatch(/^burnrate_runs_ingested_total\{outcome="accepted",service="ingestion"\} [1-9]/m);
+    expect(text).toMatch(/^burnrate_runs_ingested_total\{outcome="rejected",service="ingestion"\} [1-9]/m);
+    expect(text).toMatch(/^burnrate_runs_rejected_total\{reason="input_tokens",service="ingestion"\} [1-9]/m);
+    expect(text).toMatch(
+      /^burnrate_ingest_requests_refused_total\{code="forbidden",service="ingestion"\} [1-9]/m,
+    );
+    expect(text).toMatch(/^burnrate_ingest_batch_runs_count\{service="ingestion"\} [1-9]/m);
+    expect(text).toMatch(/^burnrate_kafka_produce_duration_seconds_count\{service="ingestion"\} [1-9]/m);
+    expect(text).toMatch(
+      /^burnrate_http_request_duration_seconds_count\{(?=[^}]*method="POST")(?=[^}]*route="\/v1\/runs")(?=[^}]*status="202")[^}]*\} [1-9]/m,
+    );
+  });
+
   it('a revoked key stops working', async () => {
     const { id, key: k } = await createKey(team);
     expect((await post(run('a'), k)).status).toBe(202);
@@ -176,5 +232,11 @@ describe('ingestion service (own process, real Kafka, registry and PostgreSQL)',
     expect(status).toBe(202);
     const ids = (await rawRunsFor(agent, 2)).map((g) => g.value.run_id);
     expect(ids).toEqual(expect.arrayContaining([before.run_id, after.run_id]));
+  });
+
+  it('never writes an API key to its logs', async () => {
+    const logs = readFileSync(logFile, 'utf8').slice(logOffset);
+    expect(logs).toContain('"service":"ingestion"');
+    expect(logs).not.toContain(key.slice(-32)); // the secret part; the short prefix may be shown
   });
 });
