@@ -9,7 +9,7 @@ import { Detector } from './core/detector';
 import { detectBatch } from './detect-batch';
 import { restoreFromChangelog } from './changelog-restore';
 import { detectorSpec } from './detector.config';
-import { PgTeamSettingsRepository, TeamSettingsCache } from './team-settings.repository';
+import { PgTeamSettingsRepository, TeamSettingsCache } from '@libs/team-settings';
 
 export const LEDGER_CHANGELOG = changelogTopic('detector', 'ledgers');
 

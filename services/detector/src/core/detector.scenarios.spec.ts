@@ -1,6 +1,6 @@
 import type { Anomaly, RuleName } from './anomaly';
 import { Detector } from './detector';
-import { DEFAULT_SETTINGS } from './settings';
+import { DEFAULT_SETTINGS } from '@libs/team-settings';
 import { agentFleet, generateRuns, RATES, type AgentProfile, type Incident } from '../testing/synthetic';
 
 const DAY = 86_400_000;

@@ -1,4 +1,4 @@
-import type { Budget } from '../core/settings';
+import type { Budget } from '@libs/team-settings';
 import { T0, USD } from '../testing/context';
 import { BudgetRule } from './budget.rule';
 

@@ -1,6 +1,6 @@
 import type { Evaluation, Severity } from '../core/anomaly';
 import { money, fixed } from '../core/context';
-import type { Budget } from '../core/settings';
+import type { Budget } from '@libs/team-settings';
 
 export interface BudgetInput {
   team: string;

@@ -1,4 +1,4 @@
-import { DEFAULT_SETTINGS } from '../core/settings';
+import { DEFAULT_SETTINGS } from '@libs/team-settings';
 import { T0 } from '../testing/context';
 import { ChildRunLoopRule } from './child-run-loop.rule';
 

@@ -1,8 +1,8 @@
 import type { Evaluation } from '../core/anomaly';
 import { money, fixed, type AgentDayContext } from '../core/context';
-import { monthWindow } from '../core/time';
+import { monthWindow } from '@libs/team-settings';
 import { HYSTERESIS } from './cost-per-run-jump.rule';
-import type { DetectorSettings } from '../core/settings';
+import type { DetectorSettings } from '@libs/team-settings';
 
 /**
  * Prompt creep: no single day jumps, but cost per run has grown well past what it was a few weeks ago. Compares the

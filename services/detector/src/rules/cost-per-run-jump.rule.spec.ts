@@ -1,4 +1,4 @@
-import { DEFAULT_SETTINGS } from '../core/settings';
+import { DEFAULT_SETTINGS } from '@libs/team-settings';
 import { dayContext, USD } from '../testing/context';
 import { CostPerRunJumpRule } from './cost-per-run-jump.rule';
 

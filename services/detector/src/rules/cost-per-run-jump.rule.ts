@@ -1,6 +1,6 @@
 import type { Evaluation } from '../core/anomaly';
 import { money, fixed, type AgentDayContext } from '../core/context';
-import type { DetectorSettings } from '../core/settings';
+import type { DetectorSettings } from '@libs/team-settings';
 
 /** Between this share of the threshold and the threshold, an open anomaly neither resolves nor a new one fires. */
 export const HYSTERESIS = 0.8;

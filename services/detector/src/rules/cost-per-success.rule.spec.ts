@@ -1,4 +1,4 @@
-import { DEFAULT_SETTINGS } from '../core/settings';
+import { DEFAULT_SETTINGS } from '@libs/team-settings';
 import { day, dayContext, USD } from '../testing/context';
 import { CostPerSuccessClimbRule } from './cost-per-success.rule';
 

@@ -1,6 +1,6 @@
 import type { Evaluation } from '../core/anomaly';
 import { money, fixed, type AgentDayContext } from '../core/context';
-import type { DetectorSettings } from '../core/settings';
+import type { DetectorSettings } from '@libs/team-settings';
 import { HYSTERESIS } from './cost-per-run-jump.rule';
 
 /**

@@ -1,6 +1,6 @@
 import type { Evaluation } from '../core/anomaly';
 import { fixed } from '../core/context';
-import type { DetectorSettings } from '../core/settings';
+import type { DetectorSettings } from '@libs/team-settings';
 
 export interface RunRateInput {
   team: string;

@@ -1,6 +1,6 @@
 import type { Evaluation } from '../core/anomaly';
 import { money, fixed } from '../core/context';
-import type { DetectorSettings } from '../core/settings';
+import type { DetectorSettings } from '@libs/team-settings';
 
 export interface SessionInput {
   team: string;

@@ -1,6 +1,6 @@
 import type { Evaluation } from '../core/anomaly';
 import { money, fixed, type AgentDayContext } from '../core/context';
-import type { DetectorSettings } from '../core/settings';
+import type { DetectorSettings } from '@libs/team-settings';
 
 /**
  * Today's spend so far against mean + kσ of the trailing complete days. Evaluated on every update, so it fires the

@@ -1,4 +1,4 @@
-import { DEFAULT_SETTINGS } from '../core/settings';
+import { DEFAULT_SETTINGS } from '@libs/team-settings';
 import { baseline, day, dayContext, USD } from '../testing/context';
 import { UnattributedSpendRule } from './unattributed-spend.rule';
 

@@ -5,7 +5,7 @@ import {
   type Budget,
   type DetectorSettings,
   type SettingsOverrides,
-} from './core/settings';
+} from './settings';
 
 /** Where per-team detector settings come from; the PostgreSQL one reads the api service's tables. */
 export interface TeamSettingsRepository {

@@ -1,9 +1,5 @@
-import { DEFAULT_SETTINGS } from './core/settings';
-import {
-  settingsFromRows,
-  StaticTeamSettingsRepository,
-  TeamSettingsCache,
-} from './team-settings.repository';
+import { DEFAULT_SETTINGS } from './settings';
+import { settingsFromRows, StaticTeamSettingsRepository, TeamSettingsCache } from './repository';
 
 describe(TeamSettingsCache.name, () => {
   it('serves defaults for unknown teams and the stored settings once refreshed', async () => {
