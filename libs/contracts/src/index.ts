@@ -3,4 +3,5 @@ export * from './schemas';
 export * from './run';
 export * from './run-validation';
 export * from './openapi';
+export * from './agent-stats';
 export * from './anomaly';

@@ -71,6 +71,11 @@ export interface BatchConsumerOptions<T> {
   partitionsConsumedConcurrently?: number;
   /** Most records handled and committed together (one transaction); default 4000. */
   maxRecordsPerCommit?: number;
+  /**
+   * Called when a handler ran but its slice was not committed (the partition moved, or the commit failed): a handler
+   * that keeps state in memory must forget what that slice did, because the records will be handed over again.
+   */
+  onUncommitted?: (topic: string, partition: number) => void;
   /** Called with topic -> partitions after every (re)join, before records of new partitions are handed over. */
   onAssignment?: (assignment: Record<string, number[]>) => Promise<void> | void;
 }
@@ -234,15 +239,28 @@ export class BatchConsumer<T> {
     const started = process.hrtime.bigint();
     this.log.debug('batch', { topic, partition, records: messages.length, first: messages[0].offset });
     const { records, deadLetters } = await this.decode(this.byTopic.get(topic), topic, partition, messages);
-    const result =
-      records.length > 0
-        ? ((await this.options.handler(records, { topic, partition, heartbeat, isStale })) ?? {})
-        : {};
-    if (isStale()) return; // partition moved: no commit, the new owner redoes it
+    let result: BatchResult = {};
+    try {
+      if (records.length > 0)
+        result = (await this.options.handler(records, { topic, partition, heartbeat, isStale })) ?? {};
+    } catch (err) {
+      this.options.onUncommitted?.(topic, partition);
+      throw err;
+    }
+    if (isStale()) {
+      // partition moved: no commit, the new owner redoes it
+      if (records.length > 0) this.options.onUncommitted?.(topic, partition);
+      return;
+    }
     const allDeadLetters = [...deadLetters, ...(result.deadLetters ?? [])];
     const outputs = [...(result.outputs ?? []), ...allDeadLetters.map(deadLetterRecord)];
     const nextOffset = (BigInt(messages[messages.length - 1].offset) + 1n).toString();
-    await this.commit(topic, partition, nextOffset, outputs);
+    try {
+      await this.commit(topic, partition, nextOffset, outputs);
+    } catch (err) {
+      if (records.length > 0) this.options.onUncommitted?.(topic, partition);
+      throw err;
+    }
 
     for (const dl of allDeadLetters) {
       this.deadLetters.inc({ source_topic: topic, group: this.options.groupId });

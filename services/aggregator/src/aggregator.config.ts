@@ -1,0 +1,21 @@
+import { commonSpec, int, str } from '@libs/config';
+
+const HOUR = 3_600_000;
+
+export const aggregatorSpec = {
+  ...commonSpec,
+  PORT: int(9102, { min: 1, max: 65535 }),
+  CONSUMER_GROUP: str('burnrate-aggregator'),
+  /** Stable per replica (the pod name) so a restarted replica fences its predecessor's transactions at once. */
+  INSTANCE_ID: str(process.env.HOSTNAME ?? 'local'),
+  /** Runs finishing this long before the partition's stream time still update their bucket as on-time runs. */
+  GRACE_MS: int(3 * HOUR, { min: 0 }),
+  /** The longest baseline a team can ask for, in days; memory per agent grows with it. */
+  MAX_BASELINE_DAYS: int(14, { min: 1, max: 90 }),
+  /** How far back (stream time) a repeated run_id is recognised and dropped... */
+  DEDUPE_WINDOW_MS: int(15 * 60_000, { min: 0 }),
+  /** ...and the most run ids remembered per partition for it. */
+  DEDUPE_MAX_IDS: int(200_000, { min: 1000 }),
+  /** How often team settings (time zone, quality threshold, baseline days) are re-read from PostgreSQL. */
+  SETTINGS_POLL_MS: int(5000, { min: 200 }),
+};

@@ -1,0 +1,300 @@
+import type { AgentBaseline, AgentStats, PricedRun, SessionTotals } from '@libs/contracts';
+import { median, moments } from '@libs/stats';
+import { dayWindow, type Window } from '@libs/team-settings';
+import { BucketRing, F, type RunFigures } from './buckets';
+
+const HOUR = 3_600_000;
+const CLOSED_SESSIONS_KEPT = 200;
+const MAX_OPEN_SESSIONS = 2000;
+const MAX_TREE_RUNS = 20_000;
+const CHANGED_SESSIONS_EMITTED = 50;
+
+export const hourWindow = (t: number): Window => {
+  const start = Math.floor(t / HOUR) * HOUR;
+  return { start, end: start + HOUR };
+};
+
+/** What the aggregator needs to know about a team; from team_settings, defaults otherwise. */
+export interface AggregationSettings {
+  timezone: string;
+  qualityThreshold: number;
+  /** Complete days in the baseline (at most the ring's length minus today). */
+  baselineDays: number;
+  /** A session closes after this much stream time without a run (plus the grace period, so no on-time run reopens it). */
+  sessionIdleMs: number;
+}
+
+export interface Session {
+  start: number;
+  last: number;
+  cost: number;
+  runs: number;
+}
+
+/** The changelog form of an agent's state (JSON; a few hundred bytes for a quiet agent). */
+export interface AgentStateJson {
+  v: 1;
+  team: string;
+  agentId: string;
+  currency: string;
+  tz: string;
+  firstDay: number;
+  clock: number;
+  days: number[];
+  hours: number[];
+  sessions?: [string, number, number, number, number][];
+  closed?: number[];
+  roots?: [string, string][];
+}
+
+/**
+ * One agent's windows: a ring of daily buckets (today and the baseline days), a ring of hourly buckets covering the
+ * grace period, its open sessions and the costs of its most recent closed ones. Framework-free and deterministic:
+ * the same runs give the same state in any order within the grace period.
+ */
+export class AgentState {
+  readonly days: BucketRing;
+  readonly hours: BucketRing;
+  firstDay = Infinity;
+  /** The latest finished_at of this agent's runs. */
+  clock = 0;
+  sessions: Map<string, Session> | undefined;
+  closed: number[] | undefined;
+  /** run_id -> session key, for runs without session_id whose children may still come (parent_run_id trees). */
+  roots: Map<string, string> | undefined;
+  /** Sessions changed or closed since the last emit. */
+  private touched: Set<string> | undefined;
+  private closedNow: SessionTotals[] | undefined;
+
+  constructor(
+    readonly team: string,
+    readonly agentId: string,
+    public currency: string,
+    public tz: string,
+    daySlots: number,
+    hourSlots: number,
+  ) {
+    this.days = new BucketRing(daySlots);
+    this.hours = new BucketRing(hourSlots);
+  }
+
+  static fromJSON(j: AgentStateJson, daySlots: number, hourSlots: number): AgentState {
+    const a = new AgentState(j.team, j.agentId, j.currency, j.tz, daySlots, hourSlots);
+    a.days.data.set(j.days.slice(0, daySlots * 12));
+    a.hours.data.set(j.hours.slice(0, hourSlots * 12));
+    a.firstDay = j.firstDay ?? Infinity;
+    a.clock = j.clock;
+    if (j.sessions?.length)
+      a.sessions = new Map(
+        j.sessions.map(([k, start, last, cost, runs]) => [k, { start, last, cost, runs }]),
+      );
+    if (j.closed?.length) a.closed = [...j.closed];
+    if (j.roots?.length) a.roots = new Map(j.roots);
+    return a;
+  }
+
+  toJSON(): AgentStateJson {
+    return {
+      v: 1,
+      team: this.team,
+      agentId: this.agentId,
+      currency: this.currency,
+      tz: this.tz,
+      firstDay: Number.isFinite(this.firstDay) ? this.firstDay : 0,
+      clock: this.clock,
+      days: this.days.toJSON(),
+      hours: this.hours.toJSON(),
+      ...(this.sessions?.size && {
+        sessions: [...this.sessions].map(([k, s]) => [k, s.start, s.last, s.cost, s.runs]),
+      }),
+      ...(this.closed?.length && { closed: this.closed }),
+      ...(this.roots?.size && { roots: [...this.roots] }),
+    };
+  }
+
+  /** The calendar day containing `t` in the agent's time zone. */
+  dayOf(t: number): Window {
+    return dayWindow(t, this.tz);
+  }
+
+  /**
+   * Adds one run. Returns false when its day starts before `horizon` (older than any day the state keeps) or the ring
+   * has only newer days: then it is counted nowhere here (the recorder still stores it).
+   */
+  apply(p: PricedRun, late: boolean, s: AggregationSettings, graceMs: number, horizon: number): boolean {
+    const run = p.run;
+    const at = run.finished_at;
+    if (at < horizon) return false;
+    // A team's new time zone applies from the agent's next day that starts after its newest bucket: no overlap.
+    if (s.timezone !== this.tz && dayWindow(at, s.timezone).start >= this.days.newestEnd())
+      this.tz = s.timezone;
+    const day = this.dayOf(at);
+    const di = this.days.slotFor(day);
+    if (di < 0) return false;
+    const priced = p.price_status === 'priced';
+    const spend = priced ? p.total_cost_nanos : 0;
+    const success =
+      run.status === 'success' && (run.quality_score === null || run.quality_score >= s.qualityThreshold);
+    const figures: RunFigures = {
+      spend,
+      successful: success,
+      failed: run.status !== 'success',
+      input: p.uncached_input_tokens + p.cache_read_tokens + p.cache_write_tokens,
+      output: p.output_tokens,
+      cached: p.cache_read_tokens,
+      unattributed: run.customer_id ? 0 : spend,
+      unpriced: !priced,
+      late,
+    };
+    this.days.add(di, figures);
+    const hi = this.hours.slotFor(hourWindow(at));
+    if (hi >= 0) this.hours.add(hi, figures);
+    this.firstDay = Math.min(this.firstDay, day.start);
+    this.clock = Math.max(this.clock, at);
+    this.currency = p.currency;
+    this.addToSession(p, spend);
+    this.closeIdleSessions(this.clock, s.sessionIdleMs + graceMs);
+    return true;
+  }
+
+  private addToSession(p: PricedRun, spend: number): void {
+    const run = p.run;
+    let key: string;
+    if (run.session_id) key = run.session_id;
+    else {
+      this.roots ??= new Map();
+      key =
+        (run.parent_run_id && this.roots.get(run.parent_run_id)) || `tree:${run.parent_run_id ?? run.run_id}`;
+      if (this.roots.size >= MAX_TREE_RUNS) this.roots.delete(this.roots.keys().next().value!);
+      this.roots.set(run.run_id, key);
+    }
+    this.sessions ??= new Map();
+    let s = this.sessions.get(key);
+    if (!s) {
+      if (this.sessions.size >= MAX_OPEN_SESSIONS) this.closeOldestSession();
+      s = { start: run.started_at, last: run.finished_at, cost: 0, runs: 0 };
+      this.sessions.set(key, s);
+    }
+    s.start = Math.min(s.start, run.started_at);
+    s.last = Math.max(s.last, run.finished_at);
+    s.cost += spend;
+    s.runs += 1;
+    (this.touched ??= new Set()).add(key);
+  }
+
+  private closeOldestSession(): void {
+    let oldest: [string, Session] | undefined;
+    for (const e of this.sessions!) if (!oldest || e[1].last < oldest[1].last) oldest = e;
+    if (oldest) this.close(oldest[0], oldest[1]);
+  }
+
+  /** Closes sessions idle for `afterMs` of stream time before `now`, oldest first (so the kept costs are the latest). */
+  closeIdleSessions(now: number, afterMs: number): void {
+    if (!this.sessions?.size) return;
+    const idle = [...this.sessions].filter(([, s]) => s.last < now - afterMs);
+    idle.sort((a, b) => a[1].last - b[1].last || (a[0] < b[0] ? -1 : 1));
+    for (const [k, s] of idle) this.close(k, s);
+  }
+
+  private close(key: string, s: Session): void {
+    this.sessions!.delete(key);
+    this.closed ??= [];
+    this.closed.push(s.cost);
+    if (this.closed.length > CLOSED_SESSIONS_KEPT) this.closed.shift();
+    (this.closedNow ??= []).push({
+      session_key: key,
+      started_at: s.start,
+      last_at: s.last,
+      cost_nanos: s.cost,
+      runs: s.runs,
+      closed: true,
+    });
+    this.touched?.delete(key);
+    if (this.roots) for (const [runId, k] of this.roots) if (k === key) this.roots.delete(runId);
+  }
+
+  /**
+   * The trailing complete days before `today`, zero-filled from the agent's first day: mean and sample deviation of
+   * daily spend from exact integer sums, and of daily cost per run over the days that had runs.
+   */
+  baseline(today: Window, baselineDays: number): AgentBaseline {
+    const spend: number[] = [];
+    const perRun: number[] = [];
+    let end = today.start;
+    for (let n = 0; n < baselineDays; n++) {
+      const day = this.dayOf(end - 1);
+      if (day.start < this.firstDay) break;
+      const i = this.days.find(day.start);
+      const s = i >= 0 ? this.days.get(i, F.spend) : 0;
+      const runs = i >= 0 ? this.days.get(i, F.runs) : 0;
+      spend.push(s);
+      if (runs > 0) perRun.push(s / runs);
+      end = day.start;
+    }
+    const m = moments(spend);
+    const todaySpend = this.days.bucket(today).spend_nanos;
+    let cprMean: number | null = null;
+    let cprStd: number | null = null;
+    if (perRun.length > 0) {
+      cprMean = perRun.reduce((a, b) => a + b, 0) / perRun.length;
+      cprStd =
+        perRun.length > 1
+          ? Math.sqrt(perRun.reduce((a, x) => a + (x - cprMean!) ** 2, 0) / (perRun.length - 1))
+          : 0;
+    }
+    return {
+      days: spend.length,
+      first_day: Number.isFinite(this.firstDay) ? this.firstDay : today.start,
+      spend_mean_nanos: m.mean,
+      spend_stddev_nanos: m.stddev,
+      cost_per_run_mean_nanos: cprMean,
+      cost_per_run_stddev_nanos: cprStd,
+      spend_zscore: m.stddev > 0 ? (todaySpend - m.mean) / m.stddev : null,
+    };
+  }
+
+  /** The agent-stats record as of stream time `now` (or of the day and hour `at` for a late-only update). */
+  stats(now: number, late: boolean, at: number, s: AggregationSettings): AgentStats {
+    const ref = late ? at : now;
+    const day = this.dayOf(ref);
+    const changed: SessionTotals[] = [...(this.closedNow ?? [])];
+    for (const key of this.touched ?? []) {
+      const sess = this.sessions?.get(key);
+      if (sess)
+        changed.push({
+          session_key: key,
+          started_at: sess.start,
+          last_at: sess.last,
+          cost_nanos: sess.cost,
+          runs: sess.runs,
+          closed: false,
+        });
+    }
+    changed.sort((a, b) => b.cost_nanos - a.cost_nanos || (a.session_key < b.session_key ? -1 : 1));
+    this.touched = undefined;
+    this.closedNow = undefined;
+    return {
+      team: this.team,
+      agent_id: this.agentId,
+      currency: this.currency,
+      timezone: this.tz,
+      stream_time: now,
+      late,
+      day: this.days.bucket(day),
+      hour: this.hours.bucket(hourWindow(ref)),
+      baseline: this.baseline(day, s.baselineDays),
+      sessions: {
+        open: this.sessions?.size ?? 0,
+        closed: this.closed?.length ?? 0,
+        median_cost_nanos: this.closed?.length ? median(this.closed) : null,
+        changed: changed.slice(0, CHANGED_SESSIONS_EMITTED),
+      },
+    };
+  }
+
+  /** True when nothing the state holds is inside the baseline any more: the agent can leave memory. */
+  expired(now: number, baselineDays: number): boolean {
+    const newest = this.days.newestEnd();
+    return newest > 0 && newest < now - (baselineDays + 2) * 24 * HOUR && !this.sessions?.size;
+  }
+}

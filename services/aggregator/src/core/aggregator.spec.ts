@@ -1,0 +1,239 @@
+import type { PricedRun } from '@libs/contracts';
+import { pricedRun, runEvent } from '../../../../test/support/fixtures';
+import type { AggregationSettings } from './agent-state';
+import { DEFAULT_OPTIONS, PartitionState, type AggregatorOptions } from './aggregator';
+
+const DAY = 86_400_000;
+const HOUR = 3_600_000;
+const D0 = Date.UTC(2026, 0, 1);
+const settings: AggregationSettings = {
+  timezone: 'UTC',
+  qualityThreshold: 0.5,
+  baselineDays: 14,
+  sessionIdleMs: 30 * 60_000,
+};
+
+let seq = 0;
+function run(at: number, cost: number, over: Parameters<typeof runEvent>[0] = {}): PricedRun {
+  return pricedRun(runEvent({ run_id: `r${seq++}`, team: 'payments', finished_at: at, ...over }), cost);
+}
+
+function partition(options: Partial<AggregatorOptions> = {}, s: Partial<AggregationSettings> = {}) {
+  return new PartitionState(0, { ...DEFAULT_OPTIONS, ...options }, () => ({ ...settings, ...s }));
+}
+
+/** The last stats record of each agent in a sequence of slices. */
+function lastStats(p: PartitionState, slices: PricedRun[][]) {
+  const out = new Map<string, ReturnType<PartitionState['process']>['stats'][number]['value']>();
+  for (const slice of slices) for (const s of p.process(slice).stats) out.set(s.key, s.value);
+  return out;
+}
+
+/** Mean and sample variance computed the textbook way, as the independent check. */
+function expected(xs: number[]) {
+  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
+  const variance = xs.reduce((a, x) => a + (x - mean) ** 2, 0) / (xs.length - 1);
+  return { mean, stddev: Math.sqrt(variance) };
+}
+
+function shuffle<T>(xs: T[], seed: number): T[] {
+  const out = [...xs];
+  let s = seed;
+  for (let i = out.length - 1; i > 0; i--) {
+    s = (s * 1103515245 + 12345) % 2 ** 31;
+    const j = s % (i + 1);
+    [out[i], out[j]] = [out[j], out[i]];
+  }
+  return out;
+}
+
+describe('aggregator core', () => {
+  it('gives the exact mean and deviation of 14 days of daily spend, counting a day without runs as zero', () => {
+    const daily = [5, 7, 0, 9, 4, 6, 8, 5, 0, 7, 6, 5, 9, 10].map((d) => d * 1e9);
+    const runs: PricedRun[] = [];
+    daily.forEach((spend, d) => {
+      // two runs a day of half the spend each (days with 0 have no runs at all)
+      if (spend > 0) runs.push(run(D0 + d * DAY + HOUR, spend / 2), run(D0 + d * DAY + 2 * HOUR, spend / 2));
+    });
+    runs.push(run(D0 + 14 * DAY + HOUR, 3e9, { customer_id: 'acme' }));
+    const s = lastStats(partition(), [runs]).get('payments/agent-a')!;
+    const e = expected(daily);
+    expect(s.baseline.days).toBe(14);
+    expect(s.baseline.first_day).toBe(D0);
+    expect(s.baseline.spend_mean_nanos).toBeCloseTo(e.mean, 3);
+    expect(s.baseline.spend_stddev_nanos).toBeCloseTo(e.stddev, 3);
+    expect(s.baseline.spend_zscore).toBeCloseTo((3e9 - e.mean) / e.stddev, 9);
+    const perRun = daily.filter((d) => d > 0).map((d) => d / 2);
+    expect(s.baseline.cost_per_run_mean_nanos).toBeCloseTo(expected(perRun).mean, 3);
+    expect(s.day).toMatchObject({
+      start: D0 + 14 * DAY,
+      spend_nanos: 3e9,
+      runs: 1,
+      unattributed_spend_nanos: 0,
+    });
+    expect(s.hour).toMatchObject({ start: D0 + 14 * DAY + HOUR, spend_nanos: 3e9, runs: 1 });
+  });
+
+  it('reports fewer days of history for a new agent and zero-fills only from its first day', () => {
+    const s = lastStats(partition(), [[run(D0 + 3 * DAY, 4e9), run(D0 + 5 * DAY + HOUR, 1e9)]]).get(
+      'payments/agent-a',
+    )!;
+    expect(s.baseline.days).toBe(2); // days 3 and 4: day 4 had no runs and counts as zero
+    expect(s.baseline.spend_mean_nanos).toBe(2e9);
+    expect(s.baseline.spend_stddev_nanos).toBeCloseTo(Math.sqrt(8) * 1e9, 0);
+  });
+
+  it('counts successful, failed, unattributed, unpriced and tokens per day and per hour', () => {
+    const at = D0 + 10 * HOUR;
+    const unpriced = { ...run(at + 3, 0), price_status: 'unpriced' as const };
+    const s = lastStats(partition(), [
+      [
+        run(at, 1e9, { quality_score: 0.9, customer_id: 'acme' }),
+        run(at + 1, 2e9, { quality_score: 0.2 }), // success but below the quality threshold
+        run(at + 2, 3e9, { status: 'error' }),
+        unpriced,
+      ],
+    ]).get('payments/agent-a')!;
+    expect(s.day).toMatchObject({
+      runs: 4,
+      successful_runs: 2, // 0.9 and the unpriced run without a score
+      failed_runs: 1,
+      spend_nanos: 6e9,
+      unattributed_spend_nanos: 5e9,
+      unpriced_runs: 1,
+      input_tokens: 4000,
+      output_tokens: 400,
+      cost_per_run_nanos: 1.5e9,
+      cost_per_successful_run_nanos: 3e9,
+    });
+    expect(s.hour.runs).toBe(4);
+  });
+
+  it('gives the same stats for the same runs in any arrival order within the grace period', () => {
+    const runs: PricedRun[] = [];
+    for (let d = 0; d < 20; d++)
+      for (let i = 0; i < 5; i++)
+        runs.push(
+          run(D0 + d * DAY + i * 7 * 60_000, (d * 13 + i * 7) * 1e7, {
+            agent_id: `agent-${i % 2}`,
+            session_id: `s-${d}-${i % 3}`,
+          }),
+        );
+    // within the grace: shuffle inside each 2-hour span of event time only
+    const inOrder = lastStats(partition(), [runs]);
+    const spans = new Map<number, PricedRun[]>();
+    for (const r of runs) {
+      const k = Math.floor(r.run.finished_at / (2 * HOUR));
+      spans.set(k, [...(spans.get(k) ?? []), r]);
+    }
+    const shuffled = [...spans.values()].flatMap((s, i) => shuffle(s, i + 1));
+    const reordered = lastStats(partition(), [shuffled.slice(0, 37), shuffled.slice(37)]);
+    for (const key of ['payments/agent-0', 'payments/agent-1']) {
+      const a = inOrder.get(key)!;
+      const b = reordered.get(key)!;
+      expect(b.day).toEqual(a.day);
+      expect(b.baseline).toEqual(a.baseline);
+      expect(b.sessions.median_cost_nanos).toEqual(a.sessions.median_cost_nanos);
+      expect(b.sessions.closed).toEqual(a.sessions.closed);
+    }
+  });
+
+  it('counts a run_id once, within a slice and across slices', () => {
+    const p = partition();
+    const a = run(D0 + HOUR, 1e9);
+    const b = run(D0 + HOUR + 1, 2e9);
+    const first = p.process([a, a, b]);
+    const second = p.process([b, a]);
+    expect(first.counts).toMatchObject({ accepted: 2, duplicates: 1 });
+    expect(second.counts).toMatchObject({ accepted: 0, duplicates: 2 });
+    expect(second.stats).toHaveLength(0);
+    expect(first.stats[0].value.day.spend_nanos).toBe(3e9);
+  });
+
+  it('forgets run ids after the dedupe window of stream time, and tombstones their changelog chunks', () => {
+    const p = partition({ dedupeWindowMs: 10 * 60_000 });
+    const a = run(D0, 1e9);
+    const firstKey = p.process([a]).changelog.find((c) => c.key.startsWith('s|'))!.key;
+    const later = p.process([run(D0 + 11 * 60_000, 1e9)]);
+    expect(later.changelog).toContainEqual({ key: firstKey, value: null });
+    expect(p.process([a]).counts.duplicates).toBe(0);
+  });
+
+  it('counts a run later than the grace period in its old bucket, marked late, and says the update is late', () => {
+    const p = partition({ graceMs: HOUR });
+    p.process([run(D0 + 2 * DAY + 12 * HOUR, 1e9)]);
+    const late = p.process([run(D0 + DAY + 5 * HOUR, 4e9)]);
+    expect(late.counts.late).toBe(1);
+    const s = late.stats[0].value;
+    expect(s.late).toBe(true);
+    expect(s.day).toMatchObject({ start: D0 + DAY, spend_nanos: 4e9, late_runs: 1 });
+    const next = p.process([run(D0 + 2 * DAY + 13 * HOUR, 1e9)]).stats[0].value;
+    expect(next.late).toBe(false);
+    expect(next.baseline.days).toBe(1); // the late run made day 1 the agent's first
+    expect(next.baseline.spend_mean_nanos).toBe(4e9);
+  });
+
+  it('does not count a run older than every day it keeps, and says so', () => {
+    const p = partition();
+    p.process([run(D0 + 20 * DAY, 1e9)]);
+    expect(p.process([run(D0, 1e9)]).counts.tooOld).toBe(1);
+  });
+
+  it('restores from its changelog to exactly the state it had: the next stats are identical', () => {
+    const live = partition();
+    const log = new Map<string, string | null>();
+    const runs = Array.from({ length: 300 }, (_, i) =>
+      run(D0 + i * 30 * 60_000, (i % 17) * 1e8, {
+        agent_id: `agent-${i % 4}`,
+        session_id: i % 3 ? `s-${Math.floor(i / 9)}` : null,
+        parent_run_id: i % 3 ? null : `r${seq - 1}`,
+      }),
+    );
+    for (let i = 0; i < 250; i += 50)
+      for (const c of live.process(runs.slice(i, i + 50)).changelog) log.set(c.key, c.value);
+    const restored = partition();
+    for (const [k, v] of log) restored.restore(k, v);
+    expect(restored.streamTime).toBe(live.streamTime);
+    expect(restored.rememberedIds).toBe(live.rememberedIds);
+    const tail = [...runs.slice(250), runs[10]]; // runs[10] is a duplicate both must drop
+    const a = live.process(tail);
+    const b = restored.process(tail);
+    expect(b.counts).toEqual(a.counts);
+    expect(b.stats).toEqual(a.stats);
+  });
+
+  it('lets agents with nothing left in the baseline leave memory, tombstoned in the changelog', () => {
+    const p = partition();
+    p.process([run(D0, 1e9, { agent_id: 'old' })]);
+    const out = p.process([run(D0 + 20 * DAY, 1e9, { agent_id: 'new' })]);
+    expect(out.counts.evicted).toBe(1);
+    expect(out.changelog).toContainEqual({ key: 'a|payments/old', value: null });
+    expect([...p.agents.keys()]).toEqual(['payments/new']);
+  });
+
+  it('sums sessions by session_id and by the root of the parent_run_id tree, with the median closed session', () => {
+    const p = partition({}, { sessionIdleMs: 10 * 60_000 });
+    const t = D0 + HOUR;
+    const root = run(t, 1e9);
+    const slices = [
+      [root, run(t + 1000, 2e9, { parent_run_id: root.run.run_id })],
+      [run(t, 5e9, { session_id: 'chat-1' }), run(t + 2000, 1e9, { session_id: 'chat-1' })],
+      [run(t + 5 * HOUR, 1e9, { session_id: 'chat-2' })], // closes both (idle 10 min + grace 3 h)
+    ];
+    const s = lastStats(p, slices).get('payments/agent-a')!;
+    expect(s.sessions.closed).toBe(2);
+    expect(s.sessions.median_cost_nanos).toBe(4.5e9); // (3 + 6) / 2
+    expect(s.sessions.changed.map((c) => [c.session_key, c.cost_nanos, c.runs, c.closed])).toEqual([
+      ['chat-1', 6e9, 2, true],
+      [`tree:${root.run.run_id}`, 3e9, 2, true],
+      ['chat-2', 1e9, 1, false],
+    ]);
+  });
+
+  it('follows the team time zone for days', () => {
+    const p = new PartitionState(0, DEFAULT_OPTIONS, () => ({ ...settings, timezone: 'America/New_York' }));
+    const s = p.process([run(Date.UTC(2026, 0, 2, 3), 1e9)]).stats[0].value; // 22:00 on Jan 1st in New York
+    expect(s.timezone).toBe('America/New_York');
+    expect(s.day.start).toBe(Date.UTC(2026, 0, 1, 5));
+  });
+});
