@@ -1,7 +1,7 @@
 import type { AgentBaseline, AgentStats, PricedRun, SessionTotals } from '@libs/contracts';
 import { median, moments } from '@libs/stats';
 import { dayWindow, type Window } from '@libs/team-settings';
-import { BucketRing, F, type RunFigures } from './buckets';
+import { BucketRing, F, WIDTH, type RunFigures } from './buckets';
 
 const HOUR = 3_600_000;
 const CLOSED_SESSIONS_KEPT = 200;
@@ -74,14 +74,15 @@ export class AgentState {
     daySlots: number,
     hourSlots: number,
   ) {
-    this.days = new BucketRing(daySlots);
-    this.hours = new BucketRing(hourSlots);
+    const buffer = new Float64Array((daySlots + hourSlots) * WIDTH);
+    this.days = new BucketRing(daySlots, buffer.subarray(0, daySlots * WIDTH));
+    this.hours = new BucketRing(hourSlots, buffer.subarray(daySlots * WIDTH));
   }
 
   static fromJSON(j: AgentStateJson, daySlots: number, hourSlots: number): AgentState {
     const a = new AgentState(j.team, j.agentId, j.currency, j.tz, daySlots, hourSlots);
-    a.days.data.set(j.days.slice(0, daySlots * 12));
-    a.hours.data.set(j.hours.slice(0, hourSlots * 12));
+    a.days.data.set(j.days.slice(0, daySlots * WIDTH));
+    a.hours.data.set(j.hours.slice(0, hourSlots * WIDTH));
     a.firstDay = j.firstDay ?? Infinity;
     a.clock = j.clock;
     if (j.sessions?.length)
@@ -211,6 +212,9 @@ export class AgentState {
     });
     this.touched?.delete(key);
     if (this.roots) for (const [runId, k] of this.roots) if (k === key) this.roots.delete(runId);
+    // a quiet agent keeps no empty maps (hundreds of bytes each)
+    if (this.roots?.size === 0) this.roots = undefined;
+    if (this.sessions!.size === 0) this.sessions = undefined;
   }
 
   /**

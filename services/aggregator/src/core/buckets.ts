@@ -39,12 +39,12 @@ export interface RunFigures {
 export class BucketRing {
   readonly data: Float64Array;
 
+  /** `data`: a view of `slots * WIDTH` figures (rings of one agent share one buffer: one allocation, not two). */
   constructor(
     readonly slots: number,
-    data?: readonly number[],
+    data?: Float64Array,
   ) {
-    this.data = new Float64Array(slots * WIDTH);
-    if (data) this.data.set(data.slice(0, slots * WIDTH));
+    this.data = data ?? new Float64Array(slots * WIDTH);
   }
 
   private used(i: number): boolean {

@@ -1,0 +1,184 @@
+/**
+ * The aggregator: (1) its core alone, runs/s on one core; (2) memory per tracked agent holding 15 days of daily
+ * state; (3) runs/s through the real service process (transactional, changelog and agent-stats written) from a full
+ * runs.priced topic, one partition, so the figure is per partition-consumer; (4) the time a new process takes to
+ * restore 10,000 agents from the changelog before its first batch.
+ */
+import { setFlagsFromString } from 'node:v8';
+import { runInNewContext } from 'node:vm';
+import type { Admin } from 'kafkajs';
+import { agentKey, topicsIn, type PricedRun } from '@libs/contracts';
+import { AvroSerde, BatchProducer, createKafka, provisionTopics } from '@libs/kafka';
+import { JsonLogger } from '@libs/observability';
+import { commonSpec, parseConfig } from '@libs/config';
+import { DEFAULT_OPTIONS, PartitionState } from '../services/aggregator/src/core/aggregator';
+import type { AggregationSettings } from '../services/aggregator/src/core/agent-state';
+import { pricedRun, runEvent } from '../test/support/fixtures';
+import { peakRssMb, quick, round, startBuiltService, stop } from './support';
+
+const DAY = 86_400_000;
+const settings: AggregationSettings = {
+  timezone: 'UTC',
+  qualityThreshold: 0,
+  baselineDays: 14,
+  sessionIdleMs: 30 * 60_000,
+};
+setFlagsFromString('--expose-gc');
+const gc = runInNewContext('gc') as () => void;
+
+function makeRuns(n: number, agents: number, start: number, spanMs: number, prefix: string): PricedRun[] {
+  return Array.from({ length: n }, (_, i) => {
+    const at = start + Math.floor((i * spanMs) / n);
+    return pricedRun(
+      runEvent({
+        run_id: `${prefix}-${i}`,
+        agent_id: `agent-${i % agents}`,
+        team: 'bench',
+        finished_at: at,
+        started_at: at - 800,
+        session_id: `s-${i % agents}-${Math.floor(i / (agents * 8))}`,
+        customer_id: i % 5 ? `cust-${i % 37}` : null,
+      }),
+      1_000_000 + (i % 1000) * 1000,
+    );
+  });
+}
+
+function coreThroughput(): number {
+  const runs = makeRuns(quick ? 200_000 : 1_000_000, 2000, Date.UTC(2026, 0, 1), 2 * DAY, 'core');
+  const p = new PartitionState(0, DEFAULT_OPTIONS, () => settings);
+  const started = process.hrtime.bigint();
+  for (let i = 0; i < runs.length; i += 4000) p.process(runs.slice(i, i + 4000));
+  return runs.length / (Number(process.hrtime.bigint() - started) / 1e9);
+}
+
+/** Heap per agent for agents with one run on each of 15 days, no open session (their state after the sessions close). */
+function memoryPerAgent(): { heapBytes: number; withSessionsBytes: number; dailyStateBytes: number } {
+  const agents = 10_000;
+  const p = new PartitionState(0, { ...DEFAULT_OPTIONS, dedupeMaxIds: 1000 }, () => settings);
+  const start = Date.UTC(2026, 0, 1);
+  gc();
+  const before = process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers;
+  for (let d = 0; d < 15; d++) {
+    const runs = Array.from({ length: agents }, (_, a) =>
+      pricedRun(
+        runEvent({
+          run_id: `m-${d}-${a}`,
+          agent_id: `agent-${a}`,
+          team: 'bench',
+          finished_at: start + d * DAY + a,
+        }),
+        1_000_000,
+      ),
+    );
+    for (let i = 0; i < runs.length; i += 4000) p.process(runs.slice(i, i + 4000));
+  }
+  // close every session (each run was its own tree): the windows and baseline remain, plus 15 closed-session costs
+  for (const a of p.agents.values()) a.closeIdleSessions(start + 20 * DAY, 0);
+  gc();
+  const used = () => process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers;
+  const withSessions = used();
+  for (const a of p.agents.values()) a.closed = undefined;
+  gc();
+  const windowsOnly = used();
+  const one = p.agents.values().next().value!;
+  return {
+    heapBytes: (windowsOnly - before) / agents,
+    withSessionsBytes: (withSessions - before) / agents,
+    dailyStateBytes: one.days.data.byteLength,
+  };
+}
+
+async function committed(admin: Admin, group: string, topic: string): Promise<number> {
+  const offsets = await admin.fetchOffsets({ groupId: group, topics: [topic] });
+  return offsets[0].partitions.reduce((s, p) => s + Math.max(0, Number(p.offset)), 0);
+}
+
+async function metric(port: number, name: string): Promise<number> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const line = text.split('\n').find((l) => l.startsWith(name));
+  return line ? Number(line.split(' ').pop()) : NaN;
+}
+
+async function main(): Promise<void> {
+  const core = coreThroughput();
+  console.log(`aggregator core: ${round(core)} runs/s on one core (slices of 4,000, 2,000 agents)`);
+  const mem = memoryPerAgent();
+  console.log(
+    `aggregator memory per agent with 15 days of daily state: ${round(mem.heapBytes)} bytes (the daily ring itself ${mem.dailyStateBytes}); ${round(mem.withSessionsBytes)} bytes with its 15 closed-session costs kept for the median`,
+  );
+
+  const config = parseConfig(commonSpec, { ...process.env, KAFKA_TOPIC_PARTITIONS: '1' });
+  const ns = `bench${Date.now().toString(36)}`;
+  const T = topicsIn(ns);
+  const kafka = createKafka(config, 'bench-aggregator', new JsonLogger({ bench: 'aggregator' }, 'error'));
+  const admin = kafka.admin();
+  await admin.connect();
+  await provisionTopics(admin, config, [T.runsPriced, T.agentStats]);
+  const serde = await AvroSerde.create(config, [T.runsPriced, T.agentStats]);
+  const producer = new BatchProducer(kafka, { lingerMs: 5 });
+  await producer.connect();
+  const agents = 10_000;
+  const total = quick ? 100_000 : 300_000;
+  const runs = makeRuns(total, agents, Date.now() - 15 * DAY, 15 * DAY - 60_000, ns);
+  for (let i = 0; i < runs.length; i += 5000)
+    await producer.send(
+      runs.slice(i, i + 5000).map((r) => ({
+        topic: T.runsPriced.name,
+        key: agentKey(r.team, r.run.agent_id),
+        value: serde.encode(T.runsPriced, r),
+      })),
+    );
+  const group = `aggregator-${ns}`;
+  const env = {
+    BURNRATE_TOPIC_NAMESPACE: ns,
+    CONSUMER_GROUP: group,
+    INSTANCE_ID: ns,
+    KAFKA_TOPIC_PARTITIONS: '1',
+  };
+  let svc = await startBuiltService('aggregator', 18592, env);
+  const started = Date.now();
+  while ((await committed(admin, group, T.runsPriced.name)) < total)
+    await new Promise((r) => setTimeout(r, 100));
+  const seconds = (Date.now() - started) / 1000;
+  const rss = peakRssMb(svc.pid);
+  await stop(svc);
+  const service = total / seconds;
+  console.log(
+    `aggregator service: ${total} runs over ${agents} agents and 15 days, one partition, transactional: ${round(service)} runs/s (${round(seconds, 1)} s incl. restore and group join), peak RSS ${rss} MB`,
+  );
+
+  // A new process: its first batch waits for the restore of all 10,000 agents from the changelog.
+  svc = await startBuiltService('aggregator', 18592, env);
+  const wake = makeRuns(10, agents, Date.now() - 60_000, 1000, `${ns}-wake`);
+  await producer.send(
+    wake.map((r) => ({
+      topic: T.runsPriced.name,
+      key: agentKey(r.team, r.run.agent_id),
+      value: serde.encode(T.runsPriced, r),
+    })),
+  );
+  while ((await committed(admin, group, T.runsPriced.name)) < total + wake.length)
+    await new Promise((r) => setTimeout(r, 50));
+  const restore = await metric(18592, 'burnrate_aggregator_restore_seconds_sum');
+  await stop(svc);
+  console.log(`aggregator restore: ${agents} agents from the changelog in ${round(restore, 2)} s`);
+  await producer.disconnect();
+  await admin.disconnect();
+  console.log(
+    JSON.stringify({
+      aggregator_core_runs_per_s: round(core),
+      aggregator_runs_per_s_per_partition: round(service),
+      aggregator_heap_bytes_per_agent: round(mem.heapBytes),
+      aggregator_heap_bytes_per_agent_with_sessions: round(mem.withSessionsBytes),
+      aggregator_daily_state_bytes_per_agent: mem.dailyStateBytes,
+      aggregator_restore_10k_agents_s: round(restore, 2),
+      aggregator_peak_rss_mb: rss,
+    }),
+  );
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
