@@ -4,7 +4,7 @@ import type { Kafka } from 'kafkajs';
 import { agentKey, topicsIn, type AgentStats, type PricedRun } from '@libs/contracts';
 import { AvroSerde, BatchProducer, provisionTopics } from '@libs/kafka';
 import { pricedRun, runEvent } from './support/fixtures';
-import { migrated, startService, type ServiceProcess } from './support/services';
+import { createKey, migrated, startService, type ServiceProcess } from './support/services';
 import { readTopic, testConfig, testKafka, uid } from './support/stack';
 
 const config = testConfig();
@@ -197,6 +197,50 @@ describe('aggregator service (own processes, transactional, changelog state, rea
       expect(s.late).toBe(false);
     }
     await one.stop();
+
+    // The recorder stores them and the api serves them, to the agents' team only.
+    const recorder = await startService('recorder', 19142, {
+      BURNRATE_TOPIC_NAMESPACE: solo,
+      CONSUMER_GROUP: `recorder-${solo}`,
+    });
+    const api = await startService('api', 19152, { BURNRATE_TOPIC_NAMESPACE: solo });
+    services.push(recorder, api);
+    const key = (await createKey(team)).key;
+    const other = (await createKey(`other-${uid()}`)).key;
+    const lastDay = new Date(START + (DAYS - 1) * DAY).toISOString();
+    const query = `/v1/agent-stats?from=${new Date(START).toISOString()}&to=${new Date(START + DAYS * DAY).toISOString()}&limit=1000`;
+    type Row = {
+      agent_id: string;
+      day_start: string;
+      spend_nanos: string;
+      runs: number;
+      baseline_mean_nanos: number;
+    };
+    let stored: Row[] = [];
+    for (
+      const until = Date.now() + 60_000;
+      Date.now() < until;
+      await new Promise((r) => setTimeout(r, 500))
+    ) {
+      const res = await fetch(`${api.url}${query}`, { headers: { authorization: `Bearer ${key}` } });
+      stored = ((await res.json()) as { agent_stats: Row[] }).agent_stats.filter(
+        (r) => r.day_start === lastDay,
+      );
+      if (
+        stored.length === AGENTS &&
+        stored.every((r) => r.runs === lastDayRuns.get(`${team}/${r.agent_id}`))
+      )
+        break;
+    }
+    expect(stored).toHaveLength(AGENTS);
+    for (const row of stored) {
+      const s = reference.get(`${team}/${row.agent_id}`)!;
+      expect([Number(row.spend_nanos), row.runs]).toEqual([s.day.spend_nanos, s.day.runs]);
+      expect(row.baseline_mean_nanos).toBeCloseTo(s.baseline.spend_mean_nanos, 2);
+    }
+    const foreign = await fetch(`${api.url}${query}`, { headers: { authorization: `Bearer ${other}` } });
+    expect(((await foreign.json()) as { agent_stats: Row[] }).agent_stats).toEqual([]);
+    await Promise.all([recorder.stop(), api.stop()]);
 
     // 2. Killed (SIGKILL) while consuming, then a new process: the same final stats, nothing counted twice.
     let victim = await start(crash, 19112);

@@ -73,6 +73,48 @@ export class AnomaliesController {
     };
   }
 
+  @Get('agent-stats')
+  @ApiOperation({
+    summary:
+      "Per agent and day (the team's time zone): the day's figures and the baseline before it, as the aggregator last published them (default: the last 15 days). Money in nano-units and in currency units.",
+  })
+  @ApiQuery({ name: 'from', required: false })
+  @ApiQuery({ name: 'to', required: false })
+  @ApiQuery({ name: 'team', required: false })
+  @ApiQuery({ name: 'agent_id', required: false })
+  @ApiQuery({ name: 'limit', required: false })
+  async agentStats(
+    @CurrentPrincipal() principal: Principal,
+    @Query('from') fromQ?: string,
+    @Query('to') toQ?: string,
+    @Query('team') teamQ?: string,
+    @Query('agent_id') agentId?: string,
+    @Query('limit') limitQ?: string,
+  ) {
+    const [from, to] = range(fromQ, toQ, 15);
+    const { rows } = await this.pool.query<Record<string, unknown>>(
+      `select team, agent_id, day_start, day_end, timezone, currency, stream_time, spend_nanos::text, runs::int,
+         successful_runs::int, failed_runs::int, input_tokens::text, output_tokens::text, cached_tokens::text,
+         unattributed_spend_nanos::text, unpriced_runs::int, late_runs::int, baseline_days, baseline_mean_nanos,
+         baseline_stddev_nanos, baseline_cost_per_run_mean_nanos, spend_zscore, median_session_cost_nanos, open_sessions
+       from agent_stats
+       where day_start >= $1 and day_start < $2 and ($3::text is null or team = $3) and ($4::text is null or agent_id = $4)
+       order by day_start desc, team, agent_id limit ${limitOf(limitQ)}`,
+      [from, to, teamScope(principal, teamQ), agentId ?? null],
+    );
+    return {
+      agent_stats: rows.map((r) => ({
+        ...r,
+        day_start: (r.day_start as Date).toISOString(),
+        day_end: (r.day_end as Date).toISOString(),
+        stream_time: (r.stream_time as Date).toISOString(),
+        spend: Number(r.spend_nanos) / 1e9,
+        baseline_mean: Number(r.baseline_mean_nanos) / 1e9,
+        baseline_stddev: Number(r.baseline_stddev_nanos) / 1e9,
+      })),
+    };
+  }
+
   @Get('alert-deliveries')
   @ApiOperation({ summary: 'Alert delivery attempts and outcomes, newest first (destinations masked)' })
   @ApiQuery({ name: 'from', required: false })

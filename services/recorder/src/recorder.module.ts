@@ -11,7 +11,7 @@ export function recorderModule(config: object) {
       ServiceCoreModule.forRoot({ service: 'recorder', config }),
       KafkaModule.forRoot({
         clientId: 'recorder',
-        topics: [Topics.runsPriced, Topics.anomalies, Topics.alertDeliveries],
+        topics: [Topics.runsPriced, Topics.agentStats, Topics.anomalies, Topics.alertDeliveries],
         producer: false,
       }),
       DbModule,

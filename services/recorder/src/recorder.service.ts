@@ -1,7 +1,7 @@
 import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 import type { Pool } from 'pg';
 import { CONFIG, type ConfigOf } from '@libs/config';
-import { Topics, type AnomalyRecord, type PricedRun } from '@libs/contracts';
+import { Topics, type AgentStats, type AnomalyRecord, type PricedRun } from '@libs/contracts';
 import { PG_POOL } from '@libs/db';
 import { KafkaService } from '@libs/kafka';
 import { Metrics } from '@libs/observability';
@@ -10,7 +10,7 @@ import { EventsWriter, type AlertDeliveryRecord } from './events.writer';
 import { RunsWriter } from './runs.writer';
 
 /**
- * runs.priced -> PostgreSQL. Each batch is written in one idempotent statement before its offsets are committed, so a
+ * runs.priced, agent-stats, anomalies and alert-deliveries -> PostgreSQL. Each batch is written in one idempotent statement before its offsets are committed, so a
  * crash replays at most the uncommitted batch, and the replay inserts nothing twice.
  */
 @Injectable()
@@ -62,5 +62,14 @@ export class RecorderService implements OnApplicationBootstrap {
       },
     });
     await events.start();
+    const stats = this.kafka.createConsumer<AgentStats>({
+      groupId: `${this.config.CONSUMER_GROUP}-stats`,
+      topics: [Topics.agentStats],
+      handler: async (records) => {
+        const written = await this.events.agentStats(records.map((r) => r.value));
+        this.rows.inc({ table: 'agent_stats', outcome: 'upserted' }, written);
+      },
+    });
+    await stats.start();
   }
 }
