@@ -33,8 +33,8 @@ async function until<T>(
 
 /**
  * The whole pipeline, each service its own process on the real stack: runs in over HTTP and straight onto Kafka,
- * pricing killed and restarted mid-stream, and out come each run stored once at its exact price, and the model
- * swap's alert delivered, signed, to the team's webhook.
+ * pricing killed and restarted mid-stream, and out come each run stored once at its exact price, each agent's day and
+ * baseline as the aggregator computed them, and the model swap's alert delivered, signed, to the team's webhook.
  */
 describe('full pipeline (every service a process; HTTP and Kafka in; a crash mid-stream)', () => {
   const vendors = new FakeVendors(SECRET);
@@ -77,6 +77,7 @@ describe('full pipeline (every service a process; HTTP and Kafka in; a crash mid
       await start('recorder', 18502),
       await start('detector', 18503),
       await start('alert-router', 18504),
+      await start('aggregator', 18506),
     );
     let pricing = await start('pricing', 18505);
     services.push(pricing);
@@ -179,6 +180,40 @@ describe('full pipeline (every service a process; HTTP and Kafka in; a crash mid
     const ids = priced.map((p) => p.value.run.run_id);
     expect(ids).toHaveLength(all.length); // the crash neither lost nor doubled a priced run
     expect(new Set(ids).size).toBe(all.length);
+
+    // Stats: each agent's day and 9-day baseline, stored, equal to the same arithmetic done here.
+    const cost = (r: RunEvent) => {
+      const p = card.price(r);
+      return p.ok ? Number(p.result.costs.total) : NaN;
+    };
+    for (const agent of ['agent-http-a', 'agent-http-b', 'agent-kafka']) {
+      const mine = all.filter((r) => r.agent_id === agent);
+      const todays = mine.filter((r) => r.finished_at >= today);
+      const days = Array.from({ length: 9 }, (_, d) =>
+        mine
+          .filter((r) => r.finished_at >= today - (9 - d) * DAY && r.finished_at < today - (8 - d) * DAY)
+          .reduce((a, r) => a + cost(r), 0),
+      );
+      const mean = days.reduce((a, b) => a + b, 0) / days.length;
+      const row = await until(
+        `agent stats of ${agent}`,
+        async () =>
+          (
+            await pool.query<{ runs: string; spend: string; days: number; mean: number; stddev: number }>(
+              `select runs, spend_nanos as spend, baseline_days as days, baseline_mean_nanos as mean,
+                 baseline_stddev_nanos as stddev
+               from agent_stats where team = $1 and agent_id = $2 and day_start = $3`,
+              [team, agent, new Date(today).toISOString()],
+            )
+          ).rows[0],
+        (r) => r !== undefined && Number(r.runs) === todays.length,
+      );
+      expect(Number(row.spend)).toBe(todays.reduce((a, r) => a + cost(r), 0));
+      expect(row.days).toBe(9);
+      expect(row.mean).toBeCloseTo(mean, 2);
+      const sd = Math.sqrt(days.reduce((a, x) => a + (x - mean) ** 2, 0) / (days.length - 1));
+      expect(row.stddev).toBeCloseTo(sd, 2);
+    }
 
     const alert = await until(
       'model swap alert',
