@@ -7,6 +7,7 @@ import { PG_POOL } from '@libs/db';
 import { KafkaService } from '@libs/kafka';
 import { JsonLogger } from '@libs/observability';
 import { alertRouterSpec } from './alert-router.config';
+import { DeliveryWorker } from './delivery.worker';
 
 /**
  * burnrate.anomalies.v1 -> the delivery outbox. One row per (anomaly, destination), inserted idempotently before the
@@ -21,6 +22,7 @@ export class AnomalyConsumer implements OnApplicationBootstrap {
     @Inject(CONFIG) private readonly config: ConfigOf<typeof alertRouterSpec>,
     @Inject(PG_POOL) private readonly pool: Pool,
     private readonly kafka: KafkaService,
+    private readonly worker: DeliveryWorker,
     logger: JsonLogger,
   ) {
     this.routes = new RouteRepository(pool, config.ROUTES_FILE);
@@ -68,6 +70,7 @@ export class AnomalyConsumer implements OnApplicationBootstrap {
           [JSON.stringify(rows)],
         );
         this.log.debug('queued deliveries', { count: rows.length });
+        this.worker.wake();
       },
     });
     await consumer.start();

@@ -79,17 +79,35 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnApplicationShut
     this.queueDepth = metrics.gauge('burnrate_alert_queue_depth', 'Deliveries pending (including retries)');
   }
 
+  private woken = false;
+
   onApplicationBootstrap(): void {
-    const tick = (): void => {
-      if (this.stopped) return;
-      this.running = this.poll()
-        .catch((err: unknown) => this.log.error('delivery poll failed', { err: (err as Error).message }))
-        .finally(() => {
-          this.running = null;
-          if (!this.stopped) this.timer = setTimeout(tick, this.config.POLL_MS);
-        });
-    };
-    tick();
+    this.tick();
+  }
+
+  private readonly tick = (): void => {
+    if (this.stopped) return;
+    this.woken = false;
+    this.running = this.poll()
+      .catch((err: unknown) => this.log.error('delivery poll failed', { err: (err as Error).message }))
+      .finally(() => {
+        this.running = null;
+        if (this.stopped) return;
+        // rows queued while this poll ran are claimed at once, not a poll interval later
+        if (this.woken) setImmediate(this.tick);
+        else this.timer = setTimeout(this.tick, this.config.POLL_MS);
+      });
+  };
+
+  /** New rows are in the outbox: poll now instead of at the next interval (the poll is the only path either way). */
+  wake(): void {
+    if (this.stopped) return;
+    if (this.running) {
+      this.woken = true;
+      return;
+    }
+    if (this.timer) clearTimeout(this.timer);
+    this.tick();
   }
 
   async onApplicationShutdown(): Promise<void> {
