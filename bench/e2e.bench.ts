@@ -1,0 +1,330 @@
+/**
+ * End to end, on this machine's whole stack: pricing, aggregator, recorder, detector and alert-router as built
+ * processes on the real broker, registry and PostgreSQL.
+ *
+ * 1. Throughput: N runs published onto runs.raw as fast as a producer can; measured from the first publish until
+ *    the recorder has stored every run and the aggregator has counted every run (both groups' committed offsets).
+ * 2. Alert latency under background load: while a producer keeps up a steady load (a third of the measured
+ *    throughput), runs that cross a threshold (a model the rate card cannot price: the unpriced-model rule fires on
+ *    the first one) are published; latency is until the local webhook receiver has the signed alert.
+ * 3. The ceiling, in the same run: a bare kafkajs chain of the same two consume-and-produce hops over the same broker
+ *    with the same records, and PostgreSQL's own bulk load (COPY through psql) of the same rows into a copy of the
+ *    runs table. Our throughput is reported as a fraction of the lower of the two.
+ * 4. Peak resident memory of each service.
+ */
+import { execFileSync } from 'node:child_process';
+import { createServer, type Server } from 'node:http';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Admin, Kafka } from 'kafkajs';
+import { RouteRepository } from '@libs/alerting';
+import { commonSpec, parseConfig } from '@libs/config';
+import { agentKey, topicsIn, type RunEvent } from '@libs/contracts';
+import { createPool } from '@libs/db';
+import { AvroSerde, BatchProducer, createKafka, provisionTopics } from '@libs/kafka';
+import { JsonLogger } from '@libs/observability';
+import { runEvent } from '../test/support/fixtures';
+import { peakRssMb, quick, round, startBuiltService, stop } from './support';
+
+const SERVICES = {
+  pricing: 18601,
+  aggregator: 18602,
+  recorder: 18603,
+  detector: 18604,
+  'alert-router': 18605,
+};
+const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
+
+/** CPU seconds a process has used (user + system), from /proc (Linux). */
+function cpuSeconds(pid: number | undefined): number {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
+    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+  } catch {
+    return NaN;
+  }
+}
+
+const percentile = (xs: number[], p: number) => {
+  const s = [...xs].sort((a, b) => a - b);
+  return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
+};
+const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+
+function backgroundRun(ns: string, team: string, i: number, now: number): RunEvent {
+  const finished = now - 3_000_000 + ((i * 9) % 2_900_000); // spread over the last 50 minutes
+  return runEvent({
+    run_id: `${ns}-${i}`,
+    agent_id: `agent-${i % 300}`,
+    team,
+    model: i % 3 ? 'gpt-4o-mini' : 'claude-haiku-4-5',
+    provider: i % 3 ? 'openai' : 'anthropic',
+    input_tokens: 2000 + (i % 900),
+    output_tokens: 300 + (i % 200),
+    cache_read_tokens: i % 3 ? 500 : 0,
+    started_at: finished - 1500,
+    finished_at: finished,
+    customer_id: i % 11 ? `cus-${i % 40}` : null,
+    feature: `feature-${i % 6}`,
+    session_id: `s-${i % 300}-${Math.floor(i / 3000)}`,
+    source: 'kafka',
+  });
+}
+
+async function committed(admin: Admin, group: string, topic: string): Promise<number> {
+  const offsets = await admin.fetchOffsets({ groupId: group, topics: [topic] });
+  return offsets[0].partitions.reduce((s, p) => s + Math.max(0, Number(p.offset)), 0);
+}
+
+async function endOffsets(admin: Admin, topic: string): Promise<number> {
+  return (await admin.fetchTopicOffsets(topic)).reduce((s, p) => s + Number(p.high) - Number(p.low), 0);
+}
+
+function receiver(port: number, arrivals: Map<string, number>): Promise<Server> {
+  const server = createServer((req, res) => {
+    let body = '';
+    req.on('data', (c: Buffer) => (body += c.toString()));
+    req.on('end', () => {
+      try {
+        const data = (JSON.parse(body) as { data?: { trigger_run_id?: string } }).data;
+        if (data?.trigger_run_id && !arrivals.has(data.trigger_run_id))
+          arrivals.set(data.trigger_run_id, Date.now());
+      } catch {
+        // not ours
+      }
+      res.writeHead(204).end();
+    });
+  });
+  return new Promise((resolve) => server.listen(port, '127.0.0.1', () => resolve(server)));
+}
+
+/** Two bare consume-and-produce hops (c1 -> c2 -> c3) with kafkajs over the same broker: records/s through both. */
+async function bareChain(kafka: Kafka, admin: Admin, ns: string, values: { key: string; value: Buffer }[]) {
+  const T = [`${ns}-c1`, `${ns}-c2`, `${ns}-c3`];
+  await admin.createTopics({
+    topics: T.map((topic) => ({ topic, numPartitions: 6, replicationFactor: 1 })),
+    waitForLeaders: true,
+  });
+  const producer = new BatchProducer(kafka, { lingerMs: 5 });
+  await producer.connect();
+  for (let i = 0; i < values.length; i += 5000)
+    await producer.send(values.slice(i, i + 5000).map((v) => ({ topic: T[0], ...v })));
+  const hops = await Promise.all(
+    [0, 1].map(async (h) => {
+      const consumer = kafka.consumer({ groupId: `${ns}-hop${h}`, maxWaitTimeInMs: 20 });
+      const out = kafka.producer({ idempotent: true });
+      await Promise.all([consumer.connect(), out.connect()]);
+      await consumer.subscribe({ topic: T[h], fromBeginning: true });
+      return { consumer, out };
+    }),
+  );
+  const started = Date.now();
+  for (const [h, { consumer, out }] of hops.entries())
+    await consumer.run({
+      eachBatch: async ({ batch }) => {
+        await out.send({
+          topic: T[h + 1],
+          acks: -1,
+          messages: batch.messages.map((m) => ({ key: m.key, value: m.value })),
+        });
+      },
+    });
+  while ((await endOffsets(admin, T[2])) < values.length) await sleep(50);
+  const rate = values.length / ((Date.now() - started) / 1000);
+  await Promise.all(hops.flatMap(({ consumer, out }) => [consumer.disconnect(), out.disconnect()]));
+  await producer.disconnect();
+  await admin.deleteTopics({ topics: T });
+  return rate;
+}
+
+/** PostgreSQL's bulk load (COPY via psql) of `n` rows shaped like `runs`, into a copy of the table with its keys. */
+function copyRate(databaseUrl: string, runs: RunEvent[]): number {
+  const dir = mkdtempSync(join(tmpdir(), 'burnrate-copy-'));
+  const file = join(dir, 'runs.csv');
+  const iso = (t: number) => new Date(t).toISOString();
+  writeFileSync(
+    file,
+    runs
+      .map(
+        (r) =>
+          `${r.run_id},${iso(r.finished_at)},${iso(r.started_at)},${r.team},${r.agent_id},${r.model},openai,success,${r.customer_id ?? ''},${r.feature},${r.input_tokens},0,0,${r.output_tokens},1000,0,0,2000,3000,USD,priced,${iso(r.finished_at)}`,
+      )
+      .join('\n'),
+  );
+  const psql = (sql: string) => execFileSync('psql', [databaseUrl, '-q', '-v', 'ON_ERROR_STOP=1', '-c', sql]);
+  psql('drop table if exists bench_copy; create table bench_copy (like runs including all)');
+  const started = process.hrtime.bigint();
+  psql(
+    `\\copy bench_copy (run_id, finished_at, started_at, team, agent_id, model, provider, status, customer_id, feature, uncached_input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, input_cost_nanos, cache_read_cost_nanos, cache_write_cost_nanos, output_cost_nanos, total_cost_nanos, currency, price_status, priced_at) from '${file}' csv`,
+  );
+  const rate = runs.length / (Number(process.hrtime.bigint() - started) / 1e9);
+  psql('drop table bench_copy');
+  rmSync(dir, { recursive: true, force: true });
+  return rate;
+}
+
+async function main(): Promise<void> {
+  const config = parseConfig(commonSpec, process.env);
+  const ns = `e2e${Date.now().toString(36)}`;
+  const T = topicsIn(ns);
+  const kafka = createKafka(config, 'bench-e2e', new JsonLogger({ bench: 'e2e' }, 'error'));
+  const admin = kafka.admin();
+  await admin.connect();
+  await provisionTopics(admin, config, Object.values(T));
+  const serde = await AvroSerde.create(config, [T.runsRaw]);
+  const pool = createPool(config.DATABASE_URL, 2);
+  const team = `bench-${ns}`;
+  const alertTeam = `alerts-${ns}`;
+  const arrivals = new Map<string, number>();
+  const hook = await receiver(18599, arrivals);
+  await new RouteRepository(pool).create({
+    team: alertTeam,
+    match: {},
+    destinations: [{ type: 'webhook', url: 'http://127.0.0.1:18599/hook', secret: SECRET }],
+  });
+
+  const children = Object.fromEntries(
+    await Promise.all(
+      Object.entries(SERVICES).map(
+        async ([name, port]) =>
+          [
+            name,
+            await startBuiltService(name, port, {
+              BURNRATE_TOPIC_NAMESPACE: ns,
+              CONSUMER_GROUP: `${name}-${ns}`,
+              INSTANCE_ID: ns,
+              RETRY_BASE_MS: '200',
+            }),
+          ] as const,
+      ),
+    ),
+  );
+
+  // 1. Throughput.
+  const n = quick ? 60_000 : 300_000;
+  const now = Date.now();
+  const runs = Array.from({ length: n }, (_, i) => backgroundRun(ns, team, i, now));
+  const encoded = runs.map((r) => ({ key: agentKey(r.team, r.agent_id), value: serde.encode(T.runsRaw, r) }));
+  const producer = new BatchProducer(kafka, { lingerMs: 5 });
+  await producer.connect();
+  const cpuBefore = Object.fromEntries(Object.entries(children).map(([k, c]) => [k, cpuSeconds(c.pid)]));
+  const started = Date.now();
+  for (let i = 0; i < n; i += 5000)
+    await producer.send(encoded.slice(i, i + 5000).map((e) => ({ topic: T.runsRaw.name, ...e })));
+  const published = (Date.now() - started) / 1000;
+  for (;;) {
+    const [stored, counted] = await Promise.all([
+      committed(admin, `recorder-${ns}`, T.runsPriced.name),
+      committed(admin, `aggregator-${ns}`, T.runsPriced.name),
+    ]);
+    if (stored >= n && counted >= n) break;
+    await sleep(100);
+  }
+  const e2eSeconds = (Date.now() - started) / 1000;
+  const e2e = n / e2eSeconds;
+  // Where the machine's two cores went: CPU milliseconds per 1,000 runs in each service.
+  const cpu = Object.fromEntries(
+    Object.entries(children).map(([k, c]) => [k, round(((cpuSeconds(c.pid) - cpuBefore[k]) * 1e6) / n, 1)]),
+  );
+  const { rows } = await pool.query<{ n: string }>('select count(*) as n from runs where team = $1', [team]);
+  if (Number(rows[0].n) !== n) throw new Error(`stored ${rows[0].n} runs, expected ${n}`);
+  console.log(
+    `e2e: ${n} runs raw -> priced -> stored + stats in ${round(e2eSeconds, 1)} s (published in ${round(published, 1)} s): ${round(e2e)} runs/s`,
+  );
+  console.log(`CPU ms per 1,000 runs, by service: ${JSON.stringify(cpu)}`);
+
+  // 2. Alert latency under a steady background load.
+  const rate = Math.round(e2e / 3);
+  let background = 0;
+  let loading = true;
+  const load = (async () => {
+    while (loading) {
+      const tick = Date.now();
+      const batch = Array.from({ length: Math.ceil(rate / 10) }, () =>
+        backgroundRun(`${ns}-bg`, team, background++, Date.now()),
+      );
+      await producer.send(
+        batch.map((r) => ({
+          topic: T.runsRaw.name,
+          key: agentKey(r.team, r.agent_id),
+          value: serde.encode(T.runsRaw, r),
+        })),
+      );
+      await sleep(Math.max(0, 100 - (Date.now() - tick)));
+    }
+  })();
+  await sleep(2000);
+  const trials = quick ? 12 : 40;
+  const latencies: number[] = [];
+  for (let i = 0; i < trials; i++) {
+    const at = Date.now();
+    const run = runEvent({
+      run_id: `${ns}-trial-${i}`,
+      agent_id: 'pager-agent',
+      team: alertTeam,
+      model: `bench-unknown-${ns}-${i}`,
+      provider: 'openai',
+      started_at: at - 1000,
+      finished_at: at,
+      customer_id: 'acme',
+      source: 'kafka',
+    });
+    await producer.send([
+      { topic: T.runsRaw.name, key: agentKey(alertTeam, 'pager-agent'), value: serde.encode(T.runsRaw, run) },
+    ]);
+    const deadline = at + 15_000;
+    while (!arrivals.has(run.run_id) && Date.now() < deadline) await sleep(5);
+    const arrived = arrivals.get(run.run_id);
+    if (arrived === undefined) throw new Error(`no alert for trial ${i} within 15 s`);
+    latencies.push(arrived - at);
+    await sleep(250);
+  }
+  loading = false;
+  await load;
+  const p50 = percentile(latencies, 50);
+  const p99 = percentile(latencies, 99);
+  console.log(
+    `alert latency (run published -> signed webhook received), ${trials} trials under ${rate} runs/s of background load: p50 ${p50} ms, p99 ${p99} ms`,
+  );
+
+  // 4. Peak memory of each service.
+  const rss = Object.fromEntries(
+    Object.entries(children).map(([name, child]) => [name, peakRssMb(child.pid)]),
+  );
+  console.log(`peak RSS (MB): ${JSON.stringify(rss)}`);
+  await Promise.all(Object.values(children).map((c) => stop(c)));
+  await producer.disconnect();
+  hook.close();
+
+  // 3. The ceiling.
+  const chain = await bareChain(kafka, admin, ns, encoded);
+  const copy = copyRate(config.DATABASE_URL, runs);
+  const ceiling = Math.min(chain, copy);
+  console.log(
+    `ceiling: bare kafkajs 2-hop chain ${round(chain)} records/s; PostgreSQL COPY ${round(copy)} rows/s; ours ${round((100 * e2e) / ceiling)}% of the lower`,
+  );
+  await pool.query('delete from runs where team = $1', [team]);
+  await pool.end();
+  await admin.disconnect();
+  console.log(
+    JSON.stringify({
+      e2e_runs_per_s: round(e2e),
+      ceiling_runs_per_s: round(ceiling),
+      ceiling_fraction: round(e2e / ceiling, 3),
+      ceiling_kafka_chain_per_s: round(chain),
+      ceiling_pg_copy_rows_per_s: round(copy),
+      alert_latency_p50_ms: p50,
+      alert_latency_p99_ms: p99,
+      alert_background_runs_per_s: rate,
+      peak_rss_mb: rss,
+      e2e_cpu_ms_per_1k_runs: cpu,
+    }),
+  );
+}
+
+main().catch((err: unknown) => {
+  console.error(err);
+  process.exit(1);
+});
