@@ -1,3 +1,6 @@
+// Must run before anything loads kafkajs (see the file).
+import './kafkajs-grouping';
+
 export * from './kafka-client';
 export * from './avro-serde';
 export * from './batch-producer';

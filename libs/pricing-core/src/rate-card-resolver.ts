@@ -65,6 +65,23 @@ export class RateCardResolver {
     for (const list of this.byProvider.values()) list.sort((a, b) => b.priority - a.priority);
   }
 
+  private readonly matched = new Map<string, RateRow[]>();
+
+  /**
+   * A provider's rows whose model match accepts `model`, in priority order — remembered per (provider, model), since
+   * a fleet uses a handful of models and matching (regexes included) is the costly part of pricing a run.
+   */
+  private matching(provider: string, model: string): RateRow[] {
+    const key = `${provider}\u0000${model}`;
+    let rows = this.matched.get(key);
+    if (!rows) {
+      rows = (this.byProvider.get(provider) ?? []).filter((row) => matches(row.match, model));
+      if (this.matched.size >= 10_000) this.matched.clear();
+      this.matched.set(key, rows);
+    }
+    return rows;
+  }
+
   /** The row (and its effective rates) for a model at an instant, or null. */
   resolve(
     provider: string,
@@ -72,9 +89,8 @@ export class RateCardResolver {
     at: number,
   ): { row: RateRow; rates: Rates; tiers: RateRow['tiers'] } | null {
     for (const p of [provider, ...(FALLBACK[provider] ?? [])]) {
-      for (const row of this.byProvider.get(p) ?? []) {
+      for (const row of this.matching(p, model)) {
         if (at < row.effectiveFrom || (row.effectiveTo !== null && at >= row.effectiveTo)) continue;
-        if (!matches(row.match, model)) continue;
         if (row.multiplier !== null) {
           const base = this.resolveDataset(p, model, at);
           if (!base) continue;
@@ -91,10 +107,10 @@ export class RateCardResolver {
   }
 
   private resolveDataset(provider: string, model: string, at: number): RateRow | null {
-    for (const row of this.byProvider.get(provider) ?? []) {
+    for (const row of this.matching(provider, model)) {
       if (row.multiplier !== null || row.source === 'override') continue;
       if (at < row.effectiveFrom || (row.effectiveTo !== null && at >= row.effectiveTo)) continue;
-      if (matches(row.match, model)) return row;
+      return row;
     }
     return null;
   }
