@@ -305,7 +305,17 @@ async function main(): Promise<void> {
   console.log(
     `ceiling: bare kafkajs 2-hop chain ${round(chain)} records/s; PostgreSQL COPY ${round(copy)} rows/s; ours ${round((100 * e2e) / ceiling)}% of the lower`,
   );
-  await pool.query('delete from runs where team = $1', [team]);
+  // Leave the local database as it was: the bench's teams and everything recorded for them.
+  for (const table of [
+    'runs',
+    'spend_hourly',
+    'agent_stats',
+    'anomalies',
+    'alert_deliveries',
+    'alert_routes',
+  ])
+    await pool.query(`delete from ${table} where team = any($1)`, [[team, alertTeam]]);
+  await pool.query("delete from alert_outbox where anomaly->>'team' = $1", [alertTeam]);
   await pool.end();
   await admin.disconnect();
   console.log(

@@ -330,7 +330,17 @@ async function main(): Promise<void> {
   const secret = `whsec_${randomBytes(24).toString('base64')}`;
   const port = Number(process.env.DEMO_RECEIVER_PORT ?? 9999);
   const alerts = await receiver(secret, port);
+  const auth = { authorization: `Bearer ${ADMIN}` };
   for (const team of new Set(AGENTS.map((a) => a.team))) {
+    // An earlier demo's route points here with another secret: replace it, so each alert arrives once, verifiable.
+    const existing = (await (await fetch(`${API}/v1/routes?team=${team}`, { headers: auth })).json()) as {
+      id: string;
+      team: string | null;
+      destinations: { url?: string }[];
+    }[];
+    for (const r of existing)
+      if (r.team === team && r.destinations.some((d) => d.url?.startsWith(`http://127.0.0.1:${port}/`)))
+        await fetch(`${API}/v1/routes/${r.id}`, { method: 'DELETE', headers: auth });
     const res = await fetch(`${API}/v1/routes`, {
       method: 'POST',
       headers: { 'content-type': 'application/json', authorization: `Bearer ${ADMIN}` },
@@ -392,15 +402,24 @@ async function main(): Promise<void> {
     }[];
     teams: { team: string; runs: number; cost: { amount: string } }[];
   };
-  const q = `/v1/spend/top-customers?from=${new Date(from).toISOString()}&limit=25`;
-  let table = await api<Table>(q);
+  // The demo's teams only: the local database may hold other teams' runs (tests, earlier experiments).
+  const demoTeams = new Set(AGENTS.map((a) => a.team));
+  const q = `/v1/spend/top-customers?from=${new Date(from).toISOString()}&limit=500`;
+  const fetchTable = async (): Promise<Table> => {
+    const t = await api<Table>(q);
+    return {
+      rows: t.rows.filter((r) => demoTeams.has(r.team)).slice(0, 25),
+      teams: t.teams.filter((x) => demoTeams.has(x.team)),
+    };
+  };
+  let table = await fetchTable();
   const deadline = Date.now() + 120_000;
   while (table.teams.reduce((s, t) => s + t.runs, 0) < sent && Date.now() < deadline) {
     progress(
       `waiting for pricing and the recorder: ${table.teams.reduce((s, t) => s + t.runs, 0).toLocaleString('en')} of ${sent.toLocaleString('en')} runs stored`,
     );
     await new Promise((r) => setTimeout(r, 1000));
-    table = await api<Table>(q);
+    table = await fetchTable();
   }
   process.stdout.write('\n\nspend · last 30 days · top customers by agent (flagged rows marked !)\n\n');
   const line = (cells: string[]) =>

@@ -20,22 +20,38 @@ port_of() {
   echo "${!var:-$default}"
 }
 
+stop_one() {
+  local pid
+  pid=$(cat "$RUN/$1.pid")
+  kill -TERM "$pid" 2>/dev/null || true
+  for _ in $(seq 1 40); do kill -0 "$pid" 2>/dev/null || break; sleep 0.5; done
+  kill -9 "$pid" 2>/dev/null || true
+  rm -f "$RUN/$1.pid"
+}
+
 up() {
   bash "$ROOT/scripts/infra.sh" up
   log "building"
   npm run --silent build
   log "migrating the database, provisioning topics, registering schemas, seeding the rate card"
   node "$ROOT/dist/scripts/migrate.js"
-  local entry name port
+  local entry name port build
+  # A running service started from an older build is replaced, so `up` (and the demo) always run the current code.
+  build="$(cd "$ROOT/dist" && find . -name '*.js' -print0 | sort -z | xargs -0 sha1sum | sha1sum | cut -c1-16)"
   for pair in "${SERVICES[@]}"; do
     name="${pair%%=*}"
     port="$(port_of "$name" "${pair#*=}")"
     entry="$ROOT/dist/services/$name/src/main.js"
     [ -f "$entry" ] || { log "skipping $name (not built: $entry)"; continue; }
-    if alive "$RUN/$name.pid"; then continue; fi
+    if alive "$RUN/$name.pid"; then
+      [ "$(cat "$RUN/$name.build" 2>/dev/null)" = "$build" ] && continue
+      log "restarting $name (built again since it started)"
+      stop_one "$name"
+    fi
     log "starting $name on :$port"
     PORT="$port" nohup node --enable-source-maps "$entry" >>"$LOGS/$name.log" 2>&1 &
     echo $! >"$RUN/$name.pid"
+    echo "$build" >"$RUN/$name.build"
   done
   for pair in "${SERVICES[@]}"; do
     name="${pair%%=*}"

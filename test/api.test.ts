@@ -280,6 +280,26 @@ describe('api service (own process, real PostgreSQL)', () => {
     expect((await get('/v1/spend?group_by=agent', String(created.body.key))).status).toBe(401);
   });
 
+  it('creates, lists (secrets masked) and deletes alert routes, each team only its own', async () => {
+    const route = {
+      team: teamA,
+      match: { agent: 'research-*' },
+      destinations: [{ type: 'slack', webhook_url: 'https://hooks.slack.com/services/T0/B0/SECRETPART' }],
+    };
+    const created = await send('POST', '/v1/routes', keyA, route);
+    expect(created.status).toBe(201);
+    expect(JSON.stringify(created.body)).not.toContain('SECRETPART');
+    expect((await send('POST', '/v1/routes', keyB, route)).status).toBe(403);
+    const listed = await get('/v1/routes', keyA);
+    expect(JSON.stringify(listed.body)).toContain(String(created.body.id));
+    expect(JSON.stringify(listed.body)).not.toContain('SECRETPART');
+    expect((await send('DELETE', `/v1/routes/${created.body.id}`, keyB, {})).status).toBe(404);
+    expect((await send('DELETE', '/v1/routes/not-a-uuid', keyA, {})).status).toBe(400);
+    expect((await send('DELETE', `/v1/routes/${created.body.id}`, keyA, {})).status).toBe(204);
+    expect(JSON.stringify((await get('/v1/routes', keyA)).body)).not.toContain(String(created.body.id));
+    expect((await send('DELETE', `/v1/routes/${created.body.id}`, keyA, {})).status).toBe(404);
+  });
+
   it('stores team settings and budgets as DESIGN.md shows them, and refuses bad ones', async () => {
     const body = {
       zscore_threshold: 2.5,

@@ -312,6 +312,24 @@ export class AdminController {
     return this.routes.list(teamScope(principal, team));
   }
 
+  @Delete('routes/:id')
+  @HttpCode(204)
+  @ApiOperation({
+    summary: 'Delete an alert route made through the api (admin, or a key of the route’s team)',
+    description:
+      'Pending deliveries already queued for it are still made; routes from ROUTES_FILE are changed there.',
+  })
+  async deleteRoute(@CurrentPrincipal() principal: Principal, @Param('id') id: string): Promise<void> {
+    if (!/^[0-9a-f-]{36}$/i.test(id)) throw badRequest('id must be a route id (uuid)', { parameter: 'id' });
+    const { rows } = await this.pool.query<{ team: string | null }>(
+      "select team from alert_routes where id = $1 and source = 'api'",
+      [id],
+    );
+    if (rows.length === 0 || (principal.role !== 'admin' && rows[0].team !== principal.team))
+      throw notFound(`no route ${id}`);
+    await this.routes.delete(id);
+  }
+
   @Post('models/unpriced/reprice')
   @ApiOperation({
     summary: 'Price the stored runs that arrived unpriced, now that the rate card knows their models (admin)',
