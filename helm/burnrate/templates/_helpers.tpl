@@ -1,0 +1,101 @@
+{{- define "burnrate.fullname" -}}
+{{- if contains .Chart.Name .Release.Name -}}{{ .Release.Name | trunc 40 | trimSuffix "-" }}{{- else -}}{{ printf "%s-%s" .Release.Name .Chart.Name | trunc 40 | trimSuffix "-" }}{{- end -}}
+{{- end -}}
+
+{{- define "burnrate.labels" -}}
+app.kubernetes.io/name: burnrate
+app.kubernetes.io/instance: {{ .Release.Name }}
+app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
+app.kubernetes.io/managed-by: {{ .Release.Service }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+{{- end -}}
+
+{{- define "burnrate.selector" -}}
+app.kubernetes.io/name: burnrate
+app.kubernetes.io/instance: {{ .root.Release.Name }}
+app.kubernetes.io/component: {{ .name }}
+{{- end -}}
+
+{{- define "burnrate.image" -}}
+{{ .Values.image.repository }}:{{ .Values.image.tag | default .Chart.AppVersion }}
+{{- end -}}
+
+{{- define "burnrate.serviceAccount" -}}
+{{- if .Values.serviceAccount.create -}}{{ .Values.serviceAccount.name | default (include "burnrate.fullname" .) }}{{- else -}}{{ .Values.serviceAccount.name | default "default" }}{{- end -}}
+{{- end -}}
+
+{{/* Environment every container gets besides the ConfigMap: secrets by reference, the pod name. */}}
+{{- define "burnrate.secretEnv" -}}
+- name: INSTANCE_ID
+  valueFrom:
+    fieldRef: { fieldPath: metadata.name }
+- name: DATABASE_URL
+  valueFrom:
+    secretKeyRef: { name: {{ .Values.database.existingSecret | quote }}, key: {{ .Values.database.secretKey | quote }} }
+{{- if .Values.kafka.sasl.passwordSecret.name }}
+- name: KAFKA_SASL_PASSWORD
+  valueFrom:
+    secretKeyRef: { name: {{ .Values.kafka.sasl.passwordSecret.name | quote }}, key: {{ .Values.kafka.sasl.passwordSecret.key | quote }} }
+{{- end }}
+{{- if .Values.schemaRegistry.passwordSecret.name }}
+- name: SCHEMA_REGISTRY_PASSWORD
+  valueFrom:
+    secretKeyRef: { name: {{ .Values.schemaRegistry.passwordSecret.name | quote }}, key: {{ .Values.schemaRegistry.passwordSecret.key | quote }} }
+{{- end }}
+{{- if .Values.kafka.tls.caSecret }}
+- name: NODE_EXTRA_CA_CERTS
+  value: /etc/burnrate/kafka-ca/ca.crt
+{{- end }}
+{{- with .Values.extraEnv }}
+{{ toYaml . }}
+{{- end }}
+{{- end -}}
+
+{{/* The shared, non-secret settings (the ConfigMap's data). */}}
+{{- define "burnrate.config" -}}
+NODE_ENV: production
+LOG_LEVEL: {{ .Values.logLevel | quote }}
+KAFKA_BROKERS: {{ .Values.kafka.brokers | quote }}
+KAFKA_SSL: {{ .Values.kafka.tls.enabled | quote }}
+KAFKA_TOPIC_PARTITIONS: {{ .Values.kafka.topicPartitions | int64 | quote }}
+KAFKA_REPLICATION_FACTOR: {{ .Values.kafka.replicationFactor | int64 | quote }}
+KAFKA_SESSION_TIMEOUT_MS: {{ .Values.kafka.sessionTimeoutMs | int64 | quote }}
+{{- if .Values.kafka.sasl.mechanism }}
+KAFKA_SASL_MECHANISM: {{ .Values.kafka.sasl.mechanism | quote }}
+KAFKA_SASL_USERNAME: {{ .Values.kafka.sasl.username | quote }}
+{{- end }}
+SCHEMA_REGISTRY_URL: {{ .Values.schemaRegistry.url | quote }}
+{{- if .Values.schemaRegistry.username }}
+SCHEMA_REGISTRY_USERNAME: {{ .Values.schemaRegistry.username | quote }}
+{{- end }}
+RUNS_RETENTION_DAYS: {{ .Values.database.runsRetentionDays | int64 | quote }}
+PUBLIC_API_URL: {{ .Values.alerting.publicApiUrl | quote }}
+SMTP_FROM: {{ .Values.alerting.smtpFrom | quote }}
+RENOTIFY_MS: {{ .Values.alerting.renotifyMs | int64 | quote }}
+{{- if .Values.alerting.routesConfigMap }}
+ROUTES_FILE: /etc/burnrate/routes/routes.yaml
+{{- end }}
+{{- if .Values.fxRates }}
+FX_RATES: {{ .Values.fxRates | quote }}
+{{- end }}
+{{- end -}}
+
+{{/* Volumes every pod mounts: a writable /tmp on a read-only root, and the optional Kafka CA. */}}
+{{- define "burnrate.volumes" -}}
+- name: tmp
+  emptyDir: { sizeLimit: 256Mi }
+{{- if .Values.kafka.tls.caSecret }}
+- name: kafka-ca
+  secret: { secretName: {{ .Values.kafka.tls.caSecret | quote }} }
+{{- end }}
+{{- end -}}
+
+{{- define "burnrate.volumeMounts" -}}
+- name: tmp
+  mountPath: /tmp
+{{- if .Values.kafka.tls.caSecret }}
+- name: kafka-ca
+  mountPath: /etc/burnrate/kafka-ca
+  readOnly: true
+{{- end }}
+{{- end -}}
