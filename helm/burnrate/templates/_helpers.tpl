@@ -7,7 +7,14 @@ app.kubernetes.io/name: burnrate
 app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
-helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version }}
+helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
+{{- end -}}
+
+{{/* Labels of a service's objects and pods. */}}
+{{- define "burnrate.componentLabels" -}}
+{{ include "burnrate.labels" .root }}
+app.kubernetes.io/component: {{ .name }}
+app.kubernetes.io/part-of: burnrate
 {{- end -}}
 
 {{- define "burnrate.selector" -}}
@@ -24,7 +31,7 @@ app.kubernetes.io/component: {{ .name }}
 {{- if .Values.serviceAccount.create -}}{{ .Values.serviceAccount.name | default (include "burnrate.fullname" .) }}{{- else -}}{{ .Values.serviceAccount.name | default "default" }}{{- end -}}
 {{- end -}}
 
-{{/* Environment every container gets besides the ConfigMap: secrets by reference, the pod name. */}}
+{{/* Environment every container gets besides the ConfigMap: secrets by reference (never values), the pod name. */}}
 {{- define "burnrate.secretEnv" -}}
 - name: INSTANCE_ID
   valueFrom:
@@ -72,9 +79,8 @@ RUNS_RETENTION_DAYS: {{ .Values.database.runsRetentionDays | int64 | quote }}
 PUBLIC_API_URL: {{ .Values.alerting.publicApiUrl | quote }}
 SMTP_FROM: {{ .Values.alerting.smtpFrom | quote }}
 RENOTIFY_MS: {{ .Values.alerting.renotifyMs | int64 | quote }}
-{{- if .Values.alerting.routesConfigMap }}
-ROUTES_FILE: /etc/burnrate/routes/routes.yaml
-{{- end }}
+PAGERDUTY_EVENTS_URL: {{ .Values.alerting.pagerdutyEventsUrl | quote }}
+SHUTDOWN_TIMEOUT_MS: {{ mul .Values.shutdownTimeoutSeconds 1000 | int64 | quote }}
 {{- if .Values.fxRates }}
 FX_RATES: {{ .Values.fxRates | quote }}
 {{- end }}
