@@ -8,6 +8,8 @@
 
 # Build: every dependency (TypeScript, tsc-alias), then the compiled services and scripts in dist/.
 FROM node:24-bookworm-slim AS build
+# swagger-ui-dist's install script reports to Scarf unless told not to.
+ENV SCARF_ANALYTICS=false
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
@@ -20,6 +22,7 @@ RUN npm run build
 
 # Production dependencies only: no TypeScript, jest, @swc/core or the `node` package (all devDependencies).
 FROM node:24-bookworm-slim AS deps
+ENV SCARF_ANALYTICS=false
 WORKDIR /app
 COPY package.json package-lock.json ./
 RUN npm ci --omit=dev --no-audit --no-fund && npm cache clean --force
