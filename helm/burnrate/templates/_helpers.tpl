@@ -67,6 +67,9 @@ KAFKA_SSL: {{ .Values.kafka.tls.enabled | quote }}
 KAFKA_TOPIC_PARTITIONS: {{ .Values.kafka.topicPartitions | int64 | quote }}
 KAFKA_REPLICATION_FACTOR: {{ .Values.kafka.replicationFactor | int64 | quote }}
 KAFKA_SESSION_TIMEOUT_MS: {{ .Values.kafka.sessionTimeoutMs | int64 | quote }}
+{{- if .Values.kafka.topicNamespace }}
+BURNRATE_TOPIC_NAMESPACE: {{ .Values.kafka.topicNamespace | quote }}
+{{- end }}
 {{- if .Values.kafka.sasl.mechanism }}
 KAFKA_SASL_MECHANISM: {{ .Values.kafka.sasl.mechanism | quote }}
 KAFKA_SASL_USERNAME: {{ .Values.kafka.sasl.username | quote }}
