@@ -49,9 +49,39 @@ NODE="$ROOT/node_modules/.bin/node"
 [ -x "$NODE" ] || NODE="$(command -v node)"
 STARTED=$(date +%s)
 
+GO_TOOLCHAIN=go1.25.4 # used when the machine has no Go, or one too old to fetch newer toolchains (< 1.21)
 need_go() {
   command -v go >/dev/null || export PATH="/usr/local/go/bin:$PATH"
-  command -v go >/dev/null || die "Go is needed to build helm, kustomize, kubeconform and promtool (Debian: apt-get install golang-go)"
+  local minor
+  minor=$(go env GOVERSION 2>/dev/null | sed -n 's/^go1\.\([0-9]*\).*/\1/p')
+  if [ -n "$minor" ] && [ "$minor" -ge 21 ]; then return; fi
+  # The toolchain is itself a module on the Go module proxy (as GOTOOLCHAIN=auto fetches it).
+  local dir="$TOOLS/$GO_TOOLCHAIN" os arch
+  os=$(uname -s | tr '[:upper:]' '[:lower:]')
+  case "$(uname -m)" in x86_64) arch=amd64 ;; aarch64 | arm64) arch=arm64 ;; *) die "no Go toolchain for $(uname -m)" ;; esac
+  if [ ! -x "$dir/bin/go" ]; then
+    local proxy="${GOPROXY:-https://proxy.golang.org}" version="v0.0.1-$GO_TOOLCHAIN.$os-$arch"
+    proxy="${proxy%%,*}"
+    log "fetching the Go toolchain $GO_TOOLCHAIN from $proxy"
+    rm -rf "$dir" "$dir.zip"
+    curl -fsSL -o "$dir.zip" "$proxy/golang.org/toolchain/@v/$version.zip" ||
+      die "Go is needed to build helm, kustomize, kubeconform and promtool, and $proxy did not serve $version"
+    python3 - "$dir.zip" "$dir" "golang.org/toolchain@$version/" <<'PY'
+import os, sys, zipfile
+src, dest, prefix = sys.argv[1:]
+with zipfile.ZipFile(src) as z:
+    for info in z.infolist():
+        if not info.filename.startswith(prefix) or info.is_dir():
+            continue
+        path = os.path.join(dest, info.filename[len(prefix):])
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        with z.open(info) as f, open(path, "wb") as out:
+            out.write(f.read())
+        os.chmod(path, (info.external_attr >> 16) & 0o777 or 0o644)
+PY
+    rm -f "$dir.zip"
+  fi
+  export PATH="$dir/bin:$PATH" GOTOOLCHAIN=local
 }
 
 # go_tool <name> <module path>@<version> [build tags]
