@@ -1,6 +1,7 @@
 import { fork, type ChildProcess } from 'node:child_process';
 import { resolve } from 'node:path';
-import type { Kafka } from 'kafkajs';
+import { randomBytes } from 'node:crypto';
+import { CompressionTypes, type Kafka } from 'kafkajs';
 import { Topics, type TopicSpec } from '@libs/contracts';
 import { AvroSerde, BatchConsumer, BatchProducer, DLQ_HEADERS, provisionTopics } from '@libs/kafka';
 import { quietLogger, readTopic, testConfig, testKafka, testMetrics, uid } from './support/stack';
@@ -149,6 +150,65 @@ describe('libs/kafka against the real broker and registry', () => {
     await admin.disconnect();
     const committed = offsets[0].partitions.reduce((sum, p) => sum + Math.max(0, Number(p.offset)), 0);
     expect(committed).toBe(6);
+  });
+
+  it('commits a transaction larger than the broker takes in one request, in several requests', async () => {
+    // One partition, so all 2,000 outputs (2 MB, incompressible) would be one record batch over the 1 MiB limit.
+    const input = topic('big-in');
+    const output = { ...topic('big-out'), valueSchema: null };
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({
+      topics: [input, output].map((t) => ({ topic: t.name, numPartitions: 1, replicationFactor: 1 })),
+      waitForLeaders: true,
+    });
+    await admin.disconnect();
+    await provision();
+    const serde = await AvroSerde.create(config, [input]);
+    const producer = new BatchProducer(kafka);
+    await producer.connect();
+    await producer.send(
+      Array.from({ length: 2000 }, (_, i) => ({
+        topic: input.name,
+        key: 'k',
+        value: serde.encode(input, run(i)),
+      })),
+    );
+    await producer.disconnect();
+
+    const groupId = `big-${uid()}`;
+    let slices = 0;
+    const consumer = new BatchConsumer<Record<string, unknown>>(
+      kafka,
+      serde,
+      {
+        groupId,
+        topics: [input],
+        transactional: true,
+        compression: CompressionTypes.None,
+        handler: async (records) => {
+          slices++;
+          return {
+            outputs: records.map((r) => ({
+              topic: output.name,
+              key: r.key,
+              value: Buffer.concat([Buffer.from(`${String(r.value.run_id)}|`), randomBytes(1000)]),
+            })),
+          };
+        },
+      },
+      quietLogger(),
+      testMetrics(),
+    );
+    await consumer.start();
+    const out = await readTopic<Buffer>(kafka, output, { expected: 2000, timeoutMs: 30000 });
+    await consumer.stop();
+
+    expect(slices).toBeLessThan(2000 / 100); // records were handled in large slices, not one by one
+    const ids = out.map((o) => o.raw!.toString('latin1').split('|')[0]);
+    expect(ids).toHaveLength(2000);
+    expect(new Set(ids).size).toBe(2000);
+    expect(ids).toEqual(Array.from({ length: 2000 }, (_, i) => `run-${i}`)); // in order
   });
 
   it('a consumer killed between producing and committing loses nothing and duplicates nothing downstream', async () => {
