@@ -79,6 +79,35 @@ describe('libs/kafka against the real broker and registry', () => {
     expect(got[0].raw!.readUInt32BE(1)).toBe(serde.schemaId(t));
   });
 
+  it('the batching producer sends more than the broker takes in one request (one hot agent, many callers)', async () => {
+    const t = { ...topic('hot'), valueSchema: null };
+    const admin = kafka.admin();
+    await admin.connect();
+    await admin.createTopics({
+      topics: [{ topic: t.name, numPartitions: 1, replicationFactor: 1 }],
+      waitForLeaders: true,
+    });
+    await admin.disconnect();
+    const producer = new BatchProducer(kafka, { lingerMs: 50 });
+    await producer.connect();
+    // 30 concurrent callers of 100 records of 1 KB: gathered into one batch of 3 MB for one partition.
+    await Promise.all(
+      Array.from({ length: 30 }, (_, c) =>
+        producer.send(
+          Array.from({ length: 100 }, (_, i) => ({
+            topic: t.name,
+            key: 'support/runaway',
+            value: Buffer.concat([Buffer.from(`${c * 100 + i}|`), randomBytes(1000)]),
+          })),
+        ),
+      ),
+    );
+    await producer.disconnect();
+    const got = await readTopic<Buffer>(kafka, t, { expected: 3000, timeoutMs: 30000 });
+    const ids = got.map((g) => Number(g.raw!.toString('latin1').split('|')[0]));
+    expect(ids).toEqual(Array.from({ length: 3000 }, (_, i) => i));
+  });
+
   it('rejects a value that does not match the schema, naming the field', async () => {
     const t = topic('invalid');
     await provision(t);

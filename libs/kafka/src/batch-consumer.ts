@@ -12,7 +12,7 @@ import { hostname } from 'node:os';
 import { Topics, type TopicSpec } from '@libs/contracts';
 import type { JsonLogger, Metrics } from '@libs/observability';
 import { AvroSerde, SerdeError } from './avro-serde';
-import { BatchProducer, type OutboundRecord } from './batch-producer';
+import { BatchProducer, bySize, DEFAULT_MAX_SEND_BYTES, type OutboundRecord } from './batch-producer';
 
 export interface ConsumedRecord<T> {
   topic: string;
@@ -85,33 +85,6 @@ export interface BatchConsumerOptions<T> {
   maxSendBytes?: number;
   /** Called with topic -> partitions after every (re)join, before records of new partitions are handed over. */
   onAssignment?: (assignment: Record<string, number[]>) => Promise<void> | void;
-}
-
-/**
- * The most bytes of records one produce request of a transaction carries. A broker refuses a record batch (all of one
- * request's records for one partition) over `message.max.bytes`, 1 MiB by default; under that whatever the keys'
- * spread, so a slice of any size commits, in as many requests as it needs, in the same transaction.
- */
-export const DEFAULT_MAX_SEND_BYTES = 768 * 1024;
-
-/** Splits records, in order, into runs of at most `maxBytes` (a record larger than that is sent alone). */
-export function bySize(records: readonly OutboundRecord[], maxBytes: number): OutboundRecord[][] {
-  const chunks: OutboundRecord[][] = [];
-  let chunk: OutboundRecord[] = [];
-  let bytes = 0;
-  for (const r of records) {
-    let size = 70 + (r.value?.length ?? 0) + (r.key?.length ?? 0); // a record's framing is under 70 bytes
-    for (const [k, v] of Object.entries(r.headers ?? {})) size += k.length + String(v ?? '').length + 10;
-    if (chunk.length > 0 && bytes + size > maxBytes) {
-      chunks.push(chunk);
-      chunk = [];
-      bytes = 0;
-    }
-    chunk.push(r);
-    bytes += size;
-  }
-  if (chunk.length > 0) chunks.push(chunk);
-  return chunks;
 }
 
 export const DLQ_HEADERS = {

@@ -15,6 +15,35 @@ export interface BatchProducerOptions {
   /** A batch is sent as soon as it holds this many records. */
   maxBatchRecords?: number;
   compression?: CompressionTypes;
+  /** Most bytes of records per produce request; default DEFAULT_MAX_SEND_BYTES. */
+  maxRequestBytes?: number;
+}
+
+/**
+ * The most bytes of records one produce request carries. A broker refuses a record batch (all of one request's records
+ * for one partition) over `message.max.bytes`, 1 MiB by default; under that whatever the keys' spread, so any number of
+ * records is sent, in as many requests as it needs.
+ */
+export const DEFAULT_MAX_SEND_BYTES = 768 * 1024;
+
+/** Splits records, in order, into runs of at most `maxBytes` (a record larger than that is sent alone). */
+export function bySize(records: readonly OutboundRecord[], maxBytes: number): OutboundRecord[][] {
+  const chunks: OutboundRecord[][] = [];
+  let chunk: OutboundRecord[] = [];
+  let bytes = 0;
+  for (const r of records) {
+    let size = 70 + (r.value?.length ?? 0) + (r.key?.length ?? 0); // a record's framing is under 70 bytes
+    for (const [k, v] of Object.entries(r.headers ?? {})) size += k.length + String(v ?? '').length + 10;
+    if (chunk.length > 0 && bytes + size > maxBytes) {
+      chunks.push(chunk);
+      chunk = [];
+      bytes = 0;
+    }
+    chunk.push(r);
+    bytes += size;
+  }
+  if (chunk.length > 0) chunks.push(chunk);
+  return chunks;
 }
 
 interface Pending {
@@ -38,6 +67,7 @@ export class BatchProducer {
   private readonly lingerMs: number;
   private readonly maxBatchRecords: number;
   private readonly compression: CompressionTypes;
+  private readonly maxRequestBytes: number;
 
   constructor(kafka: Kafka, options: BatchProducerOptions = {}) {
     // Java-compatible murmur2 partitioning, so producers in other languages put an agent's runs in the same partition.
@@ -52,6 +82,7 @@ export class BatchProducer {
     this.lingerMs = options.lingerMs ?? 5;
     this.maxBatchRecords = options.maxBatchRecords ?? 5000;
     this.compression = options.compression ?? CompressionTypes.None;
+    this.maxRequestBytes = options.maxRequestBytes ?? DEFAULT_MAX_SEND_BYTES;
   }
 
   async connect(): Promise<void> {
@@ -85,23 +116,27 @@ export class BatchProducer {
   }
 
   private async sendBatch(batch: Pending[]): Promise<void> {
-    const byTopic = new Map<
-      string,
-      { key: string | Buffer | null; value: Buffer | null; headers?: IHeaders; partition?: number }[]
-    >();
-    for (const pending of batch) {
-      for (const r of pending.records) {
-        let messages = byTopic.get(r.topic);
-        if (!messages) byTopic.set(r.topic, (messages = []));
-        messages.push({ key: r.key, value: r.value, headers: r.headers, partition: r.partition });
-      }
-    }
     try {
-      await this.producer.sendBatch({
-        acks: -1,
-        compression: this.compression,
-        topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
-      });
+      // A broker refuses a record batch over message.max.bytes: large batches go in several requests, in order.
+      for (const chunk of bySize(
+        batch.flatMap((p) => p.records),
+        this.maxRequestBytes,
+      )) {
+        const byTopic = new Map<
+          string,
+          { key: string | Buffer | null; value: Buffer | null; headers?: IHeaders; partition?: number }[]
+        >();
+        for (const r of chunk) {
+          let messages = byTopic.get(r.topic);
+          if (!messages) byTopic.set(r.topic, (messages = []));
+          messages.push({ key: r.key, value: r.value, headers: r.headers, partition: r.partition });
+        }
+        await this.producer.sendBatch({
+          acks: -1,
+          compression: this.compression,
+          topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
+        });
+      }
       for (const p of batch) p.resolve();
     } catch (err) {
       for (const p of batch) p.reject(err as Error);

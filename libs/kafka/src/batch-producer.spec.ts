@@ -1,5 +1,4 @@
-import { bySize } from './batch-consumer';
-import type { OutboundRecord } from './batch-producer';
+import { bySize, type OutboundRecord } from './batch-producer';
 
 const record = (bytes: number, key = 'k'): OutboundRecord => ({
   topic: 't',
