@@ -74,7 +74,7 @@ postgres_up() {
       local ver name
       read -r ver name _ < <(pg_lsclusters -h | awk -v p="$PGPORT" '$3 == p')
       log "starting the Debian PostgreSQL cluster $ver/$name on port $PGPORT"
-      as_root pg_ctlcluster "$ver" "$name" start || true
+      as_root pg_ctlcluster "$ver" "$name" start 9>&- || true
       touch "$STATE/postgres.started-by-us"
       echo "$ver $name" >"$STATE/postgres.cluster"
     else
@@ -96,7 +96,7 @@ postgres_up() {
         [ "$(id -u)" = 0 ] && chown postgres "$STATE/postgres/pwfile"
         "${runas[@]}" "$bin/initdb -D '$data' -U postgres --pwfile='$STATE/postgres/pwfile' -A scram-sha-256 >/dev/null"
       fi
-      "${runas[@]}" "$bin/pg_ctl -D '$data' -l '$STATE/postgres/postgres.log' -o '-p $PGPORT -k /tmp -c listen_addresses=127.0.0.1' -w start >/dev/null"
+      "${runas[@]}" "$bin/pg_ctl -D '$data' -l '$STATE/postgres/postgres.log' -o '-p $PGPORT -k /tmp -c listen_addresses=127.0.0.1' -w start >/dev/null" 9>&-
       touch "$STATE/postgres.own"
     fi
     wait_for PostgreSQL 60 pg_ready || die "PostgreSQL did not start (see /var/log/postgresql or $STATE/postgres/postgres.log)"
