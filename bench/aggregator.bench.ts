@@ -4,6 +4,9 @@
  * runs.priced topic, one partition, so the figure is per partition-consumer; (4) the time a new process takes to
  * restore 10,000 agents from the changelog before its first batch.
  */
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import type { Admin } from 'kafkajs';
@@ -13,6 +16,7 @@ import { JsonLogger } from '@libs/observability';
 import { commonSpec, parseConfig } from '@libs/config';
 import { DEFAULT_OPTIONS, PartitionState } from '../services/aggregator/src/core/aggregator';
 import type { AggregationSettings } from '../services/aggregator/src/core/agent-state';
+import { FileColdAgents } from '../services/aggregator/src/file-cold-agents';
 import { pricedRun, runEvent } from '../test/support/fixtures';
 import { peakRssMb, quick, round, startBuiltService, stop } from './support';
 
@@ -52,10 +56,22 @@ function coreThroughput(): number {
   return runs.length / (Number(process.hrtime.bigint() - started) / 1e9);
 }
 
-/** Heap per agent for agents with one run on each of 15 days, no open session (their state after the sessions close). */
-function memoryPerAgent(): { heapBytes: number; withSessionsBytes: number; dailyStateBytes: number } {
+/**
+ * Heap per agent for agents with one run on each of 15 days, no open session (their state after the sessions close),
+ * all kept in memory; then the same agents out of memory (idle), in the state directory's file.
+ */
+function memoryPerAgent(): {
+  heapBytes: number;
+  withSessionsBytes: number;
+  dailyStateBytes: number;
+  sample: readonly [string, string, number];
+} {
   const agents = 10_000;
-  const p = new PartitionState(0, { ...DEFAULT_OPTIONS, dedupeMaxIds: 1000 }, () => settings);
+  const p = new PartitionState(
+    0,
+    { ...DEFAULT_OPTIONS, dedupeMaxIds: 1000, idleUnloadMs: Infinity },
+    () => settings,
+  );
   const start = Date.UTC(2026, 0, 1);
   gc();
   const before = process.memoryUsage().heapUsed + process.memoryUsage().arrayBuffers;
@@ -82,11 +98,38 @@ function memoryPerAgent(): { heapBytes: number; withSessionsBytes: number; daily
   gc();
   const windowsOnly = used();
   const one = p.agents.values().next().value!;
+  const sample = [`bench/${one.agentId}`, JSON.stringify(one), one.days.newestEnd()] as const;
   return {
     heapBytes: (windowsOnly - before) / agents,
     withSessionsBytes: (withSessions - before) / agents,
     dailyStateBytes: one.days.data.byteLength,
+    sample,
   };
+}
+
+/**
+ * Idle agents out of memory: the heap each keeps there (its key and its place in the cold store's index, measured over
+ * 100,000 of them so the figure rises above the collector's noise) and its bytes in the file (an agent of the memory
+ * measurement above, in its changelog form).
+ */
+function unloaded(sample: readonly [string, string, number]): {
+  unloadedHeapBytes: number;
+  unloadedDiskBytes: number;
+} {
+  const n = 100_000;
+  const dir = mkdtempSync(join(tmpdir(), 'bench-aggregator-'));
+  gc();
+  gc();
+  const before = process.memoryUsage().heapUsed;
+  const cold = new FileColdAgents(join(dir, 'partition-0.agents'));
+  for (let i = 0; i < n; i++) cold.put(`bench/agent-${i}`, sample[1], sample[2]);
+  gc();
+  gc();
+  const unloadedHeapBytes = (process.memoryUsage().heapUsed - before) / n;
+  const unloadedDiskBytes = cold.fileBytes / n;
+  cold.close();
+  rmSync(dir, { recursive: true, force: true });
+  return { unloadedHeapBytes, unloadedDiskBytes };
 }
 
 async function committed(admin: Admin, group: string, topic: string): Promise<number> {
@@ -103,9 +146,13 @@ async function metric(port: number, name: string): Promise<number> {
 async function main(): Promise<void> {
   const core = coreThroughput();
   console.log(`aggregator core: ${round(core)} runs/s on one core (slices of 4,000, 2,000 agents)`);
-  const mem = memoryPerAgent();
+  const { sample, ...kept } = memoryPerAgent();
+  const mem = { ...kept, ...unloaded(sample) }; // measured once the agents in memory are gone
   console.log(
     `aggregator memory per agent with 15 days of daily state: ${round(mem.heapBytes)} bytes (the daily ring itself ${mem.dailyStateBytes}); ${round(mem.withSessionsBytes)} bytes with its 15 closed-session costs kept for the median`,
+  );
+  console.log(
+    `aggregator per idle agent, out of memory: ${round(mem.unloadedHeapBytes)} bytes of heap (the index), ${round(mem.unloadedDiskBytes)} bytes on disk`,
   );
 
   const config = parseConfig(commonSpec, { ...process.env, KAFKA_TOPIC_PARTITIONS: '1' });
@@ -172,6 +219,8 @@ async function main(): Promise<void> {
       aggregator_heap_bytes_per_agent: round(mem.heapBytes),
       aggregator_heap_bytes_per_agent_with_sessions: round(mem.withSessionsBytes),
       aggregator_daily_state_bytes_per_agent: mem.dailyStateBytes,
+      aggregator_unloaded_heap_bytes_per_agent: round(mem.unloadedHeapBytes),
+      aggregator_unloaded_disk_bytes_per_agent: round(mem.unloadedDiskBytes),
       aggregator_restore_10k_agents_s: round(restore, 2),
       aggregator_peak_rss_mb: rss,
     }),

@@ -1,3 +1,4 @@
+import { tmpdir } from 'node:os';
 import { commonSpec, int, str } from '@libs/config';
 
 const HOUR = 3_600_000;
@@ -16,6 +17,15 @@ export const aggregatorSpec = {
   DEDUPE_WINDOW_MS: int(15 * 60_000, { min: 0 }),
   /** ...and the most run ids remembered per partition for it. */
   DEDUPE_MAX_IDS: int(200_000, { min: 1000 }),
+  /** Most runs handled in one transaction (state changes, stats and offsets commit together). */
+  MAX_RUNS_PER_SLICE: int(4000, { min: 1 }),
+  /** Agents without a run for this long (stream time, and no open session) leave memory for the state directory. */
+  IDLE_UNLOAD_MS: int(HOUR, { min: 0 }),
+  /**
+   * Local scratch for idle agents (a file per assigned partition, rebuilt from the changelog on assignment, removed on
+   * shutdown). In Kubernetes an emptyDir; size it at about 1 KB per agent.
+   */
+  STATE_DIR: str(tmpdir()),
   /** How often team settings (time zone, quality threshold, baseline days) are re-read from PostgreSQL. */
   SETTINGS_POLL_MS: int(5000, { min: 200 }),
 };

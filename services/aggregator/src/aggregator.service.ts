@@ -1,3 +1,5 @@
+import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
+import { join } from 'node:path';
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import type { Pool } from 'pg';
 import { CONFIG, type ConfigOf } from '@libs/config';
@@ -9,6 +11,7 @@ import { PgTeamSettingsRepository, TeamSettingsCache } from '@libs/team-settings
 import type { AggregationSettings } from './core/agent-state';
 import { PartitionState, type AggregatorOptions } from './core/aggregator';
 import { restorePartitions } from './changelog';
+import { FileColdAgents } from './file-cold-agents';
 import { aggregatorSpec } from './aggregator.config';
 
 export const STATE_CHANGELOG = changelogTopic('aggregator', 'state');
@@ -32,8 +35,11 @@ export class AggregatorService implements OnApplicationBootstrap, OnApplicationS
   private readonly runs;
   private readonly emitted;
   private readonly agents;
+  private readonly coldAgents;
   private readonly remembered;
+  private stateDir: string | undefined;
   private readonly restoreSeconds;
+  private readonly moves;
 
   constructor(
     @Inject(CONFIG) private readonly config: ConfigOf<typeof aggregatorSpec>,
@@ -48,6 +54,7 @@ export class AggregatorService implements OnApplicationBootstrap, OnApplicationS
       maxBaselineDays: config.MAX_BASELINE_DAYS,
       dedupeWindowMs: config.DEDUPE_WINDOW_MS,
       dedupeMaxIds: config.DEDUPE_MAX_IDS,
+      idleUnloadMs: config.IDLE_UNLOAD_MS,
     };
     this.log = logger.child({ component: 'aggregator' });
     this.runs = metrics.counter(
@@ -61,9 +68,19 @@ export class AggregatorService implements OnApplicationBootstrap, OnApplicationS
     this.agents = metrics.gauge('burnrate_aggregator_agents', 'Agents held in memory', [
       'partition',
     ] as const);
+    this.coldAgents = metrics.gauge(
+      'burnrate_aggregator_agents_unloaded',
+      'Idle agents out of memory, in the state directory',
+      ['partition'] as const,
+    );
     this.remembered = metrics.gauge('burnrate_aggregator_dedupe_ids', 'Run ids remembered for dedupe', [
       'partition',
     ] as const);
+    this.moves = metrics.counter(
+      'burnrate_aggregator_agent_moves_total',
+      'Agents moved out of memory (idle) or back into it (a new run)',
+      ['to'] as const,
+    );
     this.restoreSeconds = metrics.histogram(
       'burnrate_aggregator_restore_seconds',
       'Time to restore partitions from the changelog',
@@ -83,6 +100,8 @@ export class AggregatorService implements OnApplicationBootstrap, OnApplicationS
   };
 
   async onApplicationBootstrap(): Promise<void> {
+    mkdirSync(this.config.STATE_DIR, { recursive: true });
+    this.stateDir = mkdtempSync(join(this.config.STATE_DIR, 'burnrate-aggregator-'));
     await this.reloadSettings();
     this.timer = setInterval(
       () =>
@@ -97,15 +116,17 @@ export class AggregatorService implements OnApplicationBootstrap, OnApplicationS
       transactional: true,
       transactionalId: `${this.config.CONSUMER_GROUP}-${this.config.INSTANCE_ID}`,
       maxWaitTimeMs: 20,
+      maxRecordsPerCommit: this.config.MAX_RUNS_PER_SLICE,
       onAssignment: (assignment) => {
         // Whatever this replica held may have moved on elsewhere since: every partition is restored afresh.
         this.assigned = new Set(assignment[Topics.runsPriced.name] ?? []);
-        this.partitions.clear();
+        this.dropPartitions([...this.partitions.keys()]);
         this.agents.reset();
+        this.coldAgents.reset();
         this.remembered.reset();
       },
       onUncommitted: (_topic, partition) => {
-        this.partitions.delete(partition);
+        this.dropPartitions([partition]);
         this.log.warn('slice not committed; partition state dropped, to be restored', { partition });
       },
       handler: async (records, ctx) => {
@@ -116,8 +137,11 @@ export class AggregatorService implements OnApplicationBootstrap, OnApplicationS
         if (result.counts.duplicates) this.runs.inc({ outcome: 'duplicate' }, result.counts.duplicates);
         if (result.counts.late) this.runs.inc({ outcome: 'late' }, result.counts.late);
         if (result.counts.tooOld) this.runs.inc({ outcome: 'too_old' }, result.counts.tooOld);
+        if (result.counts.unloaded) this.moves.inc({ to: 'disk' }, result.counts.unloaded);
+        if (result.counts.revived) this.moves.inc({ to: 'memory' }, result.counts.revived);
         for (const s of result.stats) this.emitted.inc({ late: String(s.value.late) });
         this.agents.set({ partition: String(ctx.partition) }, state.agents.size);
+        this.coldAgents.set({ partition: String(ctx.partition) }, state.cold.size);
         this.remembered.set({ partition: String(ctx.partition) }, state.rememberedIds);
         return {
           outputs: [
@@ -166,18 +190,29 @@ export class AggregatorService implements OnApplicationBootstrap, OnApplicationS
     const existing = this.partitions.get(partition);
     if (existing) return existing;
     const wanted = [...new Set([...this.assigned, partition])].filter((p) => !this.partitions.has(p));
-    const fresh = new Map(wanted.map((p) => [p, new PartitionState(p, this.options, this.settingsOf)]));
-    const started = process.hrtime.bigint();
-    const records = await restorePartitions(this.kafka.kafka, STATE_CHANGELOG.name, wanted, (p, key, value) =>
-      fresh.get(p)!.restore(key, value),
+    const fresh = new Map(
+      wanted.map((p) => [
+        p,
+        new PartitionState(p, this.options, this.settingsOf, FileColdAgents.forPartition(this.stateDir!, p)),
+      ]),
     );
+    const started = process.hrtime.bigint();
+    let records: number;
+    try {
+      records = await restorePartitions(this.kafka.kafka, STATE_CHANGELOG.name, wanted, (p, key, value) =>
+        fresh.get(p)!.restore(key, value),
+      );
+    } catch (err) {
+      for (const s of fresh.values()) s.cold.close();
+      throw err;
+    }
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;
     this.restoreSeconds.observe(seconds);
     for (const [p, s] of fresh) this.partitions.set(p, s);
     this.log.info('partitions restored from changelog', {
       partitions: wanted,
       records,
-      agents: [...fresh.values()].reduce((n, s) => n + s.agents.size, 0),
+      agents: [...fresh.values()].reduce((n, s) => n + s.cold.size, 0),
       seconds: Math.round(seconds * 1000) / 1000,
     });
     return this.partitions.get(partition)!;
@@ -187,7 +222,17 @@ export class AggregatorService implements OnApplicationBootstrap, OnApplicationS
     if (await this.settings.refresh()) this.log.info('team settings loaded');
   }
 
+  /** Forgets partitions (to be restored afresh if they come back) and removes their files. */
+  private dropPartitions(partitions: number[]): void {
+    for (const p of partitions) {
+      this.partitions.get(p)?.cold.close();
+      this.partitions.delete(p);
+    }
+  }
+
   onApplicationShutdown(): void {
     if (this.timer) clearInterval(this.timer);
+    this.dropPartitions([...this.partitions.keys()]);
+    if (this.stateDir) rmSync(this.stateDir, { recursive: true, force: true });
   }
 }

@@ -94,6 +94,13 @@ export class AgentState {
     return a;
   }
 
+  /** The end of the newest day bucket of an agent in its changelog form (what `days.newestEnd()` gives once loaded). */
+  static newestEndOf(j: AgentStateJson): number {
+    let end = 0;
+    for (let i = F.end; i < j.days.length; i += WIDTH) end = Math.max(end, j.days[i]);
+    return end;
+  }
+
   toJSON(): AgentStateJson {
     return {
       v: 1,
@@ -189,12 +196,19 @@ export class AgentState {
     if (oldest) this.close(oldest[0], oldest[1]);
   }
 
-  /** Closes sessions idle for `afterMs` of stream time before `now`, oldest first (so the kept costs are the latest). */
-  closeIdleSessions(now: number, afterMs: number): void {
+  /**
+   * Closes sessions idle for `afterMs` of stream time before `now`, oldest first (so the kept costs are the latest).
+   * With `report` false (a sweep of an agent that had no run) the closings change the closed count and median but are
+   * not listed in the agent's next stats record: that record may come days later, or never (after a restart, or if the
+   * agent waits out of memory), and it should not depend on which.
+   */
+  closeIdleSessions(now: number, afterMs: number, report = true): void {
     if (!this.sessions?.size) return;
     const idle = [...this.sessions].filter(([, s]) => s.last < now - afterMs);
     idle.sort((a, b) => a[1].last - b[1].last || (a[0] < b[0] ? -1 : 1));
+    const reported = this.closedNow?.length ?? 0;
     for (const [k, s] of idle) this.close(k, s);
+    if (!report && this.closedNow) this.closedNow.length = reported;
   }
 
   private close(key: string, s: Session): void {

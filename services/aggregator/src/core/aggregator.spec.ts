@@ -2,6 +2,7 @@ import type { PricedRun } from '@libs/contracts';
 import { pricedRun, runEvent } from '../../../../test/support/fixtures';
 import type { AggregationSettings } from './agent-state';
 import { DEFAULT_OPTIONS, PartitionState, type AggregatorOptions } from './aggregator';
+import { MemoryColdAgents } from './cold-agents';
 
 const DAY = 86_400_000;
 const HOUR = 3_600_000;
@@ -198,7 +199,7 @@ describe('aggregator core', () => {
     const tail = [...runs.slice(250), runs[10]]; // runs[10] is a duplicate both must drop
     const a = live.process(tail);
     const b = restored.process(tail);
-    expect(b.counts).toEqual(a.counts);
+    expect(b.counts).toEqual({ ...a.counts, revived: 4 }); // the restored agents came back from the cold store
     expect(b.stats).toEqual(a.stats);
   });
 
@@ -209,6 +210,110 @@ describe('aggregator core', () => {
     expect(out.counts.evicted).toBe(1);
     expect(out.changelog).toContainEqual({ key: 'a|payments/old', value: null });
     expect([...p.agents.keys()]).toEqual(['payments/new']);
+  });
+
+  it('lets idle agents leave memory and brings them back unchanged: the stats equal those of keeping them', () => {
+    // one busy agent (a run every 10 minutes, in sessions) and 30 quiet ones (a run or two a day) over 20 days
+    const runs: PricedRun[] = [];
+    for (let d = 0; d < 20; d++) {
+      for (let m = 0; m < 24 * 60; m += 10)
+        runs.push(
+          run(D0 + d * DAY + m * 60_000, ((d * 7 + m) % 13) * 1e7, {
+            agent_id: 'busy',
+            session_id: `s-${d}-${Math.floor(m / 90)}`,
+          }),
+        );
+      for (let a = 0; a < 30; a++)
+        if ((a + d) % 3 !== 0)
+          runs.push(
+            run(D0 + d * DAY + (a % 20) * HOUR + a * 1000, (a + d) * 1e8, {
+              agent_id: `quiet-${a}`,
+              session_id: `q-${a}-${d}`,
+            }),
+          );
+    }
+    runs.sort((x, y) => x.run.finished_at - y.run.finished_at);
+    const slices: PricedRun[][] = [];
+    for (let i = 0; i < runs.length; i += 97) slices.push(runs.slice(i, i + 97));
+
+    const kept = partition({ idleUnloadMs: Infinity });
+    // every stats record, in order: the same sequence whether or not agents left memory in between
+    const a: unknown[] = [];
+    for (const slice of slices) a.push(...kept.process(slice).stats);
+    expect(kept.agents.size).toBe(31);
+    // after an hour idle, and (the most churn) at every sweep for every agent without a run in the slice
+    for (const idleUnloadMs of [HOUR, 0]) {
+      const cold = new MemoryColdAgents();
+      const unloading = new PartitionState(0, { ...DEFAULT_OPTIONS, idleUnloadMs }, () => settings, cold);
+      const b: unknown[] = [];
+      let unloaded = 0;
+      let revived = 0;
+      let mostInMemory = 0;
+      for (const slice of slices) {
+        const out = unloading.process(slice);
+        b.push(...out.stats);
+        unloaded += out.counts.unloaded;
+        revived += out.counts.revived;
+        mostInMemory = Math.max(mostInMemory, unloading.agents.size);
+      }
+      expect(unloaded).toBeGreaterThan(300);
+      expect(revived).toBeGreaterThan(300);
+      expect(mostInMemory).toBeLessThan(20); // the quiet ones spend most of their time out of memory
+      expect(unloading.agents.size + cold.size).toBe(31);
+      expect(b).toEqual(a);
+    }
+  });
+
+  it('closes, when an agent comes back, the sessions the sweeps would have closed while it was away', () => {
+    const slices = [
+      [run(D0, 1e9, { agent_id: 'quiet', session_id: 's1' })],
+      [run(D0 + 90 * 60_000, 1e9, { agent_id: 'busy' })], // a sweep: s1 is still open; 'quiet' may leave memory
+      [run(D0 + 5 * HOUR, 1e9, { agent_id: 'busy' })], // a sweep: s1 (idle 5 h > 30 min + 3 h grace) closes
+      [run(D0 + 6 * HOUR, 2e9, { agent_id: 'quiet', session_id: 's2' })],
+    ];
+    const sessionsOf = (p: PartitionState) =>
+      slices.map((slice) => p.process(slice).stats.find((st) => st.key === 'payments/quiet')?.value.sessions);
+    const cold = new MemoryColdAgents();
+    const kept = sessionsOf(partition({ idleUnloadMs: Infinity }));
+    const unloaded = sessionsOf(
+      new PartitionState(0, { ...DEFAULT_OPTIONS, idleUnloadMs: 0 }, () => settings, cold),
+    );
+    expect(kept[3]).toMatchObject({ open: 1, closed: 1, changed: [{ session_key: 's2', closed: false }] });
+    expect(unloaded).toEqual(kept);
+  });
+
+  it('forgets an agent waiting out of memory once nothing of it is inside the baseline, in the changelog too', () => {
+    const cold = new MemoryColdAgents();
+    const p = new PartitionState(0, { ...DEFAULT_OPTIONS, idleUnloadMs: HOUR }, () => settings, cold);
+    p.process([run(D0, 1e9, { agent_id: 'old' })]);
+    p.process([run(D0 + 5 * HOUR, 1e9, { agent_id: 'other' })]);
+    expect(cold.size).toBe(1);
+    expect(p.agents.has('payments/old')).toBe(false);
+    const out = p.process([run(D0 + 20 * DAY, 1e9, { agent_id: 'new' })]);
+    expect(out.changelog).toContainEqual({ key: 'a|payments/old', value: null });
+    expect(out.changelog).toContainEqual({ key: 'a|payments/other', value: null });
+    expect(out.counts.evicted).toBe(2);
+    expect(cold.size).toBe(0);
+  });
+
+  it('restores every agent out of memory first, and each comes back with its next run', () => {
+    const live = partition({ idleUnloadMs: Infinity });
+    const log = new Map<string, string | null>();
+    const runs = Array.from({ length: 40 }, (_, i) =>
+      run(D0 + i * 60_000, 1e8 * (i + 1), { agent_id: `a${i % 8}` }),
+    );
+    for (const c of live.process(runs).changelog) log.set(c.key, c.value);
+    const cold = new MemoryColdAgents();
+    const restored = new PartitionState(0, DEFAULT_OPTIONS, () => settings, cold);
+    for (const [k, v] of log) restored.restore(k, v);
+    expect(restored.agents.size).toBe(0);
+    expect(cold.size).toBe(8);
+    const next = [run(D0 + HOUR, 5e8, { agent_id: 'a3' })];
+    const x = live.process(next);
+    const y = restored.process(next);
+    expect(y.counts.revived).toBe(1);
+    expect(y.stats).toEqual(x.stats);
+    expect(cold.size).toBe(7);
   });
 
   it('sums sessions by session_id and by the root of the parent_run_id tree, with the median closed session', () => {

@@ -1,5 +1,6 @@
 import { agentKey, type AgentStats, type PricedRun } from '@libs/contracts';
 import { AgentState, type AgentStateJson, type AggregationSettings } from './agent-state';
+import { MemoryColdAgents, type ColdAgents } from './cold-agents';
 
 const HOUR = 3_600_000;
 
@@ -12,6 +13,11 @@ export interface AggregatorOptions {
   dedupeWindowMs: number;
   /** ...but at most this many per partition (oldest forgotten first). */
   dedupeMaxIds: number;
+  /**
+   * Agents without a run for this long (stream time) leave memory for the partition's cold store; their next run
+   * brings them back. Infinity keeps every agent in memory.
+   */
+  idleUnloadMs: number;
 }
 
 export const DEFAULT_OPTIONS: AggregatorOptions = {
@@ -19,6 +25,7 @@ export const DEFAULT_OPTIONS: AggregatorOptions = {
   maxBaselineDays: 14,
   dedupeWindowMs: 15 * 60_000,
   dedupeMaxIds: 200_000,
+  idleUnloadMs: HOUR,
 };
 
 /** A changelog record: compacted by key, `null` deletes. Keys are prefixed by kind so restore can tell them apart. */
@@ -30,7 +37,15 @@ export interface ChangelogEntry {
 export interface SliceResult {
   stats: { key: string; value: AgentStats }[];
   changelog: ChangelogEntry[];
-  counts: { accepted: number; duplicates: number; late: number; tooOld: number; evicted: number };
+  counts: {
+    accepted: number;
+    duplicates: number;
+    late: number;
+    tooOld: number;
+    evicted: number;
+    unloaded: number;
+    revived: number;
+  };
 }
 
 interface Chunk {
@@ -47,9 +62,16 @@ const META = 'm|';
  * The state of one input partition: its stream time, its agents and the run ids recently counted. One agent's runs
  * are all in one partition (runs.priced is keyed by agent), so a partition's state is complete on its own and moves
  * between replicas whole, through its changelog partition (the same partition number).
+ *
+ * Memory holds the agents that are active; idle ones wait in `cold` (their changelog form, on local disk in the
+ * service) and come back with their next run, unchanged. A restore puts every agent there first, so assigning a
+ * partition with a million quiet agents does not need a million agents' worth of memory.
  */
 export class PartitionState {
   streamTime = 0;
+  /** Stream time of the last hourly sweep (sessions closed, idle agents out of memory). */
+  private sweptAt = 0;
+  /** The agents in memory. */
   readonly agents = new Map<string, AgentState>();
   private readonly seen = new Map<string, number>();
   private chunks: Chunk[] = [];
@@ -60,6 +82,7 @@ export class PartitionState {
     readonly partition: number,
     private readonly options: AggregatorOptions,
     private readonly settingsOf: (team: string) => AggregationSettings,
+    readonly cold: ColdAgents = new MemoryColdAgents(),
   ) {}
 
   get daySlots(): number {
@@ -74,12 +97,9 @@ export class PartitionState {
   restore(key: string, value: string | null): void {
     if (key.startsWith(AGENT)) {
       const id = key.slice(AGENT.length);
-      if (value === null) this.agents.delete(id);
-      else
-        this.agents.set(
-          id,
-          AgentState.fromJSON(JSON.parse(value) as AgentStateJson, this.daySlots, this.hourSlots),
-        );
+      this.agents.delete(id);
+      if (value === null) this.cold.delete(id);
+      else this.cold.put(id, value, AgentState.newestEndOf(JSON.parse(value) as AgentStateJson));
     } else if (key.startsWith(SEEN)) {
       const seq = Number(key.slice(key.lastIndexOf('|') + 1));
       const existing = this.chunks.findIndex((c) => c.seq === seq);
@@ -92,9 +112,10 @@ export class PartitionState {
         this.seenCount += chunk.ids.length;
       }
     } else if (key.startsWith(META) && value !== null) {
-      const meta = JSON.parse(value) as { streamTime: number; nextSeq: number };
+      const meta = JSON.parse(value) as { streamTime: number; nextSeq: number; sweptAt?: number };
       this.streamTime = meta.streamTime;
       this.nextSeq = meta.nextSeq;
+      this.sweptAt = meta.sweptAt ?? 0;
     }
   }
 
@@ -111,10 +132,10 @@ export class PartitionState {
    * that make the new state durable with the slice's offsets.
    */
   process(runs: readonly PricedRun[]): SliceResult {
-    const counts = { accepted: 0, duplicates: 0, late: 0, tooOld: 0, evicted: 0 };
+    const counts = { accepted: 0, duplicates: 0, late: 0, tooOld: 0, evicted: 0, unloaded: 0, revived: 0 };
     const changed = new Map<string, { late: boolean; lateAt: number }>();
     const accepted: string[] = [];
-    const startDay = Math.floor(this.streamTime / (24 * HOUR));
+    const startHour = Math.floor(this.streamTime / HOUR);
     for (const p of runs) {
       const run = p.run;
       if (this.seen.has(run.run_id)) {
@@ -130,14 +151,17 @@ export class PartitionState {
       const settings = this.settingsOf(p.team);
       let agent = this.agents.get(key);
       if (!agent) {
-        agent = new AgentState(
-          p.team,
-          run.agent_id,
-          p.currency,
-          settings.timezone,
-          this.daySlots,
-          this.hourSlots,
-        );
+        agent = this.revive(key);
+        if (agent) counts.revived++;
+        else
+          agent = new AgentState(
+            p.team,
+            run.agent_id,
+            p.currency,
+            settings.timezone,
+            this.daySlots,
+            this.hourSlots,
+          );
         this.agents.set(key, agent);
       }
       if (!agent.apply(p, late, settings, this.options.graceMs, this.horizon)) {
@@ -167,19 +191,33 @@ export class PartitionState {
       changelog.push({ key: this.seenKey(dropped.seq), value: null });
     }
 
-    // Once a day of stream time, agents with nothing left inside the baseline leave memory (and the changelog).
-    if (Math.floor(this.streamTime / (24 * HOUR)) > startDay) {
+    // Once an hour of stream time: idle sessions close, agents with nothing left inside the baseline are forgotten
+    // (here and in the changelog) and idle ones leave memory for the cold store.
+    if (Math.floor(this.streamTime / HOUR) > startHour) {
+      this.sweptAt = this.streamTime;
+      const unloadBefore = this.streamTime - this.options.idleUnloadMs;
       for (const [key, agent] of this.agents) {
         if (changed.has(key)) continue;
-        agent.closeIdleSessions(
-          this.streamTime,
-          this.settingsOf(agent.team).sessionIdleMs + this.options.graceMs,
-        );
+        const open = agent.sessions?.size ?? 0;
+        agent.closeIdleSessions(this.streamTime, this.sessionCloseMs(agent.team), false);
+        const json = (agent.sessions?.size ?? 0) !== open ? JSON.stringify(agent) : undefined;
         if (agent.expired(this.streamTime, this.options.maxBaselineDays)) {
           this.agents.delete(key);
           changelog.push({ key: AGENT + key, value: null });
           counts.evicted++;
+          continue;
         }
+        if (json) changelog.push({ key: AGENT + key, value: json });
+        if (agent.clock < unloadBefore) {
+          this.cold.put(key, json ?? JSON.stringify(agent), agent.days.newestEnd());
+          this.agents.delete(key);
+          counts.unloaded++;
+        }
+      }
+      for (const key of this.cold.endedBefore(this.expiryHorizon)) {
+        this.cold.delete(key);
+        changelog.push({ key: AGENT + key, value: null });
+        counts.evicted++;
       }
     }
 
@@ -199,9 +237,31 @@ export class PartitionState {
     if (runs.length > 0)
       changelog.push({
         key: `${META}${this.partition}`,
-        value: JSON.stringify({ streamTime: this.streamTime, nextSeq: this.nextSeq }),
+        value: JSON.stringify({ streamTime: this.streamTime, nextSeq: this.nextSeq, sweptAt: this.sweptAt }),
       });
     return { stats, changelog, counts };
+  }
+
+  /**
+   * An agent back from the cold store, as it would be had it stayed in memory: what the sweeps since it left would
+   * have closed (sessions idle at the last sweep), closed now.
+   */
+  private revive(key: string): AgentState | undefined {
+    const json = this.cold.take(key);
+    if (json === undefined) return undefined;
+    const agent = AgentState.fromJSON(JSON.parse(json) as AgentStateJson, this.daySlots, this.hourSlots);
+    agent.closeIdleSessions(this.sweptAt, this.sessionCloseMs(agent.team), false);
+    return agent;
+  }
+
+  /** A session closes after this much stream time without a run (plus the grace, so no on-time run reopens it). */
+  private sessionCloseMs(team: string): number {
+    return this.settingsOf(team).sessionIdleMs + this.options.graceMs;
+  }
+
+  /** An agent whose newest day ended before this has nothing left inside any baseline (see AgentState.expired). */
+  private get expiryHorizon(): number {
+    return this.streamTime - (this.options.maxBaselineDays + 2) * 24 * HOUR;
   }
 
   /** Runs finishing before this are older than any day kept (the baseline days plus today, and a day for zones). */
