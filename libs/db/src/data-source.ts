@@ -33,12 +33,41 @@ export async function runMigrations(databaseUrl: string): Promise<string[]> {
   }
 }
 
-/** True when the timescaledb extension is installed in this database (or can be created). */
-export async function timescaleAvailable(
-  query: (sql: string) => Promise<{ installed: boolean }[]>,
-): Promise<boolean> {
-  const rows = await query(
-    "select exists(select 1 from pg_available_extensions where name = 'timescaledb') as installed",
-  );
-  return rows[0]?.installed === true;
+export interface TimescaleProbe {
+  /** The extension exists in this database. */
+  installed: boolean;
+  /** The server has its files (pg_available_extensions). */
+  available: boolean;
+  /** The server's shared_preload_libraries setting. */
+  preload: string;
+}
+
+/**
+ * Whether the migrations use TimescaleDB: when the extension is already in the database, or its files are on the
+ * server and the library is preloaded. Files without the preload (a Debian or RPM package installed but
+ * postgresql.conf untouched) make `create extension` fail outright, so that case stays plain PostgreSQL, and says why.
+ */
+export function timescaleDecision(p: TimescaleProbe): 'use' | 'absent' | 'not-preloaded' {
+  if (p.installed) return 'use';
+  if (!p.available) return 'absent';
+  const libs = p.preload.split(',').map((l) => l.trim().replace(/^"|"$/g, ''));
+  return libs.includes('timescaledb') || libs.some((l) => /(^|\/)timescaledb(-[\d.]+)?(\.so)?$/.test(l))
+    ? 'use'
+    : 'not-preloaded';
+}
+
+export const TIMESCALE_PROBE_SQL = `select
+  exists(select 1 from pg_extension where extname = 'timescaledb') as installed,
+  exists(select 1 from pg_available_extensions where name = 'timescaledb') as available,
+  coalesce(current_setting('shared_preload_libraries', true), '') as preload`;
+
+/** Asks the server (see timescaleDecision); warns when TimescaleDB is there but cannot be used. */
+export async function useTimescale(query: (sql: string) => Promise<TimescaleProbe[]>): Promise<boolean> {
+  const [probe] = await query(TIMESCALE_PROBE_SQL);
+  const decision = timescaleDecision(probe);
+  if (decision === 'not-preloaded')
+    console.warn(
+      "[migrations] the timescaledb extension is on this server but not in shared_preload_libraries, so it cannot be created: using plain PostgreSQL tables. To use TimescaleDB, add 'timescaledb' to shared_preload_libraries, restart PostgreSQL and then convert the tables (docs/deployment.md, TimescaleDB).",
+    );
+  return decision === 'use';
 }

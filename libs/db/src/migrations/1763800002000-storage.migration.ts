@@ -1,8 +1,9 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
+import { useTimescale } from '../data-source';
 
 /**
  * Priced runs and the hourly spend rollup the breakdowns read. Plain PostgreSQL first; with the timescaledb extension
- * available, `runs` becomes a hypertable on finished_at with compression and retention policies (RUNS_RETENTION_DAYS,
+ * usable (see useTimescale), `runs` becomes a hypertable on finished_at with compression and retention policies (RUNS_RETENTION_DAYS,
  * default 400). Unique keys include the time column, as hypertables require.
  */
 export class Storage1763800002000 implements MigrationInterface {
@@ -71,10 +72,7 @@ export class Storage1763800002000 implements MigrationInterface {
       )`);
     await q.query('create index if not exists spend_hourly_bucket on spend_hourly (bucket)');
 
-    const [{ available }] = (await q.query(
-      "select exists(select 1 from pg_available_extensions where name = 'timescaledb') as available",
-    )) as { available: boolean }[];
-    if (available) {
+    if (await useTimescale((sql) => q.query(sql))) {
       const retention = Number(process.env.RUNS_RETENTION_DAYS ?? 400);
       await q.query('create extension if not exists timescaledb');
       await q.query(
