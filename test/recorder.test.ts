@@ -55,20 +55,20 @@ describe('HTTP -> ingestion -> pricing -> recorder -> PostgreSQL (separate proce
     await pool?.end();
   });
 
-  const totals = async () =>
+  const totals = async (of = team) =>
     (
       await pool.query<{ runs: string; cost: string; rollup_runs: string; rollup_cost: string }>(
         `select (select count(*) from runs where team = $1) as runs,
                 (select coalesce(sum(total_cost_nanos), 0) from runs where team = $1) as cost,
                 (select coalesce(sum(runs), 0) from spend_hourly where team = $1) as rollup_runs,
                 (select coalesce(sum(cost_nanos), 0) from spend_hourly where team = $1) as rollup_cost`,
-        [team],
+        [of],
       )
     ).rows[0];
 
-  it('stores each run once, with its rollup, even when the client retries the whole batch and the recorder replays', async () => {
-    const finished = Date.now() - 3_600_000;
-    const batch = Array.from({ length: 60 }, (_, i) => ({
+  const finished = Date.now() - 3_600_000;
+  const sameBatch = () =>
+    Array.from({ length: 60 }, (_, i) => ({
       run_id: `${ns}-${i}`,
       agent_id: `agent-${i % 3}`,
       model: 'gpt-4o-2024-08-06',
@@ -80,6 +80,9 @@ describe('HTTP -> ingestion -> pricing -> recorder -> PostgreSQL (separate proce
       finished_at: new Date(finished + i * 1000).toISOString(),
       status: i % 10 === 0 ? 'error' : 'success',
     }));
+
+  it('stores each run once, with its rollup, even when the client retries the whole batch and the recorder replays', async () => {
+    const batch = sameBatch();
     for (let attempt = 0; attempt < 2; attempt++) {
       const res = await fetch(`${services[0].url}/v1/runs`, {
         method: 'POST',
@@ -95,7 +98,11 @@ describe('HTTP -> ingestion -> pricing -> recorder -> PostgreSQL (separate proce
       rollup_runs: '60',
       rollup_cost: String(60 * 25_000_000),
     };
-    const stored = await until('stored', totals, (t) => t.runs === '60' && t.rollup_runs === '60');
+    const stored = await until(
+      'stored',
+      () => totals(),
+      (t) => t.runs === '60' && t.rollup_runs === '60',
+    );
     expect(stored).toEqual(expected);
 
     const { rows } = await pool.query<{ successful: string; unattributed: string }>(
@@ -121,5 +128,30 @@ describe('HTTP -> ingestion -> pricing -> recorder -> PostgreSQL (separate proce
     );
     expect(duplicates).toBe(120);
     expect(await totals()).toEqual(expected);
+  });
+
+  it("stores another team's runs that reuse the same run_ids and times: a run is the team's, its id only the team's", async () => {
+    const other = `team-${uid()}`;
+    const res = await fetch(`${services[0].url}/v1/runs`, {
+      method: 'POST',
+      headers: {
+        'content-type': 'application/json',
+        authorization: `Bearer ${(await createKey(other)).key}`,
+      },
+      body: JSON.stringify(sameBatch()),
+    });
+    expect(res.status).toBe(202);
+    const theirs = await until(
+      'stored',
+      () => totals(other),
+      (t) => t.runs === '60' && t.rollup_runs === '60',
+    );
+    expect(theirs).toEqual({
+      runs: '60',
+      cost: String(60 * 25_000_000),
+      rollup_runs: '60',
+      rollup_cost: String(60 * 25_000_000),
+    });
+    expect((await totals()).runs).toBe('60');
   });
 });

@@ -13,7 +13,7 @@ export class RunsWriter {
   async write(runs: readonly PricedRun[]): Promise<number> {
     if (runs.length === 0) return 0;
     const unique = new Map<string, PricedRun>();
-    for (const p of runs) unique.set(`${p.run.run_id}\u0000${p.run.finished_at}`, p);
+    for (const p of runs) unique.set(`${p.team}\u0000${p.run.run_id}\u0000${p.run.finished_at}`, p);
     const rows = [...unique.values()].map((p) => ({
       run_id: p.run.run_id,
       finished_at: iso(p.run.finished_at),

@@ -151,6 +151,18 @@ describe('aggregator core', () => {
     expect(first.stats[0].value.day.spend_nanos).toBe(3e9);
   });
 
+  it("counts another team's run with the same run_id (ids are unique within a team), here and after a restore", () => {
+    const p = partition();
+    const ours = run(D0 + HOUR, 1e9);
+    const theirs = { ...ours, team: 'search', run: { ...ours.run, team: 'search' } };
+    const out = p.process([ours, theirs]);
+    expect(out.counts).toMatchObject({ accepted: 2, duplicates: 0 });
+    expect(out.stats.map((s) => s.key).sort()).toEqual(['payments/agent-a', 'search/agent-a']);
+    const restored = partition();
+    for (const c of out.changelog) restored.restore(c.key, c.value);
+    expect(restored.process([theirs, ours]).counts).toMatchObject({ accepted: 0, duplicates: 2 });
+  });
+
   it('forgets run ids after the dedupe window of stream time, and tombstones their changelog chunks', () => {
     const p = partition({ dedupeWindowMs: 10 * 60_000 });
     const a = run(D0, 1e9);

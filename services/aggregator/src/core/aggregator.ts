@@ -138,12 +138,14 @@ export class PartitionState {
     const startHour = Math.floor(this.streamTime / HOUR);
     for (const p of runs) {
       const run = p.run;
-      if (this.seen.has(run.run_id)) {
+      // a run_id is the team's own: another team's run with the same id is another run
+      const id = `${p.team}\u0000${run.run_id}`;
+      if (this.seen.has(id)) {
         counts.duplicates++;
         continue;
       }
-      this.seen.set(run.run_id, this.nextSeq);
-      accepted.push(run.run_id);
+      this.seen.set(id, this.nextSeq);
+      accepted.push(id);
       const late = run.finished_at < this.streamTime - this.options.graceMs;
       if (late) counts.late++;
       this.streamTime = Math.max(this.streamTime, run.finished_at);
