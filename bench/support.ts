@@ -15,7 +15,7 @@ export async function startBuiltService(
     ? [
         '--cpu-prof',
         `--cpu-prof-dir=${resolve(process.env.BENCH_CPU_PROF)}`,
-        `--cpu-prof-name=${name}.cpuprofile`,
+        `--cpu-prof-name=${name}-${port}-${Date.now()}.cpuprofile`,
       ]
     : [];
   const child = spawn(process.execPath, [...profile, resolve(ROOT, `dist/services/${name}/src/main.js`)], {

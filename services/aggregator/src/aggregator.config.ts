@@ -19,8 +19,10 @@ export const aggregatorSpec = {
   DEDUPE_MAX_IDS: int(200_000, { min: 1000 }),
   /** Most runs handled in one transaction (state changes, stats and offsets commit together). */
   MAX_RUNS_PER_SLICE: int(4000, { min: 1 }),
-  /** Agents without a run for this long (stream time, and no open session) leave memory for the state directory. */
-  IDLE_UNLOAD_MS: int(HOUR, { min: 0 }),
+  /** Agents without a run for this long (stream time) leave memory for the state directory... */
+  IDLE_UNLOAD_MS: int(24 * HOUR, { min: 0 }),
+  /** ...and so do the longest idle, whenever more than this many agents of a partition are in memory (~3 KB each). */
+  MAX_AGENTS_IN_MEMORY: int(100_000, { min: 1 }),
   /**
    * Local scratch for idle agents (a file per assigned partition, rebuilt from the changelog on assignment, removed on
    * shutdown). In Kubernetes an emptyDir; size it at about 1 KB per agent.

@@ -55,6 +55,7 @@ export class AggregatorService implements OnApplicationBootstrap, OnApplicationS
       dedupeWindowMs: config.DEDUPE_WINDOW_MS,
       dedupeMaxIds: config.DEDUPE_MAX_IDS,
       idleUnloadMs: config.IDLE_UNLOAD_MS,
+      maxAgentsInMemory: config.MAX_AGENTS_IN_MEMORY,
     };
     this.log = logger.child({ component: 'aggregator' });
     this.runs = metrics.counter(
@@ -202,6 +203,7 @@ export class AggregatorService implements OnApplicationBootstrap, OnApplicationS
       records = await restorePartitions(this.kafka.kafka, STATE_CHANGELOG.name, wanted, (p, key, value) =>
         fresh.get(p)!.restore(key, value),
       );
+      for (const s of fresh.values()) s.finishRestore();
     } catch (err) {
       for (const s of fresh.values()) s.cold.close();
       throw err;

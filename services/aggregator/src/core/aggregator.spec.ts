@@ -253,10 +253,11 @@ describe('aggregator core', () => {
     const a: unknown[] = [];
     for (const slice of slices) a.push(...kept.process(slice).stats);
     expect(kept.agents.size).toBe(31);
-    // after an hour idle, and (the most churn) at every sweep for every agent without a run in the slice
-    for (const idleUnloadMs of [HOUR, 0]) {
+    // after an hour idle, (the most churn) at every sweep for every agent without a run in the slice, and when more
+    // than 12 are in memory
+    for (const options of [{ idleUnloadMs: HOUR }, { idleUnloadMs: 0 }, { maxAgentsInMemory: 12 }]) {
       const cold = new MemoryColdAgents();
-      const unloading = new PartitionState(0, { ...DEFAULT_OPTIONS, idleUnloadMs }, () => settings, cold);
+      const unloading = new PartitionState(0, { ...DEFAULT_OPTIONS, ...options }, () => settings, cold);
       const b: unknown[] = [];
       let unloaded = 0;
       let revived = 0;
@@ -308,6 +309,23 @@ describe('aggregator core', () => {
     expect(cold.size).toBe(0);
   });
 
+  it('keeps the last version of each agent from a changelog that holds several, tombstones included', () => {
+    const live = partition({ idleUnloadMs: Infinity });
+    const log: { key: string; value: string | null }[] = [];
+    for (const d of [0, 1, 2])
+      log.push(...live.process([run(D0 + d * HOUR, 1e9, { agent_id: 'kept' })]).changelog);
+    log.push(...live.process([run(D0 + 3 * HOUR, 1e9, { agent_id: 'gone' })]).changelog);
+    log.push({ key: 'a|payments/gone', value: null });
+    const cold = new MemoryColdAgents();
+    const restored = new PartitionState(0, DEFAULT_OPTIONS, () => settings, cold);
+    for (const c of log) restored.restore(c.key, c.value);
+    restored.finishRestore();
+    expect(cold.size).toBe(1);
+    expect(JSON.parse(cold.take('payments/kept')!)).toEqual(
+      JSON.parse(JSON.stringify(live.agents.get('payments/kept'))),
+    );
+  });
+
   it('restores every agent out of memory first, and each comes back with its next run', () => {
     const live = partition({ idleUnloadMs: Infinity });
     const log = new Map<string, string | null>();
@@ -318,6 +336,7 @@ describe('aggregator core', () => {
     const cold = new MemoryColdAgents();
     const restored = new PartitionState(0, DEFAULT_OPTIONS, () => settings, cold);
     for (const [k, v] of log) restored.restore(k, v);
+    restored.finishRestore();
     expect(restored.agents.size).toBe(0);
     expect(cold.size).toBe(8);
     const next = [run(D0 + HOUR, 5e8, { agent_id: 'a3' })];

@@ -18,6 +18,8 @@ export interface AggregatorOptions {
    * brings them back. Infinity keeps every agent in memory.
    */
   idleUnloadMs: number;
+  /** More agents than this in memory and the longest idle leave it, down to 90% of it, whatever their idle time. */
+  maxAgentsInMemory: number;
 }
 
 export const DEFAULT_OPTIONS: AggregatorOptions = {
@@ -25,7 +27,8 @@ export const DEFAULT_OPTIONS: AggregatorOptions = {
   maxBaselineDays: 14,
   dedupeWindowMs: 15 * 60_000,
   dedupeMaxIds: 200_000,
-  idleUnloadMs: HOUR,
+  idleUnloadMs: 24 * HOUR,
+  maxAgentsInMemory: 100_000,
 };
 
 /** A changelog record: compacted by key, `null` deletes. Keys are prefixed by kind so restore can tell them apart. */
@@ -54,6 +57,9 @@ interface Chunk {
   ids: string[];
 }
 
+/** Characters of agent state a restore holds before writing them to the cold store (bounds its memory). */
+const RESTORE_BUFFER_CHARS = 64 * 1024 * 1024;
+
 const AGENT = 'a|';
 const SEEN = 's|';
 const META = 'm|';
@@ -69,6 +75,9 @@ const META = 'm|';
  */
 export class PartitionState {
   streamTime = 0;
+  /** Agents' latest changelog values while a restore runs, written to the cold store in one pass at its end. */
+  private readonly restoring = new Map<string, string | null>();
+  private restoringBytes = 0;
   /** Stream time of the last hourly sweep (sessions closed, idle agents out of memory). */
   private sweptAt = 0;
   /** The agents in memory. */
@@ -96,10 +105,14 @@ export class PartitionState {
   /** Applies one changelog record (restore). */
   restore(key: string, value: string | null): void {
     if (key.startsWith(AGENT)) {
+      // The changelog holds many versions of a busy agent until compaction: only the last reaches the cold store.
       const id = key.slice(AGENT.length);
       this.agents.delete(id);
-      if (value === null) this.cold.delete(id);
-      else this.cold.put(id, value, AgentState.newestEndOf(JSON.parse(value) as AgentStateJson));
+      const before = this.restoring.get(id);
+      this.restoringBytes += (value?.length ?? 0) - (before?.length ?? 0);
+      this.restoring.delete(id); // keep changelog order
+      this.restoring.set(id, value);
+      if (this.restoringBytes > RESTORE_BUFFER_CHARS) this.finishRestore();
     } else if (key.startsWith(SEEN)) {
       const seq = Number(key.slice(key.lastIndexOf('|') + 1));
       const existing = this.chunks.findIndex((c) => c.seq === seq);
@@ -119,6 +132,16 @@ export class PartitionState {
     }
   }
 
+  /** Moves the agents restored so far to the cold store (also done by the next `process`). */
+  finishRestore(): void {
+    for (const [id, value] of this.restoring) {
+      if (value === null) this.cold.delete(id);
+      else this.cold.put(id, value, AgentState.newestEndOf(JSON.parse(value) as AgentStateJson));
+    }
+    this.restoring.clear();
+    this.restoringBytes = 0;
+  }
+
   private dropChunk(index: number): Chunk {
     const [chunk] = this.chunks.splice(index, 1);
     for (const id of chunk.ids) if (this.seen.get(id) === chunk.seq) this.seen.delete(id);
@@ -132,6 +155,7 @@ export class PartitionState {
    * that make the new state durable with the slice's offsets.
    */
   process(runs: readonly PricedRun[]): SliceResult {
+    if (this.restoring.size > 0) this.finishRestore();
     const counts = { accepted: 0, duplicates: 0, late: 0, tooOld: 0, evicted: 0, unloaded: 0, revived: 0 };
     const changed = new Map<string, { late: boolean; lateAt: number }>();
     const accepted: string[] = [];
@@ -200,19 +224,17 @@ export class PartitionState {
       const unloadBefore = this.streamTime - this.options.idleUnloadMs;
       for (const [key, agent] of this.agents) {
         if (changed.has(key)) continue;
-        const open = agent.sessions?.size ?? 0;
+        // Sessions closed here are not written to the changelog: a restored agent comes back through revive(),
+        // which closes them again as of the last sweep (sweptAt is in the partition's meta record).
         agent.closeIdleSessions(this.streamTime, this.sessionCloseMs(agent.team), false);
-        const json = (agent.sessions?.size ?? 0) !== open ? JSON.stringify(agent) : undefined;
         if (agent.expired(this.streamTime, this.options.maxBaselineDays)) {
           this.agents.delete(key);
           changelog.push({ key: AGENT + key, value: null });
           counts.evicted++;
           continue;
         }
-        if (json) changelog.push({ key: AGENT + key, value: json });
         if (agent.clock < unloadBefore) {
-          this.cold.put(key, json ?? JSON.stringify(agent), agent.days.newestEnd());
-          this.agents.delete(key);
+          this.unload(key, agent);
           counts.unloaded++;
         }
       }
@@ -221,6 +243,15 @@ export class PartitionState {
         changelog.push({ key: AGENT + key, value: null });
         counts.evicted++;
       }
+    }
+
+    if (this.agents.size > this.options.maxAgentsInMemory) {
+      const idle = [...this.agents]
+        .filter(([key]) => !changed.has(key))
+        .sort((a, b) => a[1].clock - b[1].clock);
+      const excess = this.agents.size - Math.floor(this.options.maxAgentsInMemory * 0.9);
+      for (const [key, agent] of idle.slice(0, excess)) this.unload(key, agent);
+      counts.unloaded += Math.min(excess, idle.length);
     }
 
     const stats: SliceResult['stats'] = [];
@@ -242,6 +273,12 @@ export class PartitionState {
         value: JSON.stringify({ streamTime: this.streamTime, nextSeq: this.nextSeq, sweptAt: this.sweptAt }),
       });
     return { stats, changelog, counts };
+  }
+
+  /** An agent out of memory, in its changelog form. */
+  private unload(key: string, agent: AgentState): void {
+    this.cold.put(key, JSON.stringify(agent), agent.days.newestEnd());
+    this.agents.delete(key);
   }
 
   /**
