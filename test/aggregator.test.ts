@@ -310,7 +310,21 @@ describe('aggregator service (own processes, transactional, changelog state, rea
 
   it('moves idle agents to its state directory and back without changing a figure', async () => {
     const team = `team-${uid()}`;
-    const { runs, unique, daily } = scenario(team);
+    // Each agent works one 3-hour block in three (a third of the runs) and idles between: it leaves memory and
+    // comes back a few times a day.
+    const all = scenario(team);
+    const block = (t: number) => Math.floor((t % DAY) / (180 * MIN));
+    const runs = all.runs.filter(
+      (r) => block(r.run.finished_at) % 3 === Number(r.run.agent_id.split('-')[1]) % 3,
+    );
+    const daily = new Map([...all.daily.keys()].map((agent) => [agent, new Array<number>(DAYS).fill(0)]));
+    const counted = new Set<string>();
+    for (const r of runs) {
+      if (counted.has(r.run.run_id)) continue;
+      counted.add(r.run.run_id);
+      daily.get(r.run.agent_id)![Math.floor((r.run.finished_at - START) / DAY)] += r.total_cost_nanos;
+    }
+    const unique = counted.size;
     const ns = `t${uid()}`;
     await publish(ns, runs);
     const stateDir = mkdtempSync(join(tmpdir(), 'aggregator-state-'));
@@ -320,7 +334,7 @@ describe('aggregator service (own processes, transactional, changelog state, rea
     const svc = await start(ns, 19162, 'a', {
       IDLE_UNLOAD_MS: '0',
       DEDUPE_WINDOW_MS: String(6 * 60 * MIN),
-      MAX_RUNS_PER_SLICE: '16',
+      MAX_RUNS_PER_SLICE: '32',
       STATE_DIR: stateDir,
     });
     const stats = await finalStats(ns, lastDayRunsOf(team, runs, daily));
