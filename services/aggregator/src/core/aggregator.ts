@@ -238,7 +238,7 @@ export class PartitionState {
           counts.unloaded++;
         }
       }
-      for (const key of this.cold.endedBefore(this.expiryHorizon)) {
+      for (const key of this.cold.endedBefore(this.horizon)) {
         this.cold.delete(key);
         changelog.push({ key: AGENT + key, value: null });
         counts.evicted++;
@@ -298,12 +298,10 @@ export class PartitionState {
     return this.settingsOf(team).sessionIdleMs + this.options.graceMs;
   }
 
-  /** An agent whose newest day ended before this has nothing left inside any baseline (see AgentState.expired). */
-  private get expiryHorizon(): number {
-    return this.streamTime - (this.options.maxBaselineDays + 2) * 24 * HOUR;
-  }
-
-  /** Runs finishing before this are older than any day kept (the baseline days plus today, and a day for zones). */
+  /**
+   * Runs finishing before this are older than any day kept (the baseline days plus today, and a day for zones); an
+   * agent whose newest day ended before it has nothing left inside any baseline (see AgentState.expired).
+   */
   private get horizon(): number {
     return this.streamTime - (this.options.maxBaselineDays + 2) * 24 * HOUR;
   }

@@ -16,7 +16,7 @@ export interface ColdAgents {
   close(): void;
 }
 
-/** Keeps them in memory as strings: for unit tests and for a replica started without a state directory. */
+/** Keeps them in memory as strings: the core's default, for tests and benchmarks (the service uses FileColdAgents). */
 export class MemoryColdAgents implements ColdAgents {
   private readonly entries = new Map<string, { json: string; end: number }>();
 
