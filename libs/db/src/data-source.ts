@@ -51,9 +51,8 @@ export function timescaleDecision(p: TimescaleProbe): 'use' | 'absent' | 'not-pr
   if (p.installed) return 'use';
   if (!p.available) return 'absent';
   const libs = p.preload.split(',').map((l) => l.trim().replace(/^"|"$/g, ''));
-  return libs.includes('timescaledb') || libs.some((l) => /(^|\/)timescaledb(-[\d.]+)?(\.so)?$/.test(l))
-    ? 'use'
-    : 'not-preloaded';
+  // 'timescaledb', '$libdir/timescaledb', 'timescaledb-2.22.1', 'timescaledb.so' (not 'timescaledb_toolkit')
+  return libs.some((l) => /(^|\/)timescaledb(-[\d.]+)?(\.so)?$/.test(l)) ? 'use' : 'not-preloaded';
 }
 
 export const TIMESCALE_PROBE_SQL = `select

@@ -12,7 +12,7 @@ import { hostname } from 'node:os';
 import { Topics, type TopicSpec } from '@libs/contracts';
 import type { JsonLogger, Metrics } from '@libs/observability';
 import { AvroSerde, SerdeError } from './avro-serde';
-import { BatchProducer, bySize, DEFAULT_MAX_SEND_BYTES, type OutboundRecord } from './batch-producer';
+import { BatchProducer, DEFAULT_MAX_SEND_BYTES, sendInRequests, type OutboundRecord } from './batch-producer';
 
 export interface ConsumedRecord<T> {
   topic: string;
@@ -326,23 +326,10 @@ export class BatchConsumer<T> {
     if (this.txProducer) {
       const tx = await this.txProducer.transaction();
       try {
-        for (const chunk of bySize(outputs, this.options.maxSendBytes ?? DEFAULT_MAX_SEND_BYTES)) {
-          const byTopic = new Map<string, OutboundRecord[]>();
-          for (const o of chunk) (byTopic.get(o.topic) ?? byTopic.set(o.topic, []).get(o.topic)!).push(o);
-          await tx.sendBatch({
-            acks: -1,
-            compression: this.options.compression ?? CompressionTypes.GZIP,
-            topicMessages: [...byTopic].map(([t, msgs]) => ({
-              topic: t,
-              messages: msgs.map(({ key, value, headers, partition: p }) => ({
-                key,
-                value,
-                headers,
-                partition: p,
-              })),
-            })),
-          });
-        }
+        await sendInRequests(tx, outputs, {
+          compression: this.options.compression ?? CompressionTypes.GZIP,
+          maxBytes: this.options.maxSendBytes ?? DEFAULT_MAX_SEND_BYTES,
+        });
         await tx.sendOffsets({
           consumerGroupId: this.options.groupId,
           topics: [{ topic, partitions: [{ partition, offset }] }],

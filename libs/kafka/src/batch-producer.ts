@@ -1,4 +1,4 @@
-import type { IHeaders, Kafka, Producer } from 'kafkajs';
+import type { IHeaders, Kafka, Message, Producer, ProducerBatch } from 'kafkajs';
 import { CompressionTypes, Partitioners } from 'kafkajs';
 
 export interface OutboundRecord {
@@ -44,6 +44,30 @@ export function bySize(records: readonly OutboundRecord[], maxBytes: number): Ou
   }
   if (chunk.length > 0) chunks.push(chunk);
   return chunks;
+}
+
+/**
+ * Sends records, in order, in as many produce requests as their size needs (see bySize), each grouped by topic; all
+ * or, on the first failure, the error. `sender` is a producer or a transaction.
+ */
+export async function sendInRequests(
+  sender: { sendBatch(batch: ProducerBatch): Promise<unknown> },
+  records: readonly OutboundRecord[],
+  options: { compression: CompressionTypes; maxBytes: number },
+): Promise<void> {
+  for (const chunk of bySize(records, options.maxBytes)) {
+    const byTopic = new Map<string, Message[]>();
+    for (const { topic, key, value, headers, partition } of chunk) {
+      let messages = byTopic.get(topic);
+      if (!messages) byTopic.set(topic, (messages = []));
+      messages.push({ key, value, headers, partition });
+    }
+    await sender.sendBatch({
+      acks: -1,
+      compression: options.compression,
+      topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
+    });
+  }
 }
 
 interface Pending {
@@ -118,25 +142,11 @@ export class BatchProducer {
   private async sendBatch(batch: Pending[]): Promise<void> {
     try {
       // A broker refuses a record batch over message.max.bytes: large batches go in several requests, in order.
-      for (const chunk of bySize(
+      await sendInRequests(
+        this.producer,
         batch.flatMap((p) => p.records),
-        this.maxRequestBytes,
-      )) {
-        const byTopic = new Map<
-          string,
-          { key: string | Buffer | null; value: Buffer | null; headers?: IHeaders; partition?: number }[]
-        >();
-        for (const r of chunk) {
-          let messages = byTopic.get(r.topic);
-          if (!messages) byTopic.set(r.topic, (messages = []));
-          messages.push({ key: r.key, value: r.value, headers: r.headers, partition: r.partition });
-        }
-        await this.producer.sendBatch({
-          acks: -1,
-          compression: this.compression,
-          topicMessages: [...byTopic].map(([topic, messages]) => ({ topic, messages })),
-        });
-      }
+        { compression: this.compression, maxBytes: this.maxRequestBytes },
+      );
       for (const p of batch) p.resolve();
     } catch (err) {
       for (const p of batch) p.reject(err as Error);

@@ -110,7 +110,6 @@ export class PartitionState {
       this.agents.delete(id);
       const before = this.restoring.get(id);
       this.restoringBytes += (value?.length ?? 0) - (before?.length ?? 0);
-      this.restoring.delete(id); // keep changelog order
       this.restoring.set(id, value);
       if (this.restoringBytes > RESTORE_BUFFER_CHARS) this.finishRestore();
     } else if (key.startsWith(SEEN)) {
