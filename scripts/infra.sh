@@ -104,7 +104,8 @@ postgres_up() {
   # The password the services use; on a Debian cluster the postgres role has none until we set it.
   if ! psql -d postgres -Atc 'select 1' >/dev/null 2>&1; then
     if [ "$(id -u)" = 0 ]; then
-      su postgres -c "psql -p $PGPORT -qc \"ALTER USER $PGUSER PASSWORD '$PGPASSWORD'\"" >/dev/null ||
+      # Over the Unix socket as the OS user postgres (peer authentication): not with our PGHOST/PGPASSWORD, which su keeps.
+      su postgres -c "env -u PGHOST -u PGPASSWORD psql -h /var/run/postgresql -p $PGPORT -qc \"ALTER USER $PGUSER PASSWORD '$PGPASSWORD'\"" >/dev/null ||
         die "could not set the password of PostgreSQL role $PGUSER"
     else
       die "cannot log in to PostgreSQL as $PGUSER with PGPASSWORD; set DATABASE_URL/PGPASSWORD"
