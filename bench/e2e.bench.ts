@@ -17,12 +17,19 @@ import { createServer, type Server } from 'node:http';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import type { Admin, Kafka } from 'kafkajs';
+import { CompressionTypes, type Admin, type Kafka } from 'kafkajs';
 import { RouteRepository } from '@libs/alerting';
 import { commonSpec, parseConfig } from '@libs/config';
 import { agentKey, topicsIn, type RunEvent } from '@libs/contracts';
 import { createPool } from '@libs/db';
-import { AvroSerde, BatchProducer, createKafka, provisionTopics } from '@libs/kafka';
+import {
+  AvroSerde,
+  BatchProducer,
+  createKafka,
+  DEFAULT_MAX_SEND_BYTES,
+  provisionTopics,
+  sendInRequests,
+} from '@libs/kafka';
 import { JsonLogger } from '@libs/observability';
 import { runEvent } from '../test/support/fixtures';
 import { peakRssMb, quick, round, startBuiltService, stop } from './support';
@@ -124,11 +131,12 @@ async function bareChain(kafka: Kafka, admin: Admin, ns: string, values: { key: 
   for (const [h, { consumer, out }] of hops.entries())
     await consumer.run({
       eachBatch: async ({ batch }) => {
-        await out.send({
-          topic: T[h + 1],
-          acks: -1,
-          messages: batch.messages.map((m) => ({ key: m.key, value: m.value })),
-        });
+        // In requests under the broker's message.max.bytes, as the services send theirs.
+        await sendInRequests(
+          out,
+          batch.messages.map((m) => ({ topic: T[h + 1], key: m.key, value: m.value })),
+          { compression: CompressionTypes.None, maxBytes: DEFAULT_MAX_SEND_BYTES },
+        );
       },
     });
   while ((await endOffsets(admin, T[2])) < values.length) await sleep(50);

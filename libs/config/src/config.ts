@@ -156,6 +156,14 @@ export const commonSpec = {
   KAFKA_REPLICATION_FACTOR: int(1, { min: 1 }),
   /** How long a crashed consumer keeps its partitions before the group moves them. */
   KAFKA_SESSION_TIMEOUT_MS: int(30000, { min: 6000 }),
+  /**
+   * A fetch waits until this many bytes are ready (or KAFKA_FETCH_MAX_WAIT_MS has passed): under load every batch, and so
+   * every transaction, changelog write and database write, carries more runs; when quiet a run waits at most the max.
+   */
+  KAFKA_FETCH_MIN_BYTES: int(1, { min: 1 }),
+  KAFKA_FETCH_MAX_WAIT_MS: int(100, { min: 1 }),
+  /** Compression of what the consumers write to Kafka (runs.priced, agent-stats, anomalies, changelogs). */
+  KAFKA_COMPRESSION: oneOf(['none', 'gzip'] as const, 'none'),
   SCHEMA_REGISTRY_URL: url('http://127.0.0.1:8085/apis/ccompat/v7'),
   SCHEMA_REGISTRY_USERNAME: optionalStr(),
   SCHEMA_REGISTRY_PASSWORD: optionalStr(),

@@ -33,6 +33,7 @@ export class AvroSerde {
   private readonly readers = new Map<string, avro.Type>();
   private readonly resolvers = new Map<string, avro.Type | object>();
   private readonly writers = new Map<number, avro.Type>();
+  private scratch = Buffer.allocUnsafe(64 * 1024);
 
   private constructor(
     readonly registry: SchemaRegistry,
@@ -94,9 +95,14 @@ export class AvroSerde {
   encode(topic: TopicSpec, value: unknown): Buffer {
     const registered = this.byTopic.get(topic.name);
     if (!registered) throw new SerdeError(`topic ${topic.name} was not registered with this serde`);
-    let body: Buffer;
+    let end: number;
     try {
-      body = registered.type.toBuffer(value);
+      end = registered.type.encode(value, this.scratch, 5);
+      while (end < 0) {
+        // avsc answers with minus the bytes missing
+        this.scratch = Buffer.allocUnsafe(Math.max(2 * this.scratch.length, this.scratch.length - end));
+        end = registered.type.encode(value, this.scratch, 5);
+      }
     } catch {
       const paths: string[] = [];
       registered.type.isValid(value, { errorHook: (path) => paths.push(path.join('.') || '(root)') });
@@ -104,10 +110,11 @@ export class AvroSerde {
         `value does not match ${topic.valueSchema}: invalid ${paths.join(', ') || 'value'}`,
       );
     }
-    const out = Buffer.allocUnsafe(5 + body.length);
-    out.writeUInt8(MAGIC, 0);
-    out.writeUInt32BE(registered.id, 1);
-    body.copy(out, 5);
+    // Encoded in place after the header in a reused buffer, then copied once into a buffer of the exact size.
+    this.scratch.writeUInt8(MAGIC, 0);
+    this.scratch.writeUInt32BE(registered.id, 1);
+    const out = Buffer.allocUnsafe(end);
+    this.scratch.copy(out, 0, 0, end);
     return out;
   }
 

@@ -1,6 +1,5 @@
 import {
   CompressionTypes,
-  Partitioners,
   type Consumer,
   type EachBatchPayload,
   type IHeaders,
@@ -12,6 +11,7 @@ import { hostname } from 'node:os';
 import { Topics, type TopicSpec } from '@libs/contracts';
 import type { JsonLogger, Metrics } from '@libs/observability';
 import { AvroSerde, SerdeError } from './avro-serde';
+import { KeyedPartitioner } from './partitioner';
 import { BatchProducer, DEFAULT_MAX_SEND_BYTES, sendInRequests, type OutboundRecord } from './batch-producer';
 
 export interface ConsumedRecord<T> {
@@ -66,6 +66,8 @@ export interface BatchConsumerOptions<T> {
   /** Where a new group starts: the earliest record (default) or only new ones. */
   fromBeginning?: boolean;
   maxBytesPerPartition?: number;
+  /** A fetch waits for this many bytes, or maxWaitTimeMs, whichever comes first. */
+  minBytes?: number;
   maxWaitTimeMs?: number;
   sessionTimeoutMs?: number;
   partitionsConsumedConcurrently?: number;
@@ -77,8 +79,9 @@ export interface BatchConsumerOptions<T> {
    */
   onUncommitted?: (topic: string, partition: number) => void;
   /**
-   * Compression of the outputs; GZIP by default (Avro of similar records shrinks several-fold on the broker's disks and
-   * the network; on this machine its CPU did not show in the end-to-end figures).
+   * Compression of the outputs; none by default (KAFKA_COMPRESSION): kafkajs has only gzip built in, and on the
+   * end-to-end benchmark its CPU cost more throughput than the smaller batches gave back. Turn it on where the network or
+   * the brokers' disks are the limit.
    */
   compression?: CompressionTypes;
   /** Most bytes of records per produce request within a transaction; default DEFAULT_MAX_SEND_BYTES. */
@@ -143,6 +146,7 @@ export class BatchConsumer<T> {
       sessionTimeout: options.sessionTimeoutMs ?? 30000,
       heartbeatInterval: 3000,
       maxBytesPerPartition: options.maxBytesPerPartition ?? 4 * 1024 * 1024,
+      minBytes: options.minBytes ?? 1,
       maxWaitTimeInMs: options.maxWaitTimeMs ?? 100,
       allowAutoTopicCreation: false,
       readUncommitted: false,
@@ -181,7 +185,7 @@ export class BatchConsumer<T> {
         maxInFlightRequests: 1,
         transactionTimeout: 15000,
         allowAutoTopicCreation: false,
-        createPartitioner: Partitioners.DefaultPartitioner,
+        createPartitioner: KeyedPartitioner,
       });
       await this.txProducer.connect();
     } else {
@@ -300,20 +304,28 @@ export class BatchConsumer<T> {
             messages.map((m) => m.value),
           )
         : messages.map((m) => m.value as unknown as T);
-    messages.forEach((m, i) => {
-      const base = {
-        topic,
-        partition,
-        offset: m.offset,
-        key: m.key ? m.key.toString() : null,
-        raw: m.value,
-        headers: m.headers ?? {},
-      };
+    for (let i = 0; i < messages.length; i++) {
+      const m = messages[i];
       const value = decoded[i];
+      const key = m.key ? m.key.toString() : null;
+      const headers = m.headers ?? {};
       if (value instanceof SerdeError)
-        deadLetters.push({ record: base, reason: `undecodable: ${value.message}` });
-      else records.push({ ...base, value, timestamp: Number(m.timestamp) });
-    });
+        deadLetters.push({
+          record: { topic, partition, offset: m.offset, key, raw: m.value, headers },
+          reason: `undecodable: ${value.message}`,
+        });
+      else
+        records.push({
+          topic,
+          partition,
+          offset: m.offset,
+          key,
+          value,
+          raw: m.value,
+          headers,
+          timestamp: Number(m.timestamp),
+        });
+    }
     return { records, deadLetters };
   }
 
@@ -327,7 +339,7 @@ export class BatchConsumer<T> {
       const tx = await this.txProducer.transaction();
       try {
         await sendInRequests(tx, outputs, {
-          compression: this.options.compression ?? CompressionTypes.GZIP,
+          compression: this.options.compression ?? CompressionTypes.None,
           maxBytes: this.options.maxSendBytes ?? DEFAULT_MAX_SEND_BYTES,
         });
         await tx.sendOffsets({

@@ -1,5 +1,6 @@
 import type { IHeaders, Kafka, Message, Producer, ProducerBatch } from 'kafkajs';
-import { CompressionTypes, Partitioners } from 'kafkajs';
+import { CompressionTypes } from 'kafkajs';
+import { KeyedPartitioner } from './partitioner';
 
 export interface OutboundRecord {
   topic: string;
@@ -100,7 +101,7 @@ export class BatchProducer {
       idempotent: true,
       maxInFlightRequests: 5,
       allowAutoTopicCreation: false,
-      createPartitioner: Partitioners.DefaultPartitioner,
+      createPartitioner: KeyedPartitioner,
       retry: { retries: Number.MAX_SAFE_INTEGER, maxRetryTime: 5000 },
     });
     this.lingerMs = options.lingerMs ?? 5;

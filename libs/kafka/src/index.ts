@@ -8,3 +8,4 @@ export * from './batch-consumer';
 export * from './topics';
 export * from './kafka.service';
 export * from './kafka.module';
+export * from './partitioner';

@@ -1,5 +1,5 @@
 import { Inject, Injectable, type BeforeApplicationShutdown, type OnModuleInit } from '@nestjs/common';
-import type { Admin, Kafka } from 'kafkajs';
+import { CompressionTypes, type Admin, type Kafka } from 'kafkajs';
 import { CONFIG, type CommonConfig } from '@libs/config';
 import { Topics, type TopicSpec } from '@libs/contracts';
 import { Health, JsonLogger, Metrics, withTimeout } from '@libs/observability';
@@ -80,7 +80,13 @@ export class KafkaService implements OnModuleInit, BeforeApplicationShutdown {
     const consumer = new BatchConsumer<T>(
       this.kafka,
       this.serdeInstance ?? null,
-      { sessionTimeoutMs: this.config.KAFKA_SESSION_TIMEOUT_MS, ...options },
+      {
+        sessionTimeoutMs: this.config.KAFKA_SESSION_TIMEOUT_MS,
+        minBytes: this.config.KAFKA_FETCH_MIN_BYTES,
+        maxWaitTimeMs: this.config.KAFKA_FETCH_MAX_WAIT_MS,
+        compression: this.config.KAFKA_COMPRESSION === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None,
+        ...options,
+      },
       this.logger,
       this.metrics,
     );

@@ -116,7 +116,6 @@ export class AggregatorService implements OnApplicationBootstrap, OnApplicationS
       topics: [Topics.runsPriced],
       transactional: true,
       transactionalId: `${this.config.CONSUMER_GROUP}-${this.config.INSTANCE_ID}`,
-      maxWaitTimeMs: 20,
       maxRecordsPerCommit: this.config.MAX_RUNS_PER_SLICE,
       onAssignment: (assignment) => {
         // Whatever this replica held may have moved on elsewhere since: every partition is restored afresh.

@@ -67,7 +67,6 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
       topics: [Topics.runsPriced],
       transactional: true,
       transactionalId: `${this.config.CONSUMER_GROUP}-${this.config.INSTANCE_ID}`,
-      maxWaitTimeMs: 20,
       onAssignment: () => {
         if (joins++ > 0) this.scheduleRestore();
       },

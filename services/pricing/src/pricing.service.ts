@@ -69,11 +69,19 @@ export class PricingService implements OnApplicationBootstrap, OnApplicationShut
         const serde = this.kafka.serde;
         const batch = priceBatch(records, this.card);
         await this.repo.recordUnpriced(batch.unpriced);
-        for (const p of batch.priced) {
-          this.priced.inc({ price_status: p.value.price_status });
-          if (p.value.total_cost_nanos > 0)
-            this.spend.inc({ team: p.value.team, currency: p.value.currency }, p.value.total_cost_nanos);
+        // Counted per batch: a labelled counter's increment costs more than pricing a run.
+        const byStatus = new Map<string, number>();
+        const spend = new Map<string, { team: string; currency: string; nanos: number }>();
+        for (const { value: p } of batch.priced) {
+          byStatus.set(p.price_status, (byStatus.get(p.price_status) ?? 0) + 1);
+          if (p.total_cost_nanos <= 0) continue;
+          const k = `${p.team}\u0000${p.currency}`;
+          const s = spend.get(k);
+          if (s) s.nanos += p.total_cost_nanos;
+          else spend.set(k, { team: p.team, currency: p.currency, nanos: p.total_cost_nanos });
         }
+        for (const [price_status, n] of byStatus) this.priced.inc({ price_status }, n);
+        for (const { team, currency, nanos } of spend.values()) this.spend.inc({ team, currency }, nanos);
         for (const r of batch.rejected) this.rejected.inc({ field: r.value.errors[0]?.field ?? 'unknown' });
         return {
           outputs: [

@@ -64,6 +64,10 @@ export class AgentState {
   roots: Map<string, string> | undefined;
   /** Sessions changed or closed since the last emit. */
   private touched: Set<string> | undefined;
+  /** At most the oldest `last` of the open sessions: nothing is idle before it, so most runs close nothing, fast. */
+  private sessionsIdleFrom = -Infinity;
+  /** The day of the latest run, kept: a day's window is worked out once, not for each of its runs. */
+  private lastDay: Window & { tz: string } = { start: 0, end: 0, tz: '' };
   private closedNow: SessionTotals[] | undefined;
 
   constructor(
@@ -122,7 +126,10 @@ export class AgentState {
 
   /** The calendar day containing `t` in the agent's time zone. */
   dayOf(t: number): Window {
-    return dayWindow(t, this.tz);
+    const last = this.lastDay;
+    if (t >= last.start && t < last.end && last.tz === this.tz) return last;
+    this.lastDay = { ...dayWindow(t, this.tz), tz: this.tz };
+    return this.lastDay;
   }
 
   /**
@@ -182,6 +189,7 @@ export class AgentState {
       if (this.sessions.size >= MAX_OPEN_SESSIONS) this.closeOldestSession();
       s = { start: run.started_at, last: run.finished_at, cost: 0, runs: 0 };
       this.sessions.set(key, s);
+      this.sessionsIdleFrom = Math.min(this.sessionsIdleFrom, run.finished_at);
     }
     s.start = Math.min(s.start, run.started_at);
     s.last = Math.max(s.last, run.finished_at);
@@ -203,8 +211,12 @@ export class AgentState {
    * agent waits out of memory), and it should not depend on which.
    */
   closeIdleSessions(now: number, afterMs: number, report = true): void {
-    if (!this.sessions?.size) return;
+    if (!this.sessions?.size || now - afterMs <= this.sessionsIdleFrom) return;
     const idle = [...this.sessions].filter(([, s]) => s.last < now - afterMs);
+    let oldestKept = Infinity;
+    for (const s of this.sessions.values())
+      if (s.last >= now - afterMs) oldestKept = Math.min(oldestKept, s.last);
+    this.sessionsIdleFrom = oldestKept;
     idle.sort((a, b) => a[1].last - b[1].last || (a[0] < b[0] ? -1 : 1));
     const reported = this.closedNow?.length ?? 0;
     for (const [k, s] of idle) this.close(k, s);

@@ -52,8 +52,20 @@ export interface Evaluation {
   finding: Finding | null;
 }
 
+const isoStarts = new Map<number, string>();
+
+/** Window starts are few (day, month and minute boundaries) and every run formats several: each is formatted once. */
+function isoOf(t: number): string {
+  let iso = isoStarts.get(t);
+  if (iso === undefined) {
+    if (isoStarts.size >= 10_000) isoStarts.clear();
+    isoStarts.set(t, (iso = new Date(t).toISOString()));
+  }
+  return iso;
+}
+
 export function dedupeKey(
   e: Pick<Evaluation, 'rule' | 'team' | 'agentId' | 'subject' | 'windowStart'>,
 ): string {
-  return [e.rule, e.team, e.agentId ?? '*', e.subject, new Date(e.windowStart).toISOString()].join('|');
+  return `${e.rule}|${e.team}|${e.agentId ?? '*'}|${e.subject}|${isoOf(e.windowStart)}`;
 }

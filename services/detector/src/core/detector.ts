@@ -1,7 +1,7 @@
 import type { PricedRun } from '@libs/contracts';
 import type { Anomaly, Contributor, Evaluation } from './anomaly';
 import { AnomalyTracker, type TrackedSet } from './anomaly-tracker';
-import { baselineOf, median, type AgentDayContext, type DayTotals } from './context';
+import { baselineOf, median, type AgentDayContext, type Baseline, type DayTotals } from './context';
 import type { DetectorSettings } from '@libs/team-settings';
 import { dayWindow, minuteWindow, monthWindow, type Window } from '@libs/team-settings';
 import { SpendZScoreRule } from '../rules/spend-zscore.rule';
@@ -70,6 +70,13 @@ export interface DetectorOutput {
 
 export type SettingsLookup = (team: string) => DetectorSettings;
 
+interface Derived {
+  baselineDays: number;
+  referenceDays: number;
+  baseline: Baseline;
+  reference: { nanos: number; days: number } | null;
+}
+
 const emptyDay = (w: Window): Today => ({
   start: w.start,
   end: w.end,
@@ -125,6 +132,12 @@ export class Detector {
   private readonly session = new SessionOutlierRule();
   private readonly unpriced = new UnpricedModelRule();
   private readonly budget = new BudgetRule();
+  /**
+   * What an agent's ledger gives the same way for every run until a day rolls, a late run lands in a past day or a
+   * session closes: worked out once then, not for every run (it was a third of this core's time).
+   */
+  private readonly derived = new WeakMap<AgentLedger, Derived>();
+  private readonly medians = new WeakMap<AgentLedger, number>();
 
   constructor(private readonly settingsOf: SettingsLookup) {}
 
@@ -164,7 +177,10 @@ export class Detector {
 
     if (at < a.today.start) {
       const past = a.history.find((d) => d.start <= at && at < d.end);
-      if (past) this.addToDay(past, p, cost, settings);
+      if (past) {
+        this.addToDay(past, p, cost, settings);
+        this.derived.delete(a);
+      }
       this.addToTeam(t, p, cost, tz);
       if (at >= a.month.start) a.month.spendNanos += cost;
       return { anomalies: [], changed };
@@ -239,7 +255,7 @@ export class Detector {
             lastActivity: s.last,
             costNanos: s.cost,
             runs: s.runs,
-            medianNanos: median(a.closedSessions),
+            medianNanos: this.closedMedian(a),
             sampleSize: a.closedSessions.length,
           },
           settings.session,
@@ -334,10 +350,21 @@ export class Detector {
     const recent = a.recentCosts.length
       ? { nanos: a.recentCosts.reduce((x, y) => x + y, 0) / a.recentCosts.length, runs: a.recentCosts.length }
       : null;
-    const lookback = a.history.slice(-DRIFT_LOOKBACK_DAYS);
-    const refDays = lookback.slice(0, settings.costPerRunDrift.referenceDays);
-    const refRuns = refDays.reduce((x, d) => x + d.runs, 0);
-    const refSpend = refDays.reduce((x, d) => x + d.spendNanos, 0);
+    const baselineDays = settings.zscore.baselineDays;
+    const referenceDays = settings.costPerRunDrift.referenceDays;
+    let d = this.derived.get(a);
+    if (!d || d.baselineDays !== baselineDays || d.referenceDays !== referenceDays) {
+      const refDays = a.history.slice(-DRIFT_LOOKBACK_DAYS).slice(0, referenceDays);
+      const refRuns = refDays.reduce((x, d) => x + d.runs, 0);
+      const refSpend = refDays.reduce((x, d) => x + d.spendNanos, 0);
+      d = {
+        baselineDays,
+        referenceDays,
+        baseline: baselineOf(a.history, baselineDays),
+        reference: refRuns > 0 ? { nanos: refSpend / refRuns, days: refDays.length } : null,
+      };
+      this.derived.set(a, d);
+    }
     return {
       team: a.team,
       agentId: a.agentId,
@@ -345,9 +372,9 @@ export class Detector {
       at,
       today: a.today,
       yesterday: a.history.at(-1) ?? null,
-      baseline: baselineOf(a.history, settings.zscore.baselineDays),
+      baseline: d.baseline,
       recentCostPerRun: recent,
-      referenceCostPerRun: refRuns > 0 ? { nanos: refSpend / refRuns, days: refDays.length } : null,
+      referenceCostPerRun: d.reference,
       get topCustomers() {
         return topOf(a.today.customers);
       },
@@ -355,6 +382,12 @@ export class Detector {
         return topOf(a.today.features);
       },
     };
+  }
+
+  private closedMedian(a: AgentLedger): number {
+    let m = this.medians.get(a);
+    if (m === undefined) this.medians.set(a, (m = median(a.closedSessions)));
+    return m;
   }
 
   private agentLedger(p: PricedRun, tz: string): AgentLedger {
@@ -434,6 +467,7 @@ export class Detector {
   }
 
   private rollDay(a: AgentLedger, at: number, tz: string): void {
+    this.derived.delete(a);
     a.history.push(totalsOf(a.today));
     let next = dayWindow(a.today.end, tz);
     while (next.end <= at) {
@@ -450,6 +484,7 @@ export class Detector {
       if (at - s.last < settings.session.idleCloseMs && sessions.length <= MAX_OPEN_SESSIONS) continue;
       delete a.sessions[id];
       a.closedSessions.push(s.cost);
+      this.medians.delete(a);
     }
     if (a.closedSessions.length > CLOSED_SESSIONS_KEPT)
       a.closedSessions.splice(0, a.closedSessions.length - CLOSED_SESSIONS_KEPT);
