@@ -51,5 +51,6 @@ export async function restoreFromChangelog(kafka: Kafka, topic: string, detector
   } finally {
     await consumer.disconnect();
   }
+  detector.restored();
   return restored;
 }

@@ -4,8 +4,8 @@ import { Detector, type LedgerKey } from './core/detector';
 
 export interface DetectedBatch {
   anomalies: { key: string; value: Anomaly }[];
-  /** Ledgers to persist, latest state only (one entry per ledger per batch). */
-  ledgers: { key: LedgerKey; value: string }[];
+  /** Changelog records to write, latest state only (one per key per batch); null deletes. */
+  ledgers: { key: LedgerKey; value: string | null }[];
 }
 
 /** Runs one batch of priced runs through the detector: pure, so it is tested and benchmarked without Kafka. */
@@ -17,6 +17,6 @@ export function detectBatch(detector: Detector, runs: readonly PricedRun[]): Det
     for (const a of out.anomalies) anomalies.push({ key: agentKey(a.team, a.agent_id ?? '*'), value: a });
     for (const k of out.changed) changed.add(k);
   }
-  const ledgers = [...changed].map((key) => ({ key, value: JSON.stringify(detector.ledger(key) ?? null) }));
+  const ledgers = [...changed].map((key) => ({ key, value: detector.persisted(key) }));
   return { anomalies, ledgers };
 }

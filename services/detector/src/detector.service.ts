@@ -91,7 +91,7 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
             ...batch.ledgers.map((l) => ({
               topic: LEDGER_CHANGELOG.name,
               key: l.key,
-              value: Buffer.from(l.value),
+              value: l.value === null ? null : Buffer.from(l.value),
             })),
           ],
         };

@@ -60,7 +60,14 @@ export interface TeamLedger {
   tracked: TrackedSet;
 }
 
-export type LedgerKey = `agent:${string}` | `team:${string}`;
+/**
+ * Changelog keys. An agent's open sessions are each a record of their own (`session:` + JSON [agent, session id]), not
+ * part of the agent's: a batch then writes the sessions it touched, not every open one (an agent with hundreds of open
+ * sessions made each of its ledger records kilobytes, the largest cost of this service).
+ */
+export type LedgerKey = `agent:${string}` | `team:${string}` | `session:${string}`;
+
+type OpenSession = AgentLedger['sessions'][string];
 
 export interface DetectorOutput {
   anomalies: Anomaly[];
@@ -138,6 +145,8 @@ export class Detector {
    */
   private readonly derived = new WeakMap<AgentLedger, Derived>();
   private readonly medians = new WeakMap<AgentLedger, number>();
+  /** While restoring: sessions whose agent's record comes later in the changelog (compaction keeps only the latest). */
+  private readonly orphanSessions = new Map<string, Record<string, OpenSession>>();
 
   constructor(private readonly settingsOf: SettingsLookup) {}
 
@@ -149,17 +158,65 @@ export class Detector {
     return `team:${team}`;
   }
 
-  /** Restores a ledger from its persisted JSON (changelog); `null` deletes it. */
-  restore(key: LedgerKey, ledger: AgentLedger | TeamLedger | null): void {
-    const [kind, id] = [key.slice(0, key.indexOf(':')), key.slice(key.indexOf(':') + 1)];
-    const map = kind === 'agent' ? this.agents : this.teams;
-    if (ledger === null) map.delete(id);
-    else (map as Map<string, AgentLedger | TeamLedger>).set(id, ledger);
+  static sessionKey(team: string, agentId: string, sessionId: string): LedgerKey {
+    return `session:${JSON.stringify([`${team}/${agentId}`, sessionId])}`;
+  }
+
+  /**
+   * Applies one changelog record (its parsed JSON value; `null` deletes), in changelog order.
+   */
+  restore(key: LedgerKey, value: AgentLedger | TeamLedger | OpenSession | null): void {
+    const kind = key.slice(0, key.indexOf(':'));
+    const id = key.slice(key.indexOf(':') + 1);
+    if (kind === 'session') {
+      const [agent, sessionId] = JSON.parse(id) as [string, string];
+      const sessions = this.agents.get(agent)?.sessions ?? this.orphans(agent);
+      if (value === null) delete sessions[sessionId];
+      else sessions[sessionId] = value as OpenSession;
+    } else if (kind === 'agent') {
+      if (value === null) {
+        this.agents.delete(id);
+        this.orphanSessions.delete(id);
+        return;
+      }
+      const ledger = value as AgentLedger;
+      // A record that carries sessions has all of them (the earlier format); one without keeps what is restored.
+      ledger.sessions ??= this.agents.get(id)?.sessions ?? this.orphanSessions.get(id) ?? {};
+      this.orphanSessions.delete(id);
+      this.agents.set(id, ledger);
+    } else if (value === null) this.teams.delete(id);
+    else this.teams.set(id, value as TeamLedger);
+  }
+
+  /** Ends a restore: sessions of agents the changelog no longer has are dropped. */
+  restored(): void {
+    this.orphanSessions.clear();
+  }
+
+  private orphans(agent: string): Record<string, OpenSession> {
+    let sessions = this.orphanSessions.get(agent);
+    if (!sessions) this.orphanSessions.set(agent, (sessions = {}));
+    return sessions;
   }
 
   ledger(key: LedgerKey): AgentLedger | TeamLedger | undefined {
     const id = key.slice(key.indexOf(':') + 1);
     return key.startsWith('agent:') ? this.agents.get(id) : this.teams.get(id);
+  }
+
+  /** The changelog value of `key` now: JSON, or null when it is gone. An agent's record leaves out its sessions. */
+  persisted(key: LedgerKey): string | null {
+    if (key.startsWith('session:')) {
+      const [agent, sessionId] = JSON.parse(key.slice('session:'.length)) as [string, string];
+      const session = this.agents.get(agent)?.sessions[sessionId];
+      return session ? JSON.stringify(session) : null;
+    }
+    const ledger = this.ledger(key);
+    if (!ledger) return null;
+    if (!('sessions' in ledger)) return JSON.stringify(ledger);
+    // eslint-disable-next-line @typescript-eslint/no-unused-vars
+    const { sessions, ...rest } = ledger;
+    return JSON.stringify(rest);
   }
 
   onRun(p: PricedRun): DetectorOutput {
@@ -204,7 +261,7 @@ export class Detector {
     if (minute.start > a.minute.start) {
       if (a.minute.runs > 0) a.minuteNorm = ewma(a.minuteNorm, a.minute.runs);
       a.minute = { start: minute.start, runs: 0 };
-      this.sweep(a, at, settings);
+      this.sweep(a, at, settings, changed);
     }
     if (minute.start === a.minute.start) a.minute.runs++;
     evals.push(
@@ -240,6 +297,7 @@ export class Detector {
     }
 
     if (run.session_id) {
+      changed.add(Detector.sessionKey(p.team, run.agent_id, run.session_id));
       const s = (a.sessions[run.session_id] ??= { start: run.started_at, last: at, cost: 0, runs: 0 });
       s.cost += cost;
       s.runs++;
@@ -478,11 +536,12 @@ export class Detector {
     a.today = emptyDay(next);
   }
 
-  private sweep(a: AgentLedger, at: number, settings: DetectorSettings): void {
+  private sweep(a: AgentLedger, at: number, settings: DetectorSettings, changed: Set<LedgerKey>): void {
     const sessions = Object.entries(a.sessions);
     for (const [id, s] of sessions) {
       if (at - s.last < settings.session.idleCloseMs && sessions.length <= MAX_OPEN_SESSIONS) continue;
       delete a.sessions[id];
+      changed.add(Detector.sessionKey(a.team, a.agentId, id));
       a.closedSessions.push(s.cost);
       this.medians.delete(a);
     }
