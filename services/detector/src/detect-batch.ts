@@ -13,9 +13,8 @@ export function detectBatch(detector: Detector, runs: readonly PricedRun[]): Det
   const anomalies: DetectedBatch['anomalies'] = [];
   const changed = new Set<LedgerKey>();
   for (const run of runs) {
-    const out = detector.onRun(run);
+    const out = detector.onRun(run, changed);
     for (const a of out.anomalies) anomalies.push({ key: agentKey(a.team, a.agent_id ?? '*'), value: a });
-    for (const k of out.changed) changed.add(k);
   }
   const ledgers = [...changed].map((key) => ({ key, value: detector.persisted(key) }));
   return { anomalies, ledgers };

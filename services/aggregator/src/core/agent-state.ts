@@ -31,7 +31,13 @@ export interface Session {
   runs: number;
 }
 
-/** The changelog form of an agent's state (JSON; a few hundred bytes for a quiet agent). */
+/** An open session in the changelog: [start, last, cost, runs]. */
+export type SessionTuple = [number, number, number, number];
+
+/**
+ * The JSON form of an agent's state (a few hundred bytes for a quiet agent). In the cold store it has the open
+ * sessions; on the changelog it has not: each open session is a record of its own there (see `changelogOf`).
+ */
 export interface AgentStateJson {
   v: 1;
   team: string;
@@ -39,6 +45,8 @@ export interface AgentStateJson {
   currency: string;
   tz: string;
   firstDay: number;
+  /** The partition's last sweep this agent was in memory for (absent before it was kept: 0). */
+  swept?: number;
   clock: number;
   days: number[];
   hours: number[];
@@ -56,6 +64,8 @@ export class AgentState {
   readonly days: BucketRing;
   readonly hours: BucketRing;
   firstDay = Infinity;
+  /** The last hourly sweep of the partition that found this agent in memory (see PartitionState's revive). */
+  sweptAt = 0;
   /** The latest finished_at of this agent's runs. */
   clock = 0;
   sessions: Map<string, Session> | undefined;
@@ -64,6 +74,8 @@ export class AgentState {
   roots: Map<string, string> | undefined;
   /** Sessions changed or closed since the last emit. */
   private touched: Set<string> | undefined;
+  /** Sessions opened, changed or closed since the agent's last changelog records. */
+  private unwritten: Set<string> | undefined;
   /** At most the oldest `last` of the open sessions: nothing is idle before it, so most runs close nothing, fast. */
   private sessionsIdleFrom = -Infinity;
   /** The day of the latest run, kept: a day's window is worked out once, not for each of its runs. */
@@ -88,6 +100,7 @@ export class AgentState {
     a.days.data.set(j.days.slice(0, daySlots * WIDTH));
     a.hours.data.set(j.hours.slice(0, hourSlots * WIDTH));
     a.firstDay = j.firstDay ?? Infinity;
+    a.sweptAt = j.swept ?? 0;
     a.clock = j.clock;
     if (j.sessions?.length)
       a.sessions = new Map(
@@ -105,7 +118,18 @@ export class AgentState {
     return end;
   }
 
+  /** With its open sessions (the cold store's form; JSON.stringify calls it). */
   toJSON(): AgentStateJson {
+    return {
+      ...this.coreJSON(),
+      ...(this.sessions?.size && {
+        sessions: [...this.sessions].map(([k, s]) => [k, s.start, s.last, s.cost, s.runs]),
+      }),
+    };
+  }
+
+  /** Without its open sessions (the changelog's form of the agent record). */
+  private coreJSON(): AgentStateJson {
     return {
       v: 1,
       team: this.team,
@@ -113,12 +137,10 @@ export class AgentState {
       currency: this.currency,
       tz: this.tz,
       firstDay: Number.isFinite(this.firstDay) ? this.firstDay : 0,
+      ...(this.sweptAt > 0 && { swept: this.sweptAt }),
       clock: this.clock,
       days: this.days.toJSON(),
       hours: this.hours.toJSON(),
-      ...(this.sessions?.size && {
-        sessions: [...this.sessions].map(([k, s]) => [k, s.start, s.last, s.cost, s.runs]),
-      }),
       ...(this.closed?.length && { closed: this.closed }),
       ...(this.roots?.size && { roots: [...this.roots] }),
     };
@@ -196,6 +218,35 @@ export class AgentState {
     s.cost += spend;
     s.runs += 1;
     (this.touched ??= new Set()).add(key);
+    (this.unwritten ??= new Set()).add(key);
+  }
+
+  /** Sessions opened, changed or closed since the agent's records were last written. */
+  get hasUnwrittenSessions(): boolean {
+    return !!this.unwritten?.size;
+  }
+
+  /**
+   * What makes the agent durable: its record without sessions (JSON) and a record for each session opened or changed
+   * since the last call (a tuple), or null for each closed. O(sessions touched), not O(sessions open): an agent with
+   * hundreds of open sessions made its record kilobytes, written with every slice it had a run in.
+   */
+  changelogOf(): { agent: string; sessions: [string, string | null][] } {
+    const sessions: [string, string | null][] = [];
+    for (const key of this.unwritten ?? []) {
+      const s = this.sessions?.get(key);
+      sessions.push([
+        key,
+        s ? JSON.stringify([s.start, s.last, s.cost, s.runs] satisfies SessionTuple) : null,
+      ]);
+    }
+    this.unwritten = undefined;
+    return { agent: JSON.stringify(this.coreJSON()), sessions };
+  }
+
+  /** The keys of its open sessions. */
+  openSessions(): string[] {
+    return [...(this.sessions?.keys() ?? [])];
   }
 
   private closeOldestSession(): void {
@@ -237,6 +288,7 @@ export class AgentState {
       closed: true,
     });
     this.touched?.delete(key);
+    (this.unwritten ??= new Set()).add(key);
     if (this.roots) for (const [runId, k] of this.roots) if (k === key) this.roots.delete(runId);
     // a quiet agent keeps no empty maps (hundreds of bytes each)
     if (this.roots?.size === 0) this.roots = undefined;

@@ -1,5 +1,5 @@
 import { agentKey, type AgentStats, type PricedRun } from '@libs/contracts';
-import { AgentState, type AgentStateJson, type AggregationSettings } from './agent-state';
+import { AgentState, type AgentStateJson, type AggregationSettings, type SessionTuple } from './agent-state';
 import { MemoryColdAgents, type ColdAgents } from './cold-agents';
 
 const HOUR = 3_600_000;
@@ -57,12 +57,40 @@ interface Chunk {
   ids: string[];
 }
 
+/** An agent's changelog records: its own, and one for each session it opened, changed or closed since the last. */
+function records(key: string, agent: AgentState): ChangelogEntry[] {
+  const { agent: value, sessions } = agent.changelogOf();
+  return [{ key: AGENT + key, value }, ...sessions.map(([s, v]) => ({ key: sessionKey(key, s), value: v }))];
+}
+
+/** An agent gone from the changelog: its record and those of its open sessions deleted. */
+function tombstones(key: string, sessions: readonly string[]): ChangelogEntry[] {
+  return [
+    { key: AGENT + key, value: null },
+    ...sessions.map((s) => ({ key: sessionKey(key, s), value: null })),
+  ];
+}
+
+/** The agent's JSON with the restored session records laid over the sessions it carries (none, in the new form). */
+function withSessions(state: AgentStateJson, records: Map<string, SessionTuple | null>): AgentStateJson {
+  const sessions = new Map((state.sessions ?? []).map(([k, ...rest]) => [k, rest as SessionTuple]));
+  for (const [k, tuple] of records) {
+    if (tuple === null) sessions.delete(k);
+    else sessions.set(k, tuple);
+  }
+  const { sessions: _, ...rest } = state;  
+  return sessions.size > 0 ? { ...rest, sessions: [...sessions].map(([k, t]) => [k, ...t]) } : rest;
+}
+
 /** Characters of agent state a restore holds before writing them to the cold store (bounds its memory). */
 const RESTORE_BUFFER_CHARS = 64 * 1024 * 1024;
 
 const AGENT = 'a|';
 const SEEN = 's|';
 const META = 'm|';
+/** An agent's open session: `x|` + JSON [agent key, session key] -> JSON SessionTuple, null once closed. */
+const SESSION = 'x|';
+const sessionKey = (agent: string, session: string) => SESSION + JSON.stringify([agent, session]);
 
 /**
  * The state of one input partition: its stream time, its agents and the run ids recently counted. One agent's runs
@@ -77,6 +105,8 @@ export class PartitionState {
   streamTime = 0;
   /** Agents' latest changelog values while a restore runs, written to the cold store in one pass at its end. */
   private readonly restoring = new Map<string, string | null>();
+  /** Session records read by a restore, by agent: laid over the agents' records when the restore ends. */
+  private readonly restoringSessions = new Map<string, Map<string, SessionTuple | null>>();
   private restoringBytes = 0;
   /** Stream time of the last hourly sweep (sessions closed, idle agents out of memory). */
   private sweptAt = 0;
@@ -111,7 +141,7 @@ export class PartitionState {
       const before = this.restoring.get(id);
       this.restoringBytes += (value?.length ?? 0) - (before?.length ?? 0);
       this.restoring.set(id, value);
-      if (this.restoringBytes > RESTORE_BUFFER_CHARS) this.finishRestore();
+      if (this.restoringBytes > RESTORE_BUFFER_CHARS) this.flushRestored();
     } else if (key.startsWith(SEEN)) {
       const seq = Number(key.slice(key.lastIndexOf('|') + 1));
       const existing = this.chunks.findIndex((c) => c.seq === seq);
@@ -123,6 +153,11 @@ export class PartitionState {
         for (const id of chunk.ids) this.seen.set(id, chunk.seq);
         this.seenCount += chunk.ids.length;
       }
+    } else if (key.startsWith(SESSION)) {
+      const [agent, session] = JSON.parse(key.slice(SESSION.length)) as [string, string];
+      let sessions = this.restoringSessions.get(agent);
+      if (!sessions) this.restoringSessions.set(agent, (sessions = new Map()));
+      sessions.set(session, value === null ? null : (JSON.parse(value) as SessionTuple));
     } else if (key.startsWith(META) && value !== null) {
       const meta = JSON.parse(value) as { streamTime: number; nextSeq: number; sweptAt?: number };
       this.streamTime = meta.streamTime;
@@ -131,14 +166,43 @@ export class PartitionState {
     }
   }
 
-  /** Moves the agents restored so far to the cold store (also done by the next `process`). */
+  /** Ends a restore: the agents restored go to the cold store with their sessions (also done by the next `process`). */
   finishRestore(): void {
+    const done = this.flushRestored();
+    for (const [id, sessions] of this.restoringSessions) {
+      if (done.has(id)) continue;
+      // agents that went to the cold store earlier in the restore; sessions of agents the changelog deleted are dropped
+      const json = this.cold.take(id);
+      if (json === undefined) continue;
+      const state = withSessions(JSON.parse(json) as AgentStateJson, sessions);
+      this.cold.put(id, JSON.stringify(state), AgentState.newestEndOf(state));
+    }
+    this.restoringSessions.clear();
+  }
+
+  /**
+   * Moves the agents restored so far to the cold store, each with the sessions restored so far (kept until the end: a
+   * later record of the agent, without sessions, needs them again). Returns the agents it wrote.
+   */
+  private flushRestored(): Set<string> {
+    const done = new Set<string>();
     for (const [id, value] of this.restoring) {
-      if (value === null) this.cold.delete(id);
-      else this.cold.put(id, value, AgentState.newestEndOf(JSON.parse(value) as AgentStateJson));
+      if (value === null) {
+        this.cold.delete(id);
+        continue;
+      }
+      done.add(id);
+      const sessions = this.restoringSessions.get(id);
+      const state = JSON.parse(value) as AgentStateJson;
+      this.cold.put(
+        id,
+        sessions ? JSON.stringify(withSessions(state, sessions)) : value,
+        AgentState.newestEndOf(state),
+      );
     }
     this.restoring.clear();
     this.restoringBytes = 0;
+    return done;
   }
 
   private dropChunk(index: number): Chunk {
@@ -154,7 +218,7 @@ export class PartitionState {
    * that make the new state durable with the slice's offsets.
    */
   process(runs: readonly PricedRun[]): SliceResult {
-    if (this.restoring.size > 0) this.finishRestore();
+    if (this.restoring.size > 0 || this.restoringSessions.size > 0) this.finishRestore();
     const counts = { accepted: 0, duplicates: 0, late: 0, tooOld: 0, evicted: 0, unloaded: 0, revived: 0 };
     const changed = new Map<string, { late: boolean; lateAt: number }>();
     const accepted: string[] = [];
@@ -222,24 +286,27 @@ export class PartitionState {
       this.sweptAt = this.streamTime;
       const unloadBefore = this.streamTime - this.options.idleUnloadMs;
       for (const [key, agent] of this.agents) {
+        agent.sweptAt = this.sweptAt;
+        // an agent with runs in the slice closed its idle sessions with them
         if (changed.has(key)) continue;
-        // Sessions closed here are not written to the changelog: a restored agent comes back through revive(),
-        // which closes them again as of the last sweep (sweptAt is in the partition's meta record).
         agent.closeIdleSessions(this.streamTime, this.sessionCloseMs(agent.team), false);
         if (agent.expired(this.streamTime, this.options.maxBaselineDays)) {
           this.agents.delete(key);
-          changelog.push({ key: AGENT + key, value: null });
+          changelog.push(...tombstones(key, agent.openSessions()));
           counts.evicted++;
           continue;
         }
+        // sessions it closed are deleted from the changelog (with the agent's record, small without them)
+        if (agent.hasUnwrittenSessions) changelog.push(...records(key, agent));
         if (agent.clock < unloadBefore) {
           this.unload(key, agent);
           counts.unloaded++;
         }
       }
       for (const key of this.cold.endedBefore(this.horizon)) {
-        this.cold.delete(key);
-        changelog.push({ key: AGENT + key, value: null });
+        const json = this.cold.take(key);
+        const sessions = json ? ((JSON.parse(json) as AgentStateJson).sessions ?? []).map(([k]) => k) : [];
+        changelog.push(...tombstones(key, sessions));
         counts.evicted++;
       }
     }
@@ -264,7 +331,7 @@ export class PartitionState {
           baselineDays: Math.min(settings.baselineDays, this.options.maxBaselineDays),
         }),
       });
-      changelog.push({ key: AGENT + key, value: JSON.stringify(agent) });
+      changelog.push(...records(key, agent));
     }
     if (runs.length > 0)
       changelog.push({
@@ -281,14 +348,17 @@ export class PartitionState {
   }
 
   /**
-   * An agent back from the cold store, as it would be had it stayed in memory: what the sweeps since it left would
-   * have closed (sessions idle at the last sweep), closed now.
+   * An agent back from the cold store (left memory, or restored), as it would be had it stayed in memory: what the
+   * sweeps it missed would have closed (sessions idle at the last sweep), closed now. What the sweeps it was there for
+   * closed is in its state already (the changelog has those closings).
    */
   private revive(key: string): AgentState | undefined {
     const json = this.cold.take(key);
     if (json === undefined) return undefined;
     const agent = AgentState.fromJSON(JSON.parse(json) as AgentStateJson, this.daySlots, this.hourSlots);
-    agent.closeIdleSessions(this.sweptAt, this.sessionCloseMs(agent.team), false);
+    if (agent.sweptAt < this.sweptAt)
+      agent.closeIdleSessions(this.sweptAt, this.sessionCloseMs(agent.team), false);
+    agent.sweptAt = this.sweptAt;
     return agent;
   }
 

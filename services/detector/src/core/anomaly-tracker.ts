@@ -42,11 +42,18 @@ export type TrackedSet = Record<string, TrackedAnomaly>;
  * Turns rule verdicts into anomaly records: a new condition fires once, a worse one escalates, a clear one (or one whose
  * window is over) resolves. Pure: the caller owns the tracked set and persists it.
  */
+function isEmpty(set: TrackedSet): boolean {
+  for (const _ in set) return false;  
+  return true;
+}
+
 export class AnomalyTracker {
   apply(tracked: TrackedSet, evaluations: readonly (Evaluation | null)[], ctx: EmitContext): Anomaly[] {
     const out: Anomaly[] = [];
+    // Most verdicts are "clear" with nothing tracked: no key to build (they were most of this method's time).
+    let empty = isEmpty(tracked);
     for (const e of evaluations) {
-      if (!e) continue;
+      if (!e || (!e.finding && empty)) continue;
       const key = dedupeKey(e);
       const entry = tracked[key];
       if (e.finding) {
@@ -67,6 +74,7 @@ export class AnomalyTracker {
             currency: ctx.currency,
           };
           tracked[key] = created;
+          empty = false;
           out.push(this.record(created, 'firing', f, ctx, ctx.late));
           continue;
         }

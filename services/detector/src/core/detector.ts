@@ -1,6 +1,6 @@
 import type { PricedRun } from '@libs/contracts';
 import type { Anomaly, Contributor, Evaluation } from './anomaly';
-import { AnomalyTracker, type TrackedSet } from './anomaly-tracker';
+import { AnomalyTracker, type EmitContext, type TrackedSet } from './anomaly-tracker';
 import { baselineOf, median, type AgentDayContext, type Baseline, type DayTotals } from './context';
 import type { DetectorSettings } from '@libs/team-settings';
 import { dayWindow, minuteWindow, monthWindow, type Window } from '@libs/team-settings';
@@ -145,6 +145,8 @@ export class Detector {
    */
   private readonly derived = new WeakMap<AgentLedger, Derived>();
   private readonly medians = new WeakMap<AgentLedger, number>();
+  /** Each open session's changelog key, built once. */
+  private readonly sessionKeys = new WeakMap<OpenSession, LedgerKey>();
   /** While restoring: sessions whose agent's record comes later in the changelog (compaction keeps only the latest). */
   private readonly orphanSessions = new Map<string, Record<string, OpenSession>>();
 
@@ -219,12 +221,13 @@ export class Detector {
     return JSON.stringify(rest);
   }
 
-  onRun(p: PricedRun): DetectorOutput {
+  /** One run; the ledgers it changed are added to `changed` (a batch passes one set for all its runs). */
+  onRun(p: PricedRun, changed = new Set<LedgerKey>()): DetectorOutput {
     const run = p.run;
     const settings = this.settingsOf(p.team);
     const tz = settings.timezone;
     const at = run.finished_at;
-    const changed = new Set<LedgerKey>([Detector.agentKey(p.team, run.agent_id), Detector.teamKey(p.team)]);
+    changed.add(Detector.agentKey(p.team, run.agent_id)).add(Detector.teamKey(p.team));
     const a = this.agentLedger(p, tz);
     const t = this.teamLedger(p, tz);
     const cost = p.price_status === 'priced' ? p.total_cost_nanos : 0;
@@ -297,8 +300,10 @@ export class Detector {
     }
 
     if (run.session_id) {
-      changed.add(Detector.sessionKey(p.team, run.agent_id, run.session_id));
       const s = (a.sessions[run.session_id] ??= { start: run.started_at, last: at, cost: 0, runs: 0 });
+      let key = this.sessionKeys.get(s);
+      if (!key) this.sessionKeys.set(s, (key = Detector.sessionKey(p.team, run.agent_id, run.session_id)));
+      changed.add(key);
       s.cost += cost;
       s.runs++;
       s.last = Math.max(s.last, at);
@@ -359,18 +364,7 @@ export class Detector {
         }),
       );
     }
-    const emit = {
-      at,
-      late,
-      currency: p.currency,
-      triggerRunId: run.run_id,
-      get topCustomers() {
-        return topOf(a.today.customers);
-      },
-      get topFeatures() {
-        return topOf(a.today.features);
-      },
-    };
+    const emit = new LedgerEmit(at, late, p.currency, run.run_id, a.today);
     anomalies.push(...this.tracker.apply(a.tracked, evals, emit));
 
     this.addToTeam(t, p, cost, tz);
@@ -395,7 +389,10 @@ export class Detector {
     if (teamEvals.length)
       anomalies.push(
         ...this.tracker.apply(t.tracked, teamEvals, {
-          ...emit,
+          at,
+          late,
+          currency: p.currency,
+          triggerRunId: run.run_id,
           topCustomers: topOf(t.month.customers),
           topFeatures: [],
         }),
@@ -423,23 +420,7 @@ export class Detector {
       };
       this.derived.set(a, d);
     }
-    return {
-      team: a.team,
-      agentId: a.agentId,
-      currency: a.currency,
-      at,
-      today: a.today,
-      yesterday: a.history.at(-1) ?? null,
-      baseline: d.baseline,
-      recentCostPerRun: recent,
-      referenceCostPerRun: d.reference,
-      get topCustomers() {
-        return topOf(a.today.customers);
-      },
-      get topFeatures() {
-        return topOf(a.today.features);
-      },
-    };
+    return new LedgerDayContext(a, at, d.baseline, recent, d.reference);
   }
 
   private closedMedian(a: AgentLedger): number {
@@ -541,7 +522,7 @@ export class Detector {
     for (const [id, s] of sessions) {
       if (at - s.last < settings.session.idleCloseMs && sessions.length <= MAX_OPEN_SESSIONS) continue;
       delete a.sessions[id];
-      changed.add(Detector.sessionKey(a.team, a.agentId, id));
+      changed.add(this.sessionKeys.get(s) ?? Detector.sessionKey(a.team, a.agentId, id));
       a.closedSessions.push(s.cost);
       this.medians.delete(a);
     }
@@ -553,6 +534,59 @@ export class Detector {
       delete a.parents[id];
       a.childNorm = ewma(a.childNorm, parent.children);
     }
+  }
+}
+
+/**
+ * The emit context of an agent's run. The top customers and features are worked out only when a record is made (an
+ * object literal with getters costs more to make than the whole evaluation of a run).
+ */
+class LedgerEmit implements EmitContext {
+  constructor(
+    readonly at: number,
+    readonly late: boolean,
+    readonly currency: string,
+    readonly triggerRunId: string,
+    private readonly today: Today,
+  ) {}
+
+  get topCustomers(): Contributor[] {
+    return topOf(this.today.customers);
+  }
+
+  get topFeatures(): Contributor[] {
+    return topOf(this.today.features);
+  }
+}
+
+/** The day-level facts of an agent's ledger for the stats rules (top contributors only when asked, as above). */
+class LedgerDayContext implements AgentDayContext {
+  readonly team: string;
+  readonly agentId: string;
+  readonly currency: string;
+  readonly today: Today;
+  readonly yesterday: DayTotals | null;
+
+  constructor(
+    a: AgentLedger,
+    readonly at: number,
+    readonly baseline: Baseline,
+    readonly recentCostPerRun: { nanos: number; runs: number } | null,
+    readonly referenceCostPerRun: { nanos: number; days: number } | null,
+  ) {
+    this.team = a.team;
+    this.agentId = a.agentId;
+    this.currency = a.currency;
+    this.today = a.today;
+    this.yesterday = a.history.at(-1) ?? null;
+  }
+
+  get topCustomers(): Contributor[] {
+    return topOf(this.today.customers);
+  }
+
+  get topFeatures(): Contributor[] {
+    return topOf(this.today.features);
   }
 }
 
