@@ -274,11 +274,13 @@ async function main(): Promise<void> {
   const from = samples.find((x) => x.cpu && x.done >= 0.1 * n)!;
   const to = samples.find((x) => x.cpu && x.done >= 0.9 * n)!;
   const e2e = (to.done - from.done) / ((to.at - from.at) / 1000);
+  const used: Record<string, number> = {};
+  for (const [k, after] of Object.entries(to.cpu!)) {
+    const name = k.split(':')[0];
+    used[name] = (used[name] ?? 0) + after - (from.cpu![k] ?? 0);
+  }
   const cpu = Object.fromEntries(
-    Object.entries(to.cpu!).map(([k, after]) => [
-      k,
-      round(((after - from.cpu![k]) * 1e6) / (to.done - from.done), 1),
-    ]),
+    Object.entries(used).map(([k, seconds]) => [k, round((seconds * 1e6) / (to.done - from.done), 1)]),
   );
   const { rows } = await pool.query<{ n: string }>('select count(*) as n from runs where team = $1', [team]);
   if (Number(rows[0].n) !== n) throw new Error(`stored ${rows[0].n} runs, expected ${n}`);
