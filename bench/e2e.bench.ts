@@ -63,12 +63,19 @@ function stackPids(): Record<string, number[]> {
   return pids;
 }
 
-/** CPU seconds a process has used (user + system), from /proc (Linux). */
-function cpuSeconds(pid: number | undefined): number {
+/**
+ * CPU seconds a process has used (user + system), from /proc (Linux); with `reaped`, also its children that have ended
+ * (PostgreSQL's postmaster: the backends of closed connections).
+ */
+function cpuSeconds(pid: number | undefined, reaped = false): number {
   try {
     const stat = readFileSync(`/proc/${pid}/stat`, 'utf8');
-    const fields = stat.slice(stat.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100; // utime, stime in clock ticks (USER_HZ = 100)
+    const f = stat
+      .slice(stat.lastIndexOf(')') + 2)
+      .split(' ')
+      .map(Number);
+    // utime, stime, cutime, cstime in clock ticks (USER_HZ = 100)
+    return (f[11] + f[12] + (reaped ? f[13] + f[14] : 0)) / 100;
   } catch {
     return NaN;
   }
@@ -225,12 +232,13 @@ async function main(): Promise<void> {
   for (let i = 0; i < n; i += 5000)
     await producer.send(encoded.slice(i, i + 5000).map((e) => ({ topic: T.runsRaw.name, ...e })));
 
-  const stack = stackPids();
+  // the broker and PostgreSQL, all their processes (looked up each time: backends come and go with connections, and
+  // those gone are in the postmaster's reaped children)
   const stackCpu = () =>
     Object.fromEntries(
-      Object.entries(stack).map(([k, pids]) => [
+      Object.entries(stackPids()).map(([k, pids]) => [
         k,
-        pids.reduce((sum, pid) => sum + (cpuSeconds(pid) || 0), 0),
+        pids.reduce((sum, pid) => sum + (cpuSeconds(pid, k === 'postgresql') || 0), 0),
       ]),
     );
   const started = Date.now();
@@ -274,13 +282,11 @@ async function main(): Promise<void> {
   const from = samples.find((x) => x.cpu && x.done >= 0.1 * n)!;
   const to = samples.find((x) => x.cpu && x.done >= 0.9 * n)!;
   const e2e = (to.done - from.done) / ((to.at - from.at) / 1000);
-  const used: Record<string, number> = {};
-  for (const [k, after] of Object.entries(to.cpu!)) {
-    const name = k.split(':')[0];
-    used[name] = (used[name] ?? 0) + after - (from.cpu![k] ?? 0);
-  }
   const cpu = Object.fromEntries(
-    Object.entries(used).map(([k, seconds]) => [k, round((seconds * 1e6) / (to.done - from.done), 1)]),
+    Object.entries(to.cpu!).map(([k, after]) => [
+      k,
+      round(((after - from.cpu![k]) * 1e6) / (to.done - from.done), 1),
+    ]),
   );
   const { rows } = await pool.query<{ n: string }>('select count(*) as n from runs where team = $1', [team]);
   if (Number(rows[0].n) !== n) throw new Error(`stored ${rows[0].n} runs, expected ${n}`);
