@@ -78,7 +78,7 @@ function withSessions(state: AgentStateJson, records: Map<string, SessionTuple |
     if (tuple === null) sessions.delete(k);
     else sessions.set(k, tuple);
   }
-  const { sessions: _, ...rest } = state;  
+  const { sessions: _, ...rest } = state;
   return sessions.size > 0 ? { ...rest, sessions: [...sessions].map(([k, t]) => [k, ...t]) } : rest;
 }
 

@@ -43,7 +43,7 @@ export type TrackedSet = Record<string, TrackedAnomaly>;
  * window is over) resolves. Pure: the caller owns the tracked set and persists it.
  */
 function isEmpty(set: TrackedSet): boolean {
-  for (const _ in set) return false;  
+  for (const _ in set) return false;
   return true;
 }
 
