@@ -4,6 +4,12 @@ import { resolve } from 'node:path';
 export const quick = process.argv.includes('--quick');
 const ROOT = resolve(__dirname, '..');
 
+/** Services this bench started: none outlives it, even when it fails (their ports would refuse the next run). */
+const started = new Set<ChildProcess>();
+process.on('exit', () => {
+  for (const child of started) if (child.exitCode === null) child.kill('SIGKILL');
+});
+
 /** Starts a built service (dist/) as its own process and waits for /readyz. */
 export async function startBuiltService(
   name: string,
@@ -22,6 +28,8 @@ export async function startBuiltService(
     env: { ...process.env, PORT: String(port), LOG_LEVEL: 'warn', ...env },
     stdio: ['ignore', process.env.BENCH_DEBUG ? 'inherit' : 'ignore', 'inherit'],
   });
+  started.add(child);
+  child.on('exit', () => started.delete(child));
   const deadline = Date.now() + 60_000;
   for (;;) {
     if (child.exitCode !== null) throw new Error(`${name} exited with ${child.exitCode}`);

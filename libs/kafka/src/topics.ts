@@ -29,8 +29,30 @@ export async function provisionTopics(
   try {
     await admin.createTopics({ topics: missing, waitForLeaders: true });
   } catch (err) {
-    // Another replica may have created them between listTopics and createTopics.
+    // Another process (a replica, or another service starting at the same time) created them between listTopics and
+    // createTopics: they may not have leaders yet, which its createTopics waits for and ours then did not.
     if (!/already exists/i.test(String((err as Error).message))) throw err;
+    await untilServed(
+      admin,
+      missing.map((t) => t.topic),
+    );
   }
   return missing.map((t) => t.topic);
+}
+
+/** Waits (up to `timeoutMs`) until the broker serves metadata with a leader for every partition of `topics`. */
+export async function untilServed(admin: Admin, topics: string[], timeoutMs = 30_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    try {
+      const { topics: served } = await admin.fetchTopicMetadata({ topics });
+      if (served.every((t) => t.partitions.length > 0 && t.partitions.every((p) => p.leader >= 0))) return;
+    } catch (err) {
+      const type = (err as { type?: string }).type;
+      if (type !== 'UNKNOWN_TOPIC_OR_PARTITION' && type !== 'LEADER_NOT_AVAILABLE') throw err;
+    }
+    if (Date.now() > deadline)
+      throw new Error(`topics ${topics.join(', ')} have no leaders after ${timeoutMs} ms`);
+    await new Promise((r) => setTimeout(r, 200));
+  }
 }
