@@ -67,6 +67,9 @@ KAFKA_SSL: {{ .Values.kafka.tls.enabled | quote }}
 KAFKA_TOPIC_PARTITIONS: {{ .Values.kafka.topicPartitions | int64 | quote }}
 KAFKA_REPLICATION_FACTOR: {{ .Values.kafka.replicationFactor | int64 | quote }}
 KAFKA_SESSION_TIMEOUT_MS: {{ .Values.kafka.sessionTimeoutMs | int64 | quote }}
+KAFKA_FETCH_MIN_BYTES: {{ .Values.kafka.fetchMinBytes | int64 | quote }}
+KAFKA_FETCH_MAX_WAIT_MS: {{ .Values.kafka.fetchMaxWaitMs | int64 | quote }}
+KAFKA_COMPRESSION: {{ .Values.kafka.compression | quote }}
 {{- if .Values.kafka.topicNamespace }}
 BURNRATE_TOPIC_NAMESPACE: {{ .Values.kafka.topicNamespace | quote }}
 {{- end }}
