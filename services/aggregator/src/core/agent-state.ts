@@ -53,6 +53,8 @@ export interface AgentStateJson {
   sessions?: [string, number, number, number, number][];
   closed?: number[];
   roots?: [string, string][];
+  /** Cold store only: sessions changed or closed since the agent's last changelog records, written with its next. */
+  unwritten?: string[];
 }
 
 /**
@@ -108,6 +110,7 @@ export class AgentState {
       );
     if (j.closed?.length) a.closed = [...j.closed];
     if (j.roots?.length) a.roots = new Map(j.roots);
+    if (j.unwritten?.length) a.unwritten = new Set(j.unwritten);
     return a;
   }
 
@@ -125,6 +128,7 @@ export class AgentState {
       ...(this.sessions?.size && {
         sessions: [...this.sessions].map(([k, s]) => [k, s.start, s.last, s.cost, s.runs]),
       }),
+      ...(this.unwritten?.size && { unwritten: [...this.unwritten] }),
     };
   }
 
@@ -221,11 +225,6 @@ export class AgentState {
     (this.unwritten ??= new Set()).add(key);
   }
 
-  /** Sessions opened, changed or closed since the agent's records were last written. */
-  get hasUnwrittenSessions(): boolean {
-    return !!this.unwritten?.size;
-  }
-
   /**
    * What makes the agent durable: its record without sessions (JSON) and a record for each session opened or changed
    * since the last call (a tuple), or null for each closed. O(sessions touched), not O(sessions open): an agent with
@@ -244,9 +243,9 @@ export class AgentState {
     return { agent: JSON.stringify(this.coreJSON()), sessions };
   }
 
-  /** The keys of its open sessions. */
-  openSessions(): string[] {
-    return [...(this.sessions?.keys() ?? [])];
+  /** The sessions the changelog may hold a record of: those open, and those closed since the last records. */
+  sessionsInChangelog(): string[] {
+    return [...new Set([...(this.sessions?.keys() ?? []), ...(this.unwritten ?? [])])];
   }
 
   private closeOldestSession(): void {

@@ -359,6 +359,36 @@ describe('aggregator core', () => {
         }
     });
 
+    it('deletes the session records of an agent it forgets: one coming back under the same key starts afresh', () => {
+      for (const idleUnloadMs of [Infinity, HOUR]) {
+        const slices = [
+          [run(D0, 1e9, { agent_id: 'back', session_id: 'old-chat' })],
+          [run(D0 + 20 * DAY, 1e9, { agent_id: 'other' })], // 'back' has nothing left in the baseline: forgotten
+          [run(D0 + 20 * DAY + HOUR, 2e9, { agent_id: 'back', session_id: 'new-chat' })],
+        ];
+        const live = new PartitionState(
+          0,
+          { ...DEFAULT_OPTIONS, idleUnloadMs },
+          () => settings,
+          new MemoryColdAgents(),
+        );
+        const log: { key: string; value: string | null }[] = [];
+        for (const slice of slices.slice(0, 2)) log.push(...live.process(slice).changelog);
+        expect(log).toContainEqual({ key: 'x|["payments/back","old-chat"]', value: null });
+        const restored = new PartitionState(
+          0,
+          { ...DEFAULT_OPTIONS, idleUnloadMs },
+          () => settings,
+          new MemoryColdAgents(),
+        );
+        for (const c of compact(log)) restored.restore(c.key, c.value);
+        restored.finishRestore();
+        const back = restored.process(slices[2]).stats.find((st) => st.key === 'payments/back')!;
+        expect(back).toEqual(live.process(slices[2]).stats.find((st) => st.key === 'payments/back'));
+        expect(back.value.sessions.open).toBe(1);
+      }
+    });
+
     it('restores agent records written with their sessions inside (before sessions had records of their own)', () => {
       const live = partition({ idleUnloadMs: Infinity });
       const log: { key: string; value: string | null }[] = [];

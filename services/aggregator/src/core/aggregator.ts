@@ -292,12 +292,12 @@ export class PartitionState {
         agent.closeIdleSessions(this.streamTime, this.sessionCloseMs(agent.team), false);
         if (agent.expired(this.streamTime, this.options.maxBaselineDays)) {
           this.agents.delete(key);
-          changelog.push(...tombstones(key, agent.openSessions()));
+          changelog.push(...tombstones(key, agent.sessionsInChangelog()));
           counts.evicted++;
           continue;
         }
-        // sessions it closed are deleted from the changelog (with the agent's record, small without them)
-        if (agent.hasUnwrittenSessions) changelog.push(...records(key, agent));
+        // Sessions closed here are written with the agent's next records (with its closed costs, which then count them).
+        // Until then a restore finds them open, and revive() closes them as of this sweep, as here.
         if (agent.clock < unloadBefore) {
           this.unload(key, agent);
           counts.unloaded++;
@@ -305,8 +305,9 @@ export class PartitionState {
       }
       for (const key of this.cold.endedBefore(this.horizon)) {
         const json = this.cold.take(key);
-        const sessions = json ? ((JSON.parse(json) as AgentStateJson).sessions ?? []).map(([k]) => k) : [];
-        changelog.push(...tombstones(key, sessions));
+        const state = json ? (JSON.parse(json) as AgentStateJson) : undefined;
+        const sessions = new Set([...(state?.sessions ?? []).map(([k]) => k), ...(state?.unwritten ?? [])]);
+        changelog.push(...tombstones(key, [...sessions]));
         counts.evicted++;
       }
     }
@@ -341,7 +342,7 @@ export class PartitionState {
     return { stats, changelog, counts };
   }
 
-  /** An agent out of memory, in its changelog form. */
+  /** An agent out of memory, in its JSON form (with the sessions its next changelog records are to write). */
   private unload(key: string, agent: AgentState): void {
     this.cold.put(key, JSON.stringify(agent), agent.days.newestEnd());
     this.agents.delete(key);
