@@ -2,13 +2,17 @@ import { execFileSync } from 'node:child_process';
 import { readFileSync, statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import type { Kafka } from 'kafkajs';
-import { Topics, type RejectedRun, type RunEvent } from '@libs/contracts';
+import { topicsIn, type RejectedRun, type RunEvent } from '@libs/contracts';
 import { AvroSerde } from '@libs/kafka';
 import { createKey, startService, type ServiceProcess } from './support/services';
 import { readTopic, testConfig, testKafka, uid } from './support/stack';
 
 const config = testConfig();
 const PORT = 18081;
+// Topics of this file's own: the default runs.raw may hold a demo's worth of runs, which the reads below would wade
+// through (they read a topic from its start) and could settle before reaching this file's runs.
+const NS = `i${uid()}`;
+const Topics = topicsIn(NS);
 
 function run(agent: string, overrides: Record<string, unknown> = {}): Record<string, unknown> {
   const finished = new Date(Date.now() - 60_000);
@@ -44,7 +48,7 @@ describe('ingestion service (own process, real Kafka, registry and PostgreSQL)',
     } catch {
       logOffset = 0;
     }
-    svc = await startService('ingestion', PORT);
+    svc = await startService('ingestion', PORT, { BURNRATE_TOPIC_NAMESPACE: NS });
     kafka = testKafka(config);
     serde = await AvroSerde.create(config, [Topics.runsRaw, Topics.runsRejected]);
   });
