@@ -36,7 +36,8 @@ const MAX_REMEMBERED = 100_000;
  * records go round-robin. Partitions of recent keys are remembered: a topic's keys are its agents, a small set.
  */
 export const KeyedPartitioner: ICustomPartitioner = () => {
-  const remembered = new Map<string, number>();
+  /** By topic: the partition count the partitions were computed for, and each string key's partition. */
+  const remembered = new Map<string, { count: number; partitions: Map<string, number> }>();
   let next = Math.floor(Math.random() * 0x7fffffff);
   return ({ topic, partitionMetadata, message }: PartitionerArgs): number => {
     if (message.partition !== null && message.partition !== undefined) return message.partition;
@@ -47,16 +48,15 @@ export const KeyedPartitioner: ICustomPartitioner = () => {
       next = (next + 1) & 0x7fffffff;
       return available.length > 0 ? available[next % available.length].partitionId : next % count;
     }
-    const text = typeof key === 'string' ? key : null;
-    const memo = text === null ? undefined : `${count}\u0000${topic.length}\u0000${topic}${text}`;
-    if (memo !== undefined) {
-      const known = remembered.get(memo);
-      if (known !== undefined) return known;
-    }
-    const partition = (murmur2(Buffer.isBuffer(key) ? key : Buffer.from(String(key))) & 0x7fffffff) % count;
-    if (memo !== undefined) {
-      if (remembered.size >= MAX_REMEMBERED) remembered.clear();
-      remembered.set(memo, partition);
+    if (typeof key !== 'string')
+      return (murmur2(Buffer.isBuffer(key) ? key : Buffer.from(String(key))) & 0x7fffffff) % count;
+    let memo = remembered.get(topic);
+    if (!memo || memo.count !== count) remembered.set(topic, (memo = { count, partitions: new Map() }));
+    let partition = memo.partitions.get(key);
+    if (partition === undefined) {
+      partition = (murmur2(Buffer.from(key)) & 0x7fffffff) % count;
+      if (memo.partitions.size >= MAX_REMEMBERED) memo.partitions.clear();
+      memo.partitions.set(key, partition);
     }
     return partition;
   };

@@ -41,7 +41,7 @@ export async function provisionTopics(
 }
 
 /** Waits (up to `timeoutMs`) until the broker serves metadata with a leader for every partition of `topics`. */
-export async function untilServed(admin: Admin, topics: string[], timeoutMs = 30_000): Promise<void> {
+async function untilServed(admin: Admin, topics: string[], timeoutMs = 30_000): Promise<void> {
   const deadline = Date.now() + timeoutMs;
   for (;;) {
     try {

@@ -40,18 +40,15 @@ const COLUMNS: [name: string, kind: Kind, of: (p: PricedRun) => Value][] = [
   ['priced_at', 'bigint', (p) => p.priced_at],
 ];
 
-const NEEDS_ESCAPE = /["\\]/;
-
 /** A PostgreSQL array literal: numbers as they are, text and JSON quoted (with `"` and `\` escaped), NULL for null. */
-export function arrayLiteral(values: readonly Value[], quoted: boolean): string {
+function arrayLiteral(values: readonly Value[], quoted: boolean): string {
   const parts = new Array<string>(values.length);
   for (let i = 0; i < values.length; i++) {
     const v = values[i];
     if (v === null || v === undefined) parts[i] = 'NULL';
     else if (!quoted) parts[i] = String(v);
     else {
-      const text = String(v);
-      parts[i] = `"${NEEDS_ESCAPE.test(text) ? text.replace(/["\\]/g, '\\$&') : text}"`;
+      parts[i] = `"${String(v).replace(/["\\]/g, '\\$&')}"`;
     }
   }
   return `{${parts.join(',')}}`;
@@ -81,11 +78,12 @@ export class RunsWriter {
        ),
        inserted as (
          insert into runs select
-           run_id, to_timestamp(finished_at / 1000.0), to_timestamp(started_at / 1000.0), team, agent_id, model, provider, status, customer_id, feature, cost_centre,
-           session_id, tool, parent_run_id, quality_score, coalesce(tags, '{}'), uncached_input_tokens, cache_read_tokens,
-           cache_write_tokens, output_tokens, input_cost_nanos, cache_read_cost_nanos, cache_write_cost_nanos,
-           output_cost_nanos, total_cost_nanos, currency, price_status, rate_card_id, rate_card_version, price_tier,
-           to_timestamp(received_at / 1000.0), to_timestamp(priced_at / 1000.0)
+           run_id, to_timestamp(finished_at / 1000.0), to_timestamp(started_at / 1000.0), team, agent_id, model,
+           provider, status, customer_id, feature, cost_centre, session_id, tool, parent_run_id, quality_score,
+           coalesce(tags, '{}'), uncached_input_tokens, cache_read_tokens, cache_write_tokens, output_tokens,
+           input_cost_nanos, cache_read_cost_nanos, cache_write_cost_nanos, output_cost_nanos, total_cost_nanos,
+           currency, price_status, rate_card_id, rate_card_version, price_tier, to_timestamp(received_at / 1000.0),
+           to_timestamp(priced_at / 1000.0)
          from input
          on conflict do nothing
          returning finished_at, team, agent_id, customer_id, feature, model, cost_centre, currency, status, quality_score,

@@ -248,6 +248,11 @@ export class AgentState {
     return [...new Set([...(this.sessions?.keys() ?? []), ...(this.unwritten ?? [])])];
   }
 
+  /** `sessionsInChangelog` of an agent in its JSON form (the cold store's), without loading it. */
+  static sessionsInChangelogOf(j: AgentStateJson): string[] {
+    return [...new Set([...(j.sessions ?? []).map(([k]) => k), ...(j.unwritten ?? [])])];
+  }
+
   private closeOldestSession(): void {
     let oldest: [string, Session] | undefined;
     for (const e of this.sessions!) if (!oldest || e[1].last < oldest[1].last) oldest = e;
@@ -261,11 +266,14 @@ export class AgentState {
    * agent waits out of memory), and it should not depend on which.
    */
   closeIdleSessions(now: number, afterMs: number, report = true): void {
-    if (!this.sessions?.size || now - afterMs <= this.sessionsIdleFrom) return;
-    const idle = [...this.sessions].filter(([, s]) => s.last < now - afterMs);
+    const before = now - afterMs;
+    if (!this.sessions?.size || before <= this.sessionsIdleFrom) return;
+    const idle: [string, Session][] = [];
     let oldestKept = Infinity;
-    for (const s of this.sessions.values())
-      if (s.last >= now - afterMs) oldestKept = Math.min(oldestKept, s.last);
+    for (const e of this.sessions) {
+      if (e[1].last < before) idle.push(e);
+      else oldestKept = Math.min(oldestKept, e[1].last);
+    }
     this.sessionsIdleFrom = oldestKept;
     idle.sort((a, b) => a[1].last - b[1].last || (a[0] < b[0] ? -1 : 1));
     const reported = this.closedNow?.length ?? 0;

@@ -305,9 +305,8 @@ export class PartitionState {
       }
       for (const key of this.cold.endedBefore(this.horizon)) {
         const json = this.cold.take(key);
-        const state = json ? (JSON.parse(json) as AgentStateJson) : undefined;
-        const sessions = new Set([...(state?.sessions ?? []).map(([k]) => k), ...(state?.unwritten ?? [])]);
-        changelog.push(...tombstones(key, [...sessions]));
+        const sessions = json ? AgentState.sessionsInChangelogOf(JSON.parse(json) as AgentStateJson) : [];
+        changelog.push(...tombstones(key, sessions));
         counts.evicted++;
       }
     }
@@ -350,8 +349,9 @@ export class PartitionState {
 
   /**
    * An agent back from the cold store (left memory, or restored), as it would be had it stayed in memory: what the
-   * sweeps it missed would have closed (sessions idle at the last sweep), closed now. What the sweeps it was there for
-   * closed is in its state already (the changelog has those closings).
+   * sweeps it missed would have closed (sessions idle at the last sweep), closed now. Its sweep time says which it
+   * missed: an agent restored from a record written before a sweep that closed its sessions (closings go with the
+   * agent's next records) missed that sweep here, and closes them now, as it did then.
    */
   private revive(key: string): AgentState | undefined {
     const json = this.cold.take(key);

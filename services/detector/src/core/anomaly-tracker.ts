@@ -38,15 +38,15 @@ export interface EmitContext {
 
 export type TrackedSet = Record<string, TrackedAnomaly>;
 
-/**
- * Turns rule verdicts into anomaly records: a new condition fires once, a worse one escalates, a clear one (or one whose
- * window is over) resolves. Pure: the caller owns the tracked set and persists it.
- */
 function isEmpty(set: TrackedSet): boolean {
   for (const _ in set) return false;
   return true;
 }
 
+/**
+ * Turns rule verdicts into anomaly records: a new condition fires once, a worse one escalates, a clear one (or one whose
+ * window is over) resolves. Pure: the caller owns the tracked set and persists it.
+ */
 export class AnomalyTracker {
   apply(tracked: TrackedSet, evaluations: readonly (Evaluation | null)[], ctx: EmitContext): Anomaly[] {
     const out: Anomaly[] = [];

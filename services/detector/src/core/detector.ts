@@ -538,17 +538,11 @@ export class Detector {
 }
 
 /**
- * The emit context of an agent's run. The top customers and features are worked out only when a record is made (an
- * object literal with getters costs more to make than the whole evaluation of a run).
+ * An agent's top customers and features today, worked out only when asked (a record is made): an object literal with
+ * getters, made for every run, cost more than the whole evaluation of the run.
  */
-class LedgerEmit implements EmitContext {
-  constructor(
-    readonly at: number,
-    readonly late: boolean,
-    readonly currency: string,
-    readonly triggerRunId: string,
-    private readonly today: Today,
-  ) {}
+abstract class TodaysContributors {
+  constructor(readonly today: Today) {}
 
   get topCustomers(): Contributor[] {
     return topOf(this.today.customers);
@@ -559,12 +553,24 @@ class LedgerEmit implements EmitContext {
   }
 }
 
-/** The day-level facts of an agent's ledger for the stats rules (top contributors only when asked, as above). */
-class LedgerDayContext implements AgentDayContext {
+/** The emit context of an agent's run. */
+class LedgerEmit extends TodaysContributors implements EmitContext {
+  constructor(
+    readonly at: number,
+    readonly late: boolean,
+    readonly currency: string,
+    readonly triggerRunId: string,
+    today: Today,
+  ) {
+    super(today);
+  }
+}
+
+/** The day-level facts of an agent's ledger for the stats rules. */
+class LedgerDayContext extends TodaysContributors implements AgentDayContext {
   readonly team: string;
   readonly agentId: string;
   readonly currency: string;
-  readonly today: Today;
   readonly yesterday: DayTotals | null;
 
   constructor(
@@ -574,19 +580,11 @@ class LedgerDayContext implements AgentDayContext {
     readonly recentCostPerRun: { nanos: number; runs: number } | null,
     readonly referenceCostPerRun: { nanos: number; days: number } | null,
   ) {
+    super(a.today);
     this.team = a.team;
     this.agentId = a.agentId;
     this.currency = a.currency;
-    this.today = a.today;
     this.yesterday = a.history.at(-1) ?? null;
-  }
-
-  get topCustomers(): Contributor[] {
-    return topOf(this.today.customers);
-  }
-
-  get topFeatures(): Contributor[] {
-    return topOf(this.today.features);
   }
 }
 
