@@ -1,19 +1,24 @@
 import { execFileSync } from 'node:child_process';
 import { resolve } from 'node:path';
-import { Topics, validateRunEvent, type RunEvent } from '@libs/contracts';
+import { topicsIn, validateRunEvent, type RunEvent } from '@libs/contracts';
 import { AvroSerde } from '@libs/kafka';
 import { createKey, startService, type ServiceProcess } from './support/services';
 import { readTopic, testConfig, testKafka, uid } from './support/stack';
 
 const config = testConfig();
 const PORT = 18083;
+// Topics of this file's own (as in ingestion.test.ts): reading the default runs.raw from its start after a demo could
+// settle on old records before reaching this file's.
+const NS = `p${uid()}`;
+const Topics = topicsIn(NS);
 
 /** docs/producers.md, "Straight onto Kafka": the example producer, run as a separate process, against the real stack. */
 describe('examples/publish-runs.ts (a producer outside burnrate, on Kafka)', () => {
   let svc: ServiceProcess;
 
   beforeAll(async () => {
-    svc = await startService('ingestion', PORT); // registers the schemas and creates the topics, as in production
+    // registers the schemas and creates the topics, as in production
+    svc = await startService('ingestion', PORT, { BURNRATE_TOPIC_NAMESPACE: NS });
   });
 
   afterAll(async () => {
@@ -26,7 +31,10 @@ describe('examples/publish-runs.ts (a producer outside burnrate, on Kafka)', () 
     const out = execFileSync(
       process.execPath,
       ['-r', '@swc-node/register', resolve(__dirname, '../examples/publish-runs.ts')],
-      { env: { ...process.env, TEAM: team, COUNT: '5', RUN_PREFIX: prefix }, encoding: 'utf8' },
+      {
+        env: { ...process.env, TEAM: team, COUNT: '5', RUN_PREFIX: prefix, TOPIC: Topics.runsRaw.name },
+        encoding: 'utf8',
+      },
     );
     expect(out).toMatch(/published 5 runs to burnrate\.runs\.raw\.v1/);
 
@@ -49,7 +57,7 @@ describe('examples/publish-runs.ts (a producer outside burnrate, on Kafka)', () 
     expect(res.status).toBe(202);
 
     const registered = (await (
-      await fetch(`${config.SCHEMA_REGISTRY_URL}/subjects/burnrate.runs.raw.v1-value/versions/latest`)
+      await fetch(`${config.SCHEMA_REGISTRY_URL}/subjects/${Topics.runsRaw.name}-value/versions/latest`)
     ).json()) as { id: number };
     const serde = await AvroSerde.create(config, [Topics.runsRaw]);
     const records = (
