@@ -3,7 +3,15 @@ import { resolve } from 'node:path';
 import { randomBytes } from 'node:crypto';
 import { CompressionTypes, type Kafka } from 'kafkajs';
 import { Topics, type TopicSpec } from '@libs/contracts';
-import { AvroSerde, BatchConsumer, BatchProducer, DLQ_HEADERS, provisionTopics } from '@libs/kafka';
+import {
+  AvroSerde,
+  BatchConsumer,
+  BatchProducer,
+  DLQ_HEADERS,
+  TransientError,
+  provisionTopics,
+} from '@libs/kafka';
+import type { Metrics } from '@libs/observability';
 import { quietLogger, readTopic, testConfig, testKafka, testMetrics, uid } from './support/stack';
 
 const config = testConfig();
@@ -179,6 +187,192 @@ describe('libs/kafka against the real broker and registry', () => {
     await admin.disconnect();
     const committed = offsets[0].partitions.reduce((sum, p) => sum + Math.max(0, Number(p.offset)), 0);
     expect(committed).toBe(6);
+  });
+
+  async function gauge(metrics: Metrics, name: string, topicName: string): Promise<number[]> {
+    const metric = (await metrics.registry.getSingleMetric(name)?.get()) ?? { values: [] };
+    return metric.values.filter((v) => v.labels.topic === topicName).map((v) => v.value);
+  }
+
+  async function waitFor(what: string, check: () => Promise<boolean> | boolean, timeoutMs = 60000) {
+    const deadline = Date.now() + timeoutMs;
+    while (!(await check())) {
+      if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`);
+      await new Promise((r) => setTimeout(r, 200));
+    }
+  }
+
+  for (const transactional of [true, false]) {
+    it(`a record the handler keeps failing on is isolated and dead-lettered; the rest of its batch commits (${transactional ? 'transactional' : 'at least once'})`, async () => {
+      const input = topic('throws-in');
+      const output = topic('throws-out');
+      await provision(input, output);
+      const serde = await AvroSerde.create(config, [input, output]);
+      const producer = new BatchProducer(kafka);
+      await producer.connect();
+      const runs = Array.from({ length: 40 }, (_, i) => run(i, i === 17 ? 'poison-throw' : 'agent-a'));
+      await producer.send(runs.map((r) => ({ topic: input.name, key: 'k', value: serde.encode(input, r) })));
+      await producer.disconnect();
+
+      const groupId = `throws-${uid()}`;
+      let calls = 0;
+      const seenPoison: number[] = [];
+      const metrics = testMetrics();
+      const consumer = new BatchConsumer<Record<string, unknown>>(
+        kafka,
+        serde,
+        {
+          groupId,
+          topics: [input],
+          transactional,
+          maxRecordAttempts: 3,
+          lagIntervalMs: 1000,
+          handler: async (records) => {
+            calls++;
+            if (records.some((r) => r.value.agent_id === 'poison-throw')) {
+              seenPoison.push(records.length);
+              // what PostgreSQL answers a NUL in text: a data error, the record's own
+              throw Object.assign(new Error('invalid byte sequence for encoding "UTF8": 0x00'), {
+                code: '22021',
+              });
+            }
+            return {
+              outputs: records.map((r) => ({
+                topic: output.name,
+                key: r.key,
+                value: serde.encode(output, r.value),
+              })),
+            };
+          },
+        },
+        quietLogger(),
+        metrics,
+      );
+      await consumer.start();
+      const out = await readTopic<Record<string, unknown>>(kafka, output, { expected: 39, serde });
+      const dead = (
+        await readTopic<Buffer>(kafka, Topics.deadLetter, { expected: 1, timeoutMs: 30000 })
+      ).filter((d) => d.headers[DLQ_HEADERS.topic]?.toString() === input.name);
+      await waitFor('lag to reach 0', async () => {
+        await consumer.measureLag();
+        const lag = await gauge(metrics, 'burnrate_kafka_consumer_lag', input.name);
+        return lag.length > 0 && lag.every((v) => v === 0);
+      });
+      expect(consumer.liveness()).toBeNull();
+      await consumer.stop();
+
+      // every other record once, in order
+      expect(out.map((o) => o.value.run_id)).toEqual(runs.filter((_, i) => i !== 17).map((r) => r.run_id));
+      expect(dead).toHaveLength(1);
+      expect(dead[0].headers[DLQ_HEADERS.offset]!.toString()).toBe('17');
+      expect(dead[0].headers[DLQ_HEADERS.reason]!.toString()).toMatch(
+        /^failed 3 times: invalid byte sequence for encoding "UTF8": 0x00/,
+      );
+      expect(dead[0].raw).toEqual(serde.encode(input, runs[17]));
+      // halved down to the record alone, then tried alone three times in all
+      expect(seenPoison[0]).toBe(40);
+      expect(seenPoison.filter((n) => n === 1)).toHaveLength(3);
+      expect(calls).toBeLessThan(40);
+    });
+  }
+
+  it('a dependency that is down holds the partition and retries with backoff, dead-lettering nothing', async () => {
+    const input = topic('down-in');
+    const output = topic('down-out');
+    await provision(input, output);
+    const serde = await AvroSerde.create(config, [input, output]);
+    const producer = new BatchProducer(kafka);
+    await producer.connect();
+    const runs = Array.from({ length: 20 }, (_, i) => run(i));
+    await producer.send(runs.map((r) => ({ topic: input.name, key: 'k', value: serde.encode(input, r) })));
+    await producer.disconnect();
+
+    let failures = 0;
+    const metrics = testMetrics();
+    const consumer = new BatchConsumer<Record<string, unknown>>(
+      kafka,
+      serde,
+      {
+        groupId: `down-${uid()}`,
+        topics: [input],
+        transactional: true,
+        maxRecordAttempts: 1,
+        maxBackoffMs: 400,
+        handler: async (records) => {
+          if (failures < 6) {
+            failures++;
+            // what pg throws when PostgreSQL is down
+            throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
+          }
+          return {
+            outputs: records.map((r) => ({
+              topic: output.name,
+              key: r.key,
+              value: serde.encode(output, r.value),
+            })),
+          };
+        },
+      },
+      quietLogger(),
+      metrics,
+    );
+    await consumer.start();
+    const out = await readTopic<Record<string, unknown>>(kafka, output, { expected: 20, serde });
+    await consumer.stop();
+    expect(out.map((o) => o.value.run_id)).toEqual(runs.map((r) => r.run_id));
+    expect(failures).toBe(6);
+    const retries = (await metrics.registry.getSingleMetric('burnrate_consumer_retries_total')!.get()).values;
+    expect(retries.find((v) => v.labels.reason === 'dependency')?.value).toBe(6);
+    expect(retries.find((v) => v.labels.reason === 'record')).toBeUndefined();
+    expect(
+      (await metrics.registry.getSingleMetric('burnrate_dead_letter_records_total')!.get()).values,
+    ).toHaveLength(0);
+  });
+
+  it('a stuck partition shows its lag and stall on a timer, and fails liveness past the limit', async () => {
+    const input = topic('stuck-in');
+    await provision(input);
+    const serde = await AvroSerde.create(config, [input]);
+    const producer = new BatchProducer(kafka);
+    await producer.connect();
+    await producer.send(
+      Array.from({ length: 5 }, (_, i) => ({
+        topic: input.name,
+        key: 'k',
+        value: serde.encode(input, run(i)),
+      })),
+    );
+    await producer.disconnect();
+    const metrics = testMetrics();
+    const consumer = new BatchConsumer<Record<string, unknown>>(
+      kafka,
+      serde,
+      {
+        groupId: `stuck-${uid()}`,
+        topics: [input],
+        lagIntervalMs: 1000,
+        stallLivenessS: 2,
+        maxBackoffMs: 500,
+        handler: async () => {
+          throw new TransientError('database unavailable');
+        },
+      },
+      quietLogger(),
+      metrics,
+    );
+    await consumer.start();
+    try {
+      await waitFor('liveness to fail', () => consumer.liveness() !== null, 30000);
+      expect(consumer.liveness()).toMatch(
+        new RegExp(`^${input.name} partition \\d+ has not progressed for \\d+ s with 5 records of lag`),
+      );
+      expect((await gauge(metrics, 'burnrate_kafka_consumer_lag', input.name)).sort()).toContain(5);
+      expect(
+        Math.max(...(await gauge(metrics, 'burnrate_kafka_partition_stalled_seconds', input.name))),
+      ).toBeGreaterThan(2);
+    } finally {
+      await consumer.stop();
+    }
   });
 
   it('commits a transaction larger than the broker takes in one request, in several requests', async () => {

@@ -164,6 +164,14 @@ export const commonSpec = {
   KAFKA_FETCH_MAX_WAIT_MS: int(100, { min: 1 }),
   /** Compression of what the consumers write to Kafka (runs.priced, agent-stats, anomalies, changelogs). */
   KAFKA_COMPRESSION: oneOf(['none', 'gzip'] as const, 'none'),
+  /** A record that fails on its own this many times goes to the dead-letter topic; the rest of its batch commits. */
+  KAFKA_RECORD_MAX_ATTEMPTS: int(3, { min: 1, max: 100 }),
+  /** Longest wait between retries while a dependency (PostgreSQL, Kafka, the registry) is down. */
+  KAFKA_RETRY_MAX_BACKOFF_MS: int(30000, { min: 100 }),
+  /** How often consumer lag is measured from committed offsets against the high watermark. */
+  KAFKA_LAG_INTERVAL_MS: int(15000, { min: 1000 }),
+  /** Liveness fails when a partition with lag has not progressed for this long (0: never), so Kubernetes restarts. */
+  KAFKA_STALL_LIVENESS_S: int(300, { min: 0 }),
   SCHEMA_REGISTRY_URL: url('http://127.0.0.1:8085/apis/ccompat/v7'),
   SCHEMA_REGISTRY_USERNAME: optionalStr(),
   SCHEMA_REGISTRY_PASSWORD: optionalStr(),

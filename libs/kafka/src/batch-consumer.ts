@@ -1,5 +1,6 @@
 import {
   CompressionTypes,
+  type Admin,
   type Consumer,
   type EachBatchPayload,
   type IHeaders,
@@ -11,6 +12,7 @@ import { hostname } from 'node:os';
 import { Topics, type TopicSpec } from '@libs/contracts';
 import type { JsonLogger, Metrics } from '@libs/observability';
 import { AvroSerde, SerdeError } from './avro-serde';
+import { backoffMs, errorMessage, isTransient } from './failure';
 import { KeyedPartitioner } from './partitioner';
 import { BatchProducer, DEFAULT_MAX_SEND_BYTES, sendInRequests, type OutboundRecord } from './batch-producer';
 
@@ -88,6 +90,14 @@ export interface BatchConsumerOptions<T> {
   maxSendBytes?: number;
   /** Called with topic -> partitions after every (re)join, before records of new partitions are handed over. */
   onAssignment?: (assignment: Record<string, number[]>) => Promise<void> | void;
+  /** A record that fails on its own this many times is dead-lettered (KAFKA_RECORD_MAX_ATTEMPTS, default 3). */
+  maxRecordAttempts?: number;
+  /** Longest wait between retries while a dependency is down (KAFKA_RETRY_MAX_BACKOFF_MS, default 30 s). */
+  maxBackoffMs?: number;
+  /** How often lag is measured from committed offsets (KAFKA_LAG_INTERVAL_MS, default 15 s); 0 turns it off. */
+  lagIntervalMs?: number;
+  /** Liveness fails when a partition with lag has not progressed for this long (KAFKA_STALL_LIVENESS_S; 0: never). */
+  stallLivenessS?: number;
 }
 
 export const DLQ_HEADERS = {
@@ -116,21 +126,41 @@ export function deadLetterRecord(dl: DeadLetter): OutboundRecord {
 
 /**
  * The hot-path consumer loop (OpenMeter's sink-worker shape): read a batch, decode it, hand it to the handler, make
- * its outputs durable, then commit the offsets — never before. A record that cannot be decoded or that the handler
- * rejects goes to the dead-letter topic with the reason and its source coordinates, and is committed with the batch:
- * one bad record never blocks a partition, and nothing is silently dropped.
+ * its outputs durable, then commit the offsets — never before. A record that cannot be decoded goes to the
+ * dead-letter topic with the reason and its source coordinates, and is committed with the batch.
+ *
+ * Failure isolation: when the handler throws, the error is classified (failure.ts). A dependency that is down
+ * (Kafka, PostgreSQL, the registry unreachable) holds the partition where it is — the same records are retried with
+ * exponential backoff, heartbeating, until it is back; nothing is dead-lettered for it. Any other error is taken as
+ * the records': the slice is split in halves, each half committed as soon as it succeeds, down to the one record that
+ * fails alone; that record is retried up to maxRecordAttempts times and then dead-lettered with the reason, and the
+ * partition moves on. One tenant's bad record costs that record, not the partition.
+ *
+ * Health: lag is measured on a timer from the group's committed offsets against the high watermark (so it stays true
+ * while a partition is stuck), with the seconds since a lagging partition last progressed; liveness fails when the
+ * kafkajs consumer has crashed for good or a partition has been stuck past stallLivenessS.
  */
 export class BatchConsumer<T> {
   readonly consumer: Consumer;
   private txProducer: Producer | undefined;
   private plainProducer: BatchProducer | undefined;
+  private admin: Admin | undefined;
   private running = false;
+  private crashed: string | null = null;
+  private lagTimer: NodeJS.Timeout | undefined;
+  /** Partitions this member owns, "topic\u0000partition" -> last progress (commit, or records skipped), epoch ms. */
+  private readonly progress = new Map<string, number>();
+  /** Offsets past control records and aborted transactions, which commit nothing but are not lag. */
+  private readonly skippedTo = new Map<string, bigint>();
+  private readonly stalledFor = new Map<string, { seconds: number; lag: number }>();
   private readonly byTopic: Map<string, TopicSpec>;
   private readonly log: JsonLogger;
   private readonly records;
   private readonly deadLetters;
   private readonly batchDuration;
   private readonly lag;
+  private readonly stalled;
+  private readonly retries;
 
   constructor(
     private readonly kafka: Kafka,
@@ -165,11 +195,21 @@ export class BatchConsumer<T> {
       'Time to process and commit one batch',
       ['group', 'topic'] as const,
     );
-    this.lag = metrics.gauge('burnrate_kafka_consumer_lag', 'Records behind the high watermark', [
-      'topic',
-      'partition',
-      'group',
-    ] as const);
+    this.lag = metrics.gauge(
+      'burnrate_kafka_consumer_lag',
+      "Records between the group's committed offset and the high watermark, per partition this member owns",
+      ['topic', 'partition', 'group'] as const,
+    );
+    this.stalled = metrics.gauge(
+      'burnrate_kafka_partition_stalled_seconds',
+      'Seconds since a partition with lag last committed (0 when it has none)',
+      ['topic', 'partition', 'group'] as const,
+    );
+    this.retries = metrics.counter(
+      'burnrate_consumer_retries_total',
+      'Slices retried: reason "dependency" (a dependency down, with backoff) or "record" (isolating a failing record)',
+      ['topic', 'group', 'reason'] as const,
+    );
   }
 
   get isRunning(): boolean {
@@ -192,13 +232,30 @@ export class BatchConsumer<T> {
       this.plainProducer = new BatchProducer(this.kafka, { lingerMs: 0 });
       await this.plainProducer.connect();
     }
-    if (options.onAssignment) {
-      this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => {
-        void Promise.resolve(options.onAssignment?.(event.payload.memberAssignment)).catch((err: unknown) =>
+    this.consumer.on(this.consumer.events.GROUP_JOIN, (event) => {
+      this.onJoin(event.payload.memberAssignment);
+      if (options.onAssignment)
+        void Promise.resolve(options.onAssignment(event.payload.memberAssignment)).catch((err: unknown) =>
           this.log.error('assignment callback failed', { err }),
         );
-      });
-    }
+    });
+    this.consumer.on(this.consumer.events.END_BATCH_PROCESS, (event) => {
+      // kafkajs hands no records over for a batch of only control records or aborted transactions, and with manual
+      // commits nothing is committed for it: remember how far it reached so it is not taken for lag.
+      const { topic, partition, batchSize, lastOffset } = event.payload;
+      if (batchSize !== 0) return;
+      const k = tpKey(topic, partition);
+      const next = BigInt(lastOffset) + 1n;
+      if (next > (this.skippedTo.get(k) ?? -1n)) {
+        this.skippedTo.set(k, next);
+        if (this.progress.has(k)) this.progress.set(k, Date.now());
+      }
+    });
+    this.consumer.on(this.consumer.events.CRASH, (event) => {
+      const { error, restart } = event.payload;
+      this.log.error('consumer crashed', { err: errorMessage(error), restart });
+      if (!restart) this.crashed = errorMessage(error);
+    });
     await this.consumer.connect();
     for (const topic of options.topics) {
       await this.consumer.subscribe({ topic: topic.name, fromBeginning: options.fromBeginning ?? true });
@@ -212,10 +269,85 @@ export class BatchConsumer<T> {
       eachBatch: (payload) => this.onBatch(payload),
     });
     this.running = true;
+    const interval = options.lagIntervalMs ?? 15000;
+    if (interval > 0) {
+      this.admin = this.kafka.admin();
+      await this.admin.connect();
+      this.lagTimer = setInterval(
+        () =>
+          void this.measureLag().catch((err: unknown) =>
+            this.log.warn('lag measurement failed', { err: errorMessage(err) }),
+          ),
+        interval,
+      );
+      this.lagTimer.unref();
+    }
     this.log.info('consuming', {
       topics: options.topics.map((t) => t.name),
       transactional: !!options.transactional,
     });
+  }
+
+  /** Null while alive; otherwise why Kubernetes should restart this process. */
+  liveness(): string | null {
+    if (this.crashed !== null) return `consumer ${this.options.groupId} crashed: ${this.crashed}`;
+    const limit = this.options.stallLivenessS ?? 300;
+    if (limit <= 0) return null;
+    for (const [k, { seconds, lag }] of this.stalledFor) {
+      if (seconds > limit) {
+        const [topic, partition] = k.split('\u0000');
+        return `${topic} partition ${partition} has not progressed for ${Math.round(seconds)} s with ${lag} records of lag (limit ${limit} s)`;
+      }
+    }
+    return null;
+  }
+
+  /** Lag and stall of every partition this member owns, from the committed offsets and the high watermarks. */
+  async measureLag(): Promise<void> {
+    if (!this.admin || this.progress.size === 0) return;
+    const group = this.options.groupId;
+    const topics = [...new Set([...this.progress.keys()].map((k) => k.split('\u0000')[0]))];
+    const committed = await this.admin.fetchOffsets({ groupId: group, topics });
+    const now = Date.now();
+    for (const topic of topics) {
+      const ends = await this.admin.fetchTopicOffsets(topic);
+      const done = new Map(
+        committed.find((c) => c.topic === topic)?.partitions.map((p) => [p.partition, p.offset]) ?? [],
+      );
+      for (const end of ends) {
+        const k = tpKey(topic, end.partition);
+        const since = this.progress.get(k);
+        if (since === undefined) continue;
+        const c = done.get(end.partition);
+        let from = c !== undefined && c !== '-1' ? BigInt(c) : BigInt(end.low);
+        const skipped = this.skippedTo.get(k);
+        if (skipped !== undefined && skipped > from) from = skipped;
+        const lag = Number(BigInt(end.high) > from ? BigInt(end.high) - from : 0n);
+        const seconds = lag > 0 ? (now - since) / 1000 : 0;
+        const labels = { topic, partition: String(end.partition), group };
+        this.lag.set(labels, lag);
+        this.stalled.set(labels, seconds);
+        this.stalledFor.set(k, { seconds, lag });
+      }
+    }
+  }
+
+  private onJoin(assignment: Record<string, number[]>): void {
+    const owned = new Set<string>();
+    for (const [topic, partitions] of Object.entries(assignment))
+      for (const p of partitions) owned.add(tpKey(topic, p));
+    const now = Date.now();
+    for (const k of [...this.progress.keys()]) {
+      if (owned.has(k)) continue;
+      this.progress.delete(k);
+      this.skippedTo.delete(k);
+      this.stalledFor.delete(k);
+      const [topic, partition] = k.split('\u0000');
+      const labels = { topic, partition, group: this.options.groupId };
+      this.lag.remove(labels);
+      this.stalled.remove(labels);
+    }
+    for (const k of owned) if (!this.progress.has(k)) this.progress.set(k, now);
   }
 
   private async onBatch({ batch, heartbeat, isStale, isRunning }: EachBatchPayload): Promise<void> {
@@ -223,80 +355,164 @@ export class BatchConsumer<T> {
     // A fetch can hold megabytes of records; handling it in slices bounds each transaction's size (the broker refuses
     // record batches over message.max.bytes, 1 MB by default) and the work redone after a crash.
     const size = this.options.maxRecordsPerCommit ?? 4000;
+    const live = () => isRunning() && !isStale();
     for (let from = 0; from < batch.messages.length; from += size) {
-      if (!isRunning() || isStale()) return;
-      await this.onSlice(
+      if (!live()) return;
+      const slice = await this.decodeSlice(
         batch.topic,
         batch.partition,
         batch.messages.slice(from, from + size),
         heartbeat,
-        isStale,
+        live,
       );
+      if (!slice || !(await this.handleRange(slice, 0, slice.messages.length, heartbeat, live))) return;
       await heartbeat();
     }
-    this.lag.set(
-      { topic: batch.topic, partition: String(batch.partition), group: this.options.groupId },
-      Number(batch.offsetLag()),
-    );
   }
 
-  private async onSlice(
+  /** Decodes a slice; waits out a registry that is down (decoding needs it for schemas not yet seen). */
+  private async decodeSlice(
     topic: string,
     partition: number,
     messages: KafkaMessage[],
     heartbeat: () => Promise<void>,
-    isStale: () => boolean,
-  ): Promise<void> {
-    const started = process.hrtime.bigint();
-    this.log.debug('batch', { topic, partition, records: messages.length, first: messages[0].offset });
-    const { records, deadLetters } = await this.decode(this.byTopic.get(topic), topic, partition, messages);
-    let result: BatchResult = {};
-    try {
-      if (records.length > 0)
-        result = (await this.options.handler(records, { topic, partition, heartbeat, isStale })) ?? {};
-    } catch (err) {
-      this.options.onUncommitted?.(topic, partition);
-      throw err;
+    live: () => boolean,
+  ): Promise<Slice<T> | null> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return { topic, partition, messages, ...(await this.decode(topic, partition, messages)) };
+      } catch (err) {
+        if (!(await this.waitOut(topic, err, attempt, heartbeat, live))) return null;
+      }
     }
-    if (isStale()) {
-      // partition moved: no commit, the new owner redoes it
-      if (records.length > 0) this.options.onUncommitted?.(topic, partition);
-      return;
-    }
-    const allDeadLetters = [...deadLetters, ...(result.deadLetters ?? [])];
-    const outputs = [...(result.outputs ?? []), ...allDeadLetters.map(deadLetterRecord)];
-    const nextOffset = (BigInt(messages[messages.length - 1].offset) + 1n).toString();
-    try {
-      await this.commit(topic, partition, nextOffset, outputs);
-    } catch (err) {
-      if (records.length > 0) this.options.onUncommitted?.(topic, partition);
-      throw err;
-    }
-
-    for (const dl of allDeadLetters) {
-      this.deadLetters.inc({ source_topic: topic, group: this.options.groupId });
-      this.log.warn('record sent to dead-letter topic', {
-        reason: dl.reason,
-        topic: dl.record.topic,
-        partition: dl.record.partition,
-        offset: dl.record.offset,
-      });
-    }
-    this.records.inc({ topic, group: this.options.groupId }, messages.length);
-    this.batchDuration.observe(
-      { group: this.options.groupId, topic },
-      Number(process.hrtime.bigint() - started) / 1e9,
-    );
   }
 
-  private async decode(
-    spec: TopicSpec | undefined,
+  /**
+   * Handles and commits messages [lo, hi) of the slice. Returns false when the partition was taken away or the
+   * consumer is stopping (nothing more is committed; the records are handed over again).
+   */
+  private async handleRange(
+    slice: Slice<T>,
+    lo: number,
+    hi: number,
+    heartbeat: () => Promise<void>,
+    live: () => boolean,
+  ): Promise<boolean> {
+    const { topic, partition, messages } = slice;
+    const records = slice.records.filter((r) => r.index >= lo && r.index < hi).map((r) => r.record);
+    const undecodable = slice.deadLetters.filter((d) => d.index >= lo && d.index < hi).map((d) => d.dead);
+    const maxAttempts = this.options.maxRecordAttempts ?? 3;
+    let failures = 0;
+    let waits = 0;
+    for (;;) {
+      if (!live()) return false;
+      const started = process.hrtime.bigint();
+      let result: BatchResult;
+      try {
+        result =
+          records.length > 0
+            ? ((await this.options.handler(records, {
+                topic,
+                partition,
+                heartbeat,
+                isStale: () => !live(),
+              })) ?? {})
+            : {};
+      } catch (err) {
+        if (records.length > 0) this.options.onUncommitted?.(topic, partition);
+        if (isTransient(err)) {
+          if (!(await this.waitOut(topic, err, ++waits, heartbeat, live))) return false;
+          continue;
+        }
+        if (hi - lo > 1) {
+          this.retries.inc({ topic, group: this.options.groupId, reason: 'record' });
+          this.log.warn('slice failed; retrying it in halves to isolate the record', {
+            topic,
+            partition,
+            first: messages[lo].offset,
+            records: hi - lo,
+            err: errorMessage(err),
+          });
+          const mid = lo + Math.ceil((hi - lo) / 2);
+          return (
+            (await this.handleRange(slice, lo, mid, heartbeat, live)) &&
+            this.handleRange(slice, mid, hi, heartbeat, live)
+          );
+        }
+        if (++failures < maxAttempts) {
+          this.retries.inc({ topic, group: this.options.groupId, reason: 'record' });
+          continue;
+        }
+        result = {
+          deadLetters: records.map((record) => ({
+            record,
+            reason: `failed ${failures} times: ${errorMessage(err)}`,
+          })),
+        };
+      }
+      if (!live()) {
+        // partition moved: no commit, the new owner redoes it
+        if (records.length > 0) this.options.onUncommitted?.(topic, partition);
+        return false;
+      }
+      const deadLetters = [...undecodable, ...(result.deadLetters ?? [])];
+      const outputs = [...(result.outputs ?? []), ...deadLetters.map(deadLetterRecord)];
+      const nextOffset = (BigInt(messages[hi - 1].offset) + 1n).toString();
+      try {
+        await this.commit(topic, partition, nextOffset, outputs);
+      } catch (err) {
+        if (records.length > 0) this.options.onUncommitted?.(topic, partition);
+        throw err;
+      }
+      const k = tpKey(topic, partition);
+      if (this.progress.has(k)) this.progress.set(k, Date.now());
+      for (const dl of deadLetters) {
+        this.deadLetters.inc({ source_topic: topic, group: this.options.groupId });
+        this.log.warn('record sent to dead-letter topic', {
+          reason: dl.reason,
+          topic: dl.record.topic,
+          partition: dl.record.partition,
+          offset: dl.record.offset,
+        });
+      }
+      this.records.inc({ topic, group: this.options.groupId }, hi - lo);
+      this.batchDuration.observe(
+        { group: this.options.groupId, topic },
+        Number(process.hrtime.bigint() - started) / 1e9,
+      );
+      return true;
+    }
+  }
+
+  /** Backoff while a dependency is down, heartbeating; false when the partition should be given up instead. */
+  private async waitOut(
     topic: string,
-    partition: number,
-    messages: KafkaMessage[],
-  ) {
-    const records: ConsumedRecord<T>[] = [];
-    const deadLetters: DeadLetter[] = [];
+    err: unknown,
+    attempt: number,
+    heartbeat: () => Promise<void>,
+    live: () => boolean,
+  ): Promise<boolean> {
+    const delay = backoffMs(attempt, this.options.maxBackoffMs ?? 30000);
+    this.retries.inc({ topic, group: this.options.groupId, reason: 'dependency' });
+    this.log.warn('dependency unavailable; partition holds its place and retries', {
+      topic,
+      attempt,
+      retry_in_ms: delay,
+      err: errorMessage(err),
+    });
+    const until = Date.now() + delay;
+    while (Date.now() < until) {
+      if (!live()) return false;
+      await new Promise((r) => setTimeout(r, Math.min(1000, until - Date.now())));
+      await heartbeat();
+    }
+    return live();
+  }
+
+  private async decode(topic: string, partition: number, messages: KafkaMessage[]) {
+    const spec = this.byTopic.get(topic);
+    const records: { index: number; record: ConsumedRecord<T> }[] = [];
+    const deadLetters: { index: number; dead: DeadLetter }[] = [];
     const decoded =
       spec?.valueSchema && this.serde
         ? await this.serde.decodeMany<T>(
@@ -311,19 +527,25 @@ export class BatchConsumer<T> {
       const headers = m.headers ?? {};
       if (value instanceof SerdeError)
         deadLetters.push({
-          record: { topic, partition, offset: m.offset, key, raw: m.value, headers },
-          reason: `undecodable: ${value.message}`,
+          index: i,
+          dead: {
+            record: { topic, partition, offset: m.offset, key, raw: m.value, headers },
+            reason: `undecodable: ${value.message}`,
+          },
         });
       else
         records.push({
-          topic,
-          partition,
-          offset: m.offset,
-          key,
-          value,
-          raw: m.value,
-          headers,
-          timestamp: Number(m.timestamp),
+          index: i,
+          record: {
+            topic,
+            partition,
+            offset: m.offset,
+            key,
+            value,
+            raw: m.value,
+            headers,
+            timestamp: Number(m.timestamp),
+          },
         });
     }
     return { records, deadLetters };
@@ -361,9 +583,23 @@ export class BatchConsumer<T> {
   async stop(): Promise<void> {
     if (!this.running) return;
     this.running = false;
+    if (this.lagTimer) clearInterval(this.lagTimer);
     await this.consumer.disconnect();
     await this.txProducer?.disconnect();
     await this.plainProducer?.disconnect();
+    await this.admin?.disconnect().catch(() => undefined);
     this.log.info('stopped');
   }
+}
+
+interface Slice<T> {
+  topic: string;
+  partition: number;
+  messages: KafkaMessage[];
+  records: { index: number; record: ConsumedRecord<T> }[];
+  deadLetters: { index: number; dead: DeadLetter }[];
+}
+
+function tpKey(topic: string, partition: number): string {
+  return `${topic}\u0000${partition}`;
 }

@@ -5,6 +5,7 @@ export * from './kafka-client';
 export * from './avro-serde';
 export * from './batch-producer';
 export * from './batch-consumer';
+export * from './failure';
 export * from './topics';
 export * from './kafka.service';
 export * from './kafka.module';

@@ -38,7 +38,7 @@ export class KafkaService implements OnModuleInit, BeforeApplicationShutdown {
     @Inject(KAFKA_MODULE_OPTIONS) private readonly options: KafkaModuleOptions,
     private readonly logger: JsonLogger,
     private readonly metrics: Metrics,
-    health: Health,
+    private readonly health: Health,
   ) {
     this.log = logger.child({ component: 'kafka' });
     this.kafka = createKafka(config, options.clientId, this.log);
@@ -85,12 +85,17 @@ export class KafkaService implements OnModuleInit, BeforeApplicationShutdown {
         minBytes: this.config.KAFKA_FETCH_MIN_BYTES,
         maxWaitTimeMs: this.config.KAFKA_FETCH_MAX_WAIT_MS,
         compression: this.config.KAFKA_COMPRESSION === 'gzip' ? CompressionTypes.GZIP : CompressionTypes.None,
+        maxRecordAttempts: this.config.KAFKA_RECORD_MAX_ATTEMPTS,
+        maxBackoffMs: this.config.KAFKA_RETRY_MAX_BACKOFF_MS,
+        lagIntervalMs: this.config.KAFKA_LAG_INTERVAL_MS,
+        stallLivenessS: this.config.KAFKA_STALL_LIVENESS_S,
         ...options,
       },
       this.logger,
       this.metrics,
     );
     this.consumers.push(consumer as BatchConsumer<unknown>);
+    this.health.registerLiveness(`consumer ${options.groupId}`, () => consumer.liveness());
     return consumer;
   }
 

@@ -56,7 +56,12 @@ export async function bootstrapService(options: BootstrapOptions): Promise<NestF
     done();
   });
   const readyGauge = metrics.gauge('burnrate_ready', '1 when every dependency of the service is ready');
-  fastify.get('/healthz', async () => ({ status: 'ok' }));
+  fastify.get('/healthz', async (_request, reply) => {
+    const report = health.liveness();
+    return reply
+      .code(report.alive ? 200 : 503)
+      .send(report.alive ? { status: 'ok' } : { status: 'failing', problems: report.problems });
+  });
   fastify.get('/readyz', async (_request, reply) => {
     const report = await health.readiness();
     readyGauge.set(report.ready ? 1 : 0);

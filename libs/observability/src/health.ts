@@ -1,5 +1,13 @@
 export type ReadinessCheck = () => Promise<void>;
 
+/** Null while alive, otherwise why the process should be restarted. */
+export type LivenessCheck = () => string | null;
+
+export interface LivenessReport {
+  alive: boolean;
+  problems: Record<string, string>;
+}
+
 export interface ReadinessReport {
   ready: boolean;
   checks: Record<string, { ok: boolean; error?: string }>;
@@ -8,10 +16,28 @@ export interface ReadinessReport {
 /** Readiness: every registered dependency check (Kafka, registry, database, ...) must pass. */
 export class Health {
   private readonly checks = new Map<string, ReadinessCheck>();
+  private readonly liveChecks = new Map<string, LivenessCheck>();
   private shuttingDown = false;
 
   register(name: string, check: ReadinessCheck): void {
     this.checks.set(name, check);
+  }
+
+  /**
+   * Liveness: the process itself is wedged (a consumer crashed for good, a partition stuck) and only a restart helps.
+   * Dependencies being down is readiness, never liveness: restarting would not bring PostgreSQL back.
+   */
+  registerLiveness(name: string, check: LivenessCheck): void {
+    this.liveChecks.set(name, check);
+  }
+
+  liveness(): LivenessReport {
+    const problems: Record<string, string> = {};
+    for (const [name, check] of this.liveChecks) {
+      const problem = check();
+      if (problem !== null) problems[name] = problem;
+    }
+    return { alive: Object.keys(problems).length === 0, problems };
   }
 
   markShuttingDown(): void {
