@@ -279,6 +279,14 @@ describe('aggregator service (own processes, transactional, changelog state, rea
       .map((l) => JSON.parse(l) as { agents: number });
     expect(restores.at(-1)!.agents).toBeGreaterThan(0);
     await victim.stop();
+    // Restores read without leaving a consumer group behind (each once showed as hundreds of thousands of lag).
+    const groups = kafka.admin();
+    await groups.connect();
+    const left = (await groups.listGroups()).groups.filter(
+      (g) => g.groupId.includes(crash) && g.groupId.includes('restore'),
+    );
+    await groups.disconnect();
+    expect(left).toEqual([]);
 
     // 3. Two replicas of one group share the partitions: together, the same answer as one.
     // Both join first (the group is stable with two members), then the runs arrive.

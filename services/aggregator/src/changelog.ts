@@ -1,5 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
+import { readAndForget } from '@libs/kafka';
 
 /**
  * Reads the given partitions of a compacted changelog topic from the beginning, read_committed, so only state whose
@@ -36,41 +37,22 @@ export async function restorePartitions(
   } finally {
     await admin.disconnect();
   }
-  const consumer = kafka.consumer({
-    groupId: `burnrate-restore-${randomUUID()}`,
-    readUncommitted: false,
-    maxBytesPerPartition: 8 * 1024 * 1024,
-    maxWaitTimeInMs: 50,
-  });
   let restored = 0;
-  await consumer.connect();
-  try {
-    await consumer.subscribe({ topic, fromBeginning: true });
-    const others = all.filter((p) => !pending.has(p));
-    await new Promise<void>((resolve, reject) => {
-      consumer
-        .run({
-          eachBatch: async ({ batch }) => {
-            if (!pending.has(batch.partition)) return;
-            for (const m of batch.messages) {
-              const key = m.key?.toString();
-              if (!key) continue;
-              if (key === fence) {
-                pending.delete(batch.partition);
-                break;
-              }
-              if (key.startsWith('f|')) continue; // an earlier restore's fence
-              apply(batch.partition, key, m.value ? m.value.toString() : null);
-              restored++;
-            }
-            if (pending.size === 0) resolve();
-          },
-        })
-        .catch(reject);
-      if (others.length > 0) consumer.pause([{ topic, partitions: others }]);
-    });
-  } finally {
-    await consumer.disconnect();
-  }
+  const others = all.filter((p) => !pending.has(p));
+  await readAndForget(kafka, `burnrate-restore-${topic}`, { topic, pause: others }, async (batch, done) => {
+    if (!pending.has(batch.partition)) return;
+    for (const m of batch.messages) {
+      const key = m.key?.toString();
+      if (!key) continue;
+      if (key === fence) {
+        pending.delete(batch.partition);
+        break;
+      }
+      if (key.startsWith('f|')) continue; // an earlier restore's fence
+      apply(batch.partition, key, m.value ? m.value.toString() : null);
+      restored++;
+    }
+    if (pending.size === 0) done();
+  });
   return restored;
 }

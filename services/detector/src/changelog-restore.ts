@@ -1,5 +1,5 @@
-import { randomUUID } from 'node:crypto';
 import type { Kafka } from 'kafkajs';
+import { readAndForget } from '@libs/kafka';
 import type { Detector, LedgerKey } from './core/detector';
 
 /**
@@ -20,37 +20,20 @@ export async function restoreFromChangelog(kafka: Kafka, topic: string, detector
     offsets.filter((o) => BigInt(o.high) > BigInt(o.low)).map((o) => [o.partition, BigInt(o.high) - 1n]),
   );
   if (pending.size === 0) return 0;
-  const consumer = kafka.consumer({
-    groupId: `burnrate-detector-restore-${randomUUID()}`,
-    readUncommitted: false,
-  });
   let restored = 0;
-  await consumer.connect();
-  try {
-    await consumer.subscribe({ topic, fromBeginning: true });
-    await new Promise<void>((resolve, reject) => {
-      consumer
-        .run({
-          eachBatch: async ({ batch }) => {
-            for (const m of batch.messages) {
-              if (!m.key) continue;
-              const key = m.key.toString() as LedgerKey;
-              detector.restore(key, m.value ? JSON.parse(m.value.toString()) : null);
-              restored++;
-            }
-            const last = pending.get(batch.partition);
-            if (last !== undefined && BigInt(batch.highWatermark) - 1n <= BigInt(batch.lastOffset()))
-              pending.delete(batch.partition);
-            else if (last !== undefined && BigInt(batch.lastOffset()) >= last)
-              pending.delete(batch.partition);
-            if (pending.size === 0) resolve();
-          },
-        })
-        .catch(reject);
-    });
-  } finally {
-    await consumer.disconnect();
-  }
+  await readAndForget(kafka, `burnrate-detector-restore-${topic}`, { topic }, async (batch, done) => {
+    for (const m of batch.messages) {
+      if (!m.key) continue;
+      const key = m.key.toString() as LedgerKey;
+      detector.restore(key, m.value ? JSON.parse(m.value.toString()) : null);
+      restored++;
+    }
+    const last = pending.get(batch.partition);
+    if (last !== undefined && BigInt(batch.highWatermark) - 1n <= BigInt(batch.lastOffset()))
+      pending.delete(batch.partition);
+    else if (last !== undefined && BigInt(batch.lastOffset()) >= last) pending.delete(batch.partition);
+    if (pending.size === 0) done();
+  });
   detector.restored();
   return restored;
 }
