@@ -1,5 +1,6 @@
 import type { Kafka } from 'kafkajs';
 import { topicsIn, type PricedRun, type RejectedRun, type RunEvent } from '@libs/contracts';
+import { createPool } from '@libs/db';
 import { AvroSerde, BatchProducer, provisionTopics } from '@libs/kafka';
 import { runEvent } from './support/fixtures';
 import { startService, type ServiceProcess, migrated } from './support/services';
@@ -58,7 +59,7 @@ describe('pricing service (own process, transactional, real stack)', () => {
     await producer.connect();
     const valid = Array.from({ length: 400 }, (_, i) => raw(i));
     const unknown = Array.from({ length: 5 }, (_, i) =>
-      raw(1000 + i, { model: 'homegrown-llm-7b', provider: null, cache_read_tokens: null }),
+      raw(1000 + i, { model: `homegrown-${ns}`, provider: null, cache_read_tokens: null }),
     );
     const invalid = [
       raw(2000, { finished_at: Date.UTC(2026, 5, 9) - 10_000, started_at: Date.UTC(2026, 5, 9) }), // finishes before it starts
@@ -118,6 +119,16 @@ describe('pricing service (own process, transactional, real stack)', () => {
     const unpriced = priced.filter((p) => p.value.price_status === 'unpriced');
     expect(unpriced.map((p) => p.value.run.run_id).sort()).toEqual(unknown.map((r) => r.run_id).sort());
     expect(unpriced.every((p) => p.value.total_cost_nanos === 0 && p.value.rate_card_id === null)).toBe(true);
+    // Pricing writes only to Kafka: the recorder counts unpriced models from the runs it stores, each once.
+    const pool = createPool(await migrated(), 1);
+    try {
+      const { rows } = await pool.query('select * from unpriced_models where model = $1', [
+        `homegrown-${ns}`,
+      ]);
+      expect(rows).toEqual([]);
+    } finally {
+      await pool.end();
+    }
 
     expect(rejected.map((r) => r.value.run_id).sort()).toEqual(invalid.map((r) => r.run_id).sort());
     const byId = Object.fromEntries(rejected.map((r) => [r.value.run_id, r.value]));

@@ -1,7 +1,9 @@
 import type { Pool } from 'pg';
-import { topicsIn } from '@libs/contracts';
+import { topicsIn, type PricedRun, type RunEvent } from '@libs/contracts';
 import { createPool } from '@libs/db';
 import { provisionTopics } from '@libs/kafka';
+import { RunsWriter } from '../services/recorder/src/runs.writer';
+import { pricedRun, runEvent } from './support/fixtures';
 import { createKey, migrated, startService, type ServiceProcess } from './support/services';
 import { testConfig, testKafka, uid } from './support/stack';
 
@@ -22,6 +24,15 @@ async function until<T>(
     last = await fn();
   }
   return last;
+}
+
+/** Priced runs a recorder has read so far: inserted or skipped as duplicates. */
+async function runsRead(url: string): Promise<number> {
+  const text = await (await fetch(`${url}/metrics`)).text();
+  let n = 0;
+  for (const m of text.matchAll(/^burnrate_recorder_rows_total\{([^}]*)\} (\d+)$/gm))
+    if (m[1].includes('table="runs"')) n += Number(m[2]);
+  return n;
 }
 
 describe('HTTP -> ingestion -> pricing -> recorder -> PostgreSQL (separate processes, real stack)', () => {
@@ -153,5 +164,129 @@ describe('HTTP -> ingestion -> pricing -> recorder -> PostgreSQL (separate proce
       rollup_cost: String(60 * 25_000_000),
     });
     expect((await totals()).runs).toBe('60');
+  });
+
+  it('counts a team’s unpriced model once per run, though the client retried the batch and a second group replays it', async () => {
+    const model = `homegrown-${uid()}`;
+    const batch = Array.from({ length: 12 }, (_, i) => ({
+      run_id: `${ns}-unpriced-${i}`,
+      agent_id: `agent-${i % 3}`,
+      model,
+      provider: 'selfhosted',
+      input_tokens: 1000,
+      output_tokens: 100,
+      started_at: new Date(finished - 2000).toISOString(),
+      finished_at: new Date(finished + i * 1000).toISOString(),
+      status: 'success',
+    }));
+    const before = await runsRead(services[2].url);
+    for (let attempt = 0; attempt < 2; attempt++) {
+      const res = await fetch(`${services[0].url}/v1/runs`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+        body: JSON.stringify(batch),
+      });
+      expect(res.status).toBe(202);
+    }
+    const seen = async () =>
+      (
+        await pool.query<{ team: string; runs: string; first_seen: Date; last_seen: Date }>(
+          'select team, runs, first_seen, last_seen from unpriced_models where model = $1',
+          [model],
+        )
+      ).rows;
+    const stored = async () =>
+      (
+        await pool.query<{ n: string }>(
+          "select count(*) as n from runs where team = $1 and model = $2 and price_status = 'unpriced'",
+          [team, model],
+        )
+      ).rows[0].n;
+    await until('stored', stored, (n) => n === '12');
+    const expected = [
+      { team, runs: '12', first_seen: new Date(finished), last_seen: new Date(finished + 11_000) },
+    ];
+    await until(
+      'both copies read',
+      () => runsRead(services[2].url),
+      (n) => n >= before + 24,
+    );
+    expect(await seen()).toEqual(expected);
+
+    const replay = await startService('recorder', 18285, {
+      ...env,
+      CONSUMER_GROUP: `recorder-replay-unpriced-${ns}`,
+    });
+    services.push(replay);
+    const all = await runsRead(services[2].url);
+    await until(
+      'replayed',
+      () => runsRead(replay.url),
+      (n) => n >= all,
+    );
+    expect(await seen()).toEqual(expected);
+  });
+});
+
+describe(`${RunsWriter.name}: unpriced models, per team, from the runs it inserts`, () => {
+  let pool: Pool;
+  beforeAll(async () => {
+    pool = createPool(await migrated(), 2);
+  });
+  afterAll(async () => {
+    await pool.end();
+  });
+
+  const unpriced = (team: string, model: string, over: Partial<RunEvent>): PricedRun => ({
+    ...pricedRun(runEvent({ team, model, provider: 'selfhosted', ...over }), 0),
+    price_status: 'unpriced',
+    rate_card_id: null,
+    rate_card_version: null,
+  });
+
+  it('counts a redelivered run once, and each team apart', async () => {
+    const [a, b] = [`ua-${uid()}`, `ub-${uid()}`];
+    const model = `homegrown-${uid()}`;
+    const at = Date.UTC(2026, 5, 9, 10);
+    const first = unpriced(a, model, { run_id: 'r1', finished_at: at });
+    const sut = new RunsWriter(pool);
+    expect(await sut.write([first])).toBe(1);
+    expect(await sut.write([first])).toBe(0); // redelivered alone
+    expect(
+      await sut.write([
+        first, // and again beside new runs
+        unpriced(a, model, { run_id: 'r2', finished_at: at + 5000 }),
+        unpriced(a, model, { run_id: 'r2', finished_at: at + 5000 }), // twice in one batch
+        unpriced(b, model, { run_id: 'r1', finished_at: at - 5000 }), // another team, same run_id
+        pricedRun(runEvent({ team: a, run_id: 'r3', model: 'gpt-4o', finished_at: at }), 1000),
+      ]),
+    ).toBe(3);
+    const { rows } = await pool.query(
+      'select team, provider, model, runs, first_seen, last_seen from unpriced_models where model = $1 order by team',
+      [model],
+    );
+    expect(rows).toEqual([
+      {
+        team: a,
+        provider: 'selfhosted',
+        model,
+        runs: '2',
+        first_seen: new Date(at),
+        last_seen: new Date(at + 5000),
+      },
+      {
+        team: b,
+        provider: 'selfhosted',
+        model,
+        runs: '1',
+        first_seen: new Date(at - 5000),
+        last_seen: new Date(at - 5000),
+      },
+    ]);
+    for (const t of [a, b]) {
+      await pool.query('delete from runs where team = $1', [t]);
+      await pool.query('delete from spend_hourly where team = $1', [t]);
+      await pool.query('delete from unpriced_models where team = $1', [t]);
+    }
   });
 });

@@ -41,6 +41,7 @@ export interface OverrideInput {
 }
 
 export interface UnpricedModel {
+  team: string;
   provider: string;
   model: string;
   runs: string;
@@ -194,25 +195,15 @@ export class RateCardRepository {
     return (rowCount ?? 0) > 0;
   }
 
-  /** Counts runs of unpriced models, one statement per batch. */
-  async recordUnpriced(
-    seen: { provider: string; model: string; runs: number; first: number; last: number }[],
-  ): Promise<void> {
-    if (seen.length === 0) return;
-    await this.pool.query(
-      `insert into unpriced_models (provider, model, runs, first_seen, last_seen)
-       select provider, model, runs, to_timestamp(first / 1000.0), to_timestamp(last / 1000.0)
-       from jsonb_to_recordset($1::jsonb) as x(provider text, model text, runs bigint, first bigint, last bigint)
-       on conflict (provider, model) do update set runs = unpriced_models.runs + excluded.runs,
-         first_seen = least(unpriced_models.first_seen, excluded.first_seen),
-         last_seen = greatest(unpriced_models.last_seen, excluded.last_seen)`,
-      [JSON.stringify(seen)],
-    );
-  }
-
-  async listUnpriced(): Promise<UnpricedModel[]> {
+  /**
+   * Models whose runs arrived without a price, per team: one team's (null: every team's). The recorder keeps the counts,
+   * from the runs it inserts, so a redelivered run is not counted twice.
+   */
+  async listUnpriced(team: string | null): Promise<UnpricedModel[]> {
     const { rows } = await this.pool.query<UnpricedModel>(
-      'select provider, model, runs, first_seen, last_seen from unpriced_models order by last_seen desc',
+      `select team, provider, model, runs, first_seen, last_seen from unpriced_models
+       where $1::text is null or team = $1 order by last_seen desc, team, provider, model`,
+      [team],
     );
     return rows;
   }

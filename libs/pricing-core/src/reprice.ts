@@ -4,8 +4,11 @@ import { RateCardRepository } from './rate-card.repository';
 import { RateCardResolver } from './rate-card-resolver';
 
 interface StoredRun {
+  team: string;
   run_id: string;
   finished_at: Date;
+  /** finished_at exactly as stored (microseconds), to match the row again. */
+  finished_key: string;
   started_at: Date;
   model: string;
   provider: string;
@@ -19,6 +22,7 @@ interface StoredRun {
  * Prices stored runs that were unpriced when they arrived, now that the rate card knows their model: each run is
  * priced at the rate in force at its own finished_at, the run row updated and the hourly rollup adjusted by the
  * difference. Only rows still marked unpriced are touched, so running it twice changes nothing the second time.
+ * A team's unpriced model leaves unpriced_models once none of that team's runs of it is left unpriced.
  * (Aggregated stats already emitted by the aggregator are not revised.)
  */
 export async function repriceUnpriced(
@@ -28,15 +32,20 @@ export async function repriceUnpriced(
   const card = new RateCardResolver(await new RateCardRepository(pool).load());
   let repriced = 0;
   let stillUnpriced = 0;
-  let after = '';
+  const touched = new Map<string, { team: string; provider: string; model: string }>();
+  // Paged by the runs key, (team, run_id, finished_at): two teams may use the same run_id.
+  let after: [string, string, string] = ['', '', '-infinity'];
   for (;;) {
     const { rows } = await pool.query<StoredRun>(
-      `select run_id, finished_at, started_at, model, provider, uncached_input_tokens, cache_read_tokens, cache_write_tokens, output_tokens
-       from runs where price_status = 'unpriced' and run_id > $1 order by run_id limit $2`,
-      [after, batchSize],
+      `select team, run_id, finished_at, finished_at::text as finished_key, started_at, model, provider,
+         uncached_input_tokens, cache_read_tokens, cache_write_tokens, output_tokens
+       from runs where price_status = 'unpriced' and (team, run_id, finished_at) > ($1, $2, $3::timestamptz)
+       order by team, run_id, finished_at limit $4`,
+      [...after, batchSize],
     );
     if (rows.length === 0) break;
-    after = rows[rows.length - 1].run_id;
+    const last = rows[rows.length - 1];
+    after = [last.team, last.run_id, last.finished_key];
     const updates = [];
     for (const r of rows) {
       // Stored tokens are already normalised into disjoint parts; the stored provider and model are the resolved ones.
@@ -60,31 +69,37 @@ export async function repriceUnpriced(
         stillUnpriced++;
         continue;
       }
-      const chosen = { result };
-      const c = chosen.result.costs;
+      touched.set(`${r.team}\u0000${r.provider}\u0000${r.model}`, {
+        team: r.team,
+        provider: r.provider,
+        model: r.model,
+      });
+      const c = result.costs;
       updates.push({
+        team: r.team,
         run_id: r.run_id,
-        finished_at: r.finished_at.toISOString(),
+        finished_at: r.finished_key,
         input: c.input,
         cache_read: c.cacheRead,
         cache_write: c.cacheWrite,
         output: c.output,
         total: c.total,
-        currency: chosen.result.currency,
-        row: chosen.result.row!.id,
-        version: chosen.result.row!.version,
-        tier: chosen.result.tier,
+        currency: result.currency,
+        row: result.row!.id,
+        version: result.row!.version,
+        tier: result.tier,
       });
     }
     if (updates.length === 0) continue;
     const { rows: done } = await pool.query<{ n: string }>(
-      `with u as (select * from jsonb_to_recordset($1::jsonb) as x(run_id text, finished_at timestamptz, input bigint,
+      `with u as (select * from jsonb_to_recordset($1::jsonb) as x(team text, run_id text, finished_at timestamptz, input bigint,
          cache_read bigint, cache_write bigint, output bigint, total bigint, currency text, row text, version text, tier text)),
        updated as (
          update runs r set input_cost_nanos = u.input, cache_read_cost_nanos = u.cache_read, cache_write_cost_nanos = u.cache_write,
            output_cost_nanos = u.output, total_cost_nanos = u.total, currency = u.currency, price_status = 'priced',
            rate_card_id = u.row, rate_card_version = u.version, price_tier = u.tier, priced_at = now()
-         from u where r.run_id = u.run_id and r.finished_at = u.finished_at and r.price_status = 'unpriced'
+         from u where r.team = u.team and r.run_id = u.run_id and r.finished_at = u.finished_at
+           and r.price_status = 'unpriced'
          returning r.*
        ),
        rolled as (
@@ -101,10 +116,15 @@ export async function repriceUnpriced(
     );
     repriced += Number(done[0].n);
   }
-  if (repriced > 0) {
+  if (touched.size > 0) {
+    // A statement of its own: within the update's statement, runs would still read as unpriced.
     await pool.query(
-      `delete from unpriced_models m where not exists (
-         select 1 from runs r where r.price_status = 'unpriced' and r.model = m.model)`,
+      `delete from unpriced_models m
+       using jsonb_to_recordset($1::jsonb) as k(team text, provider text, model text)
+       where m.team = k.team and m.provider = k.provider and m.model = k.model
+         and not exists (select 1 from runs r where r.price_status = 'unpriced' and r.team = k.team
+           and r.provider = k.provider and r.model = k.model)`,
+      [JSON.stringify([...touched.values()])],
     );
   }
   return { repriced, stillUnpriced };

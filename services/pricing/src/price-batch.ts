@@ -19,7 +19,6 @@ export interface RawRecord {
 export interface PricedBatch {
   priced: { key: string; value: PricedRun }[];
   rejected: { key: string | null; value: RejectedRun }[];
-  unpriced: { provider: string; model: string; runs: number; first: number; last: number }[];
 }
 
 /** Validates, normalises and prices one batch of raw runs: pure, so it is tested and benchmarked without Kafka. */
@@ -28,8 +27,7 @@ export function priceBatch(
   card: RateCardResolver,
   now: number = Date.now(),
 ): PricedBatch {
-  const out: PricedBatch = { priced: [], rejected: [], unpriced: [] };
-  const unpriced = new Map<string, PricedBatch['unpriced'][number]>();
+  const out: PricedBatch = { priced: [], rejected: [] };
   for (const record of records) {
     const validated = validateRunEvent(record.value, now);
     let errors: FieldError[] | null = validated.ok ? null : validated.errors;
@@ -62,22 +60,6 @@ export function priceBatch(
             priced_at: now,
           },
         });
-        if (result.status === 'unpriced') {
-          const k = `${result.provider}\u0000${result.model}`;
-          const seen = unpriced.get(k);
-          if (seen) {
-            seen.runs++;
-            seen.first = Math.min(seen.first, run.finished_at);
-            seen.last = Math.max(seen.last, run.finished_at);
-          } else
-            unpriced.set(k, {
-              provider: result.provider,
-              model: result.model,
-              runs: 1,
-              first: run.finished_at,
-              last: run.finished_at,
-            });
-        }
         continue;
       }
       errors = outcome.errors;
@@ -101,6 +83,5 @@ export function priceBatch(
       },
     });
   }
-  out.unpriced = [...unpriced.values()];
   return out;
 }

@@ -67,8 +67,9 @@ export class PricingService implements OnApplicationBootstrap, OnApplicationShut
       transactionalId: `${this.config.CONSUMER_GROUP}-${this.config.INSTANCE_ID}`,
       handler: async (records) => {
         const serde = this.kafka.serde;
+        // No database writes here: they would sit outside the Kafka transaction and repeat when a batch is retried.
+        // The recorder counts unpriced models from the runs it actually inserts.
         const batch = priceBatch(records, this.card);
-        await this.repo.recordUnpriced(batch.unpriced);
         // Counted per batch: a labelled counter's increment costs more than pricing a run.
         const byStatus = new Map<string, number>();
         const spend = new Map<string, { team: string; currency: string; nanos: number }>();

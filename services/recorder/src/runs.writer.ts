@@ -55,10 +55,12 @@ function arrayLiteral(values: readonly Value[], quoted: boolean): string {
 }
 
 /**
- * Writes priced runs and their hourly rollup in one statement: runs are inserted with ON CONFLICT DO NOTHING and only
- * the rows actually inserted are added to spend_hourly, so a replayed or redelivered batch changes nothing. The rows go
- * as one array per column (unnest): PostgreSQL reads those several times faster than a JSON document of the rows,
- * whose parsing was 40% of the statement's time.
+ * Writes priced runs, their hourly rollup and the per-team count of unpriced models in one statement: runs are inserted
+ * with ON CONFLICT DO NOTHING and only the rows actually inserted are added to spend_hourly and unpriced_models, so a
+ * replayed or redelivered batch changes nothing. Unpriced models are upserted in key order: recorders on different
+ * partitions share a team's rows, and the same lock order keeps them from deadlocking. The rows go as one array per
+ * column (unnest): PostgreSQL reads those several times faster than a JSON document of the rows, whose parsing was 40%
+ * of the statement's time.
  */
 export class RunsWriter {
   constructor(private readonly pool: Pool) {}
@@ -86,8 +88,18 @@ export class RunsWriter {
            to_timestamp(priced_at / 1000.0)
          from input
          on conflict do nothing
-         returning finished_at, team, agent_id, customer_id, feature, model, cost_centre, currency, status, quality_score,
-           price_status, total_cost_nanos, uncached_input_tokens, cache_read_tokens, cache_write_tokens, output_tokens
+         returning finished_at, team, agent_id, customer_id, feature, model, provider, cost_centre, currency, status,
+           quality_score, price_status, total_cost_nanos, uncached_input_tokens, cache_read_tokens, cache_write_tokens,
+           output_tokens
+       ),
+       unpriced as (
+         insert into unpriced_models as m (team, provider, model, runs, first_seen, last_seen)
+         select team, provider, model, count(*), min(finished_at), max(finished_at)
+         from inserted where price_status = 'unpriced'
+         group by 1, 2, 3
+         order by 1, 2, 3
+         on conflict (team, provider, model) do update set runs = m.runs + excluded.runs,
+           first_seen = least(m.first_seen, excluded.first_seen), last_seen = greatest(m.last_seen, excluded.last_seen)
        ),
        rolled as (
          insert into spend_hourly as s (bucket, team, agent_id, customer_id, feature, model, cost_centre, currency, runs,

@@ -1,0 +1,133 @@
+import type { Pool } from 'pg';
+import type { PricedRun, RunEvent } from '@libs/contracts';
+import { createPool } from '@libs/db';
+import { RunsWriter } from '../services/recorder/src/runs.writer';
+import { pricedRun, runEvent } from './support/fixtures';
+import { createKey, migrated, startService, type ServiceProcess } from './support/services';
+import { uid } from './support/stack';
+
+function unpriced(team: string, model: string, over: Partial<RunEvent>): PricedRun {
+  return {
+    ...pricedRun(runEvent({ team, model, provider: 'selfhosted', ...over }), 0),
+    uncached_input_tokens: over.input_tokens ?? 1000,
+    price_status: 'unpriced',
+    rate_card_id: null,
+    rate_card_version: null,
+  };
+}
+
+describe('GET /v1/models/unpriced and its reprice, per team (api in its own process, real PostgreSQL)', () => {
+  let api: ServiceProcess;
+  let pool: Pool;
+  let admin: string;
+  const teamA = `ua-${uid()}`;
+  const teamB = `ub-${uid()}`;
+  let keyA: string;
+  let keyB: string;
+  const modelA = `a-only-${uid()}`;
+  const modelB = `b-only-${uid()}`;
+  const shared = `shared-${uid()}`;
+  const at = Date.UTC(2026, 5, 9, 10);
+
+  beforeAll(async () => {
+    pool = createPool(await migrated(), 2);
+    admin = (await createKey('_admin', 'admin')).key;
+    keyA = (await createKey(teamA)).key;
+    keyB = (await createKey(teamB)).key;
+    // The recorder's own statement writes the counts; both teams number their runs alike.
+    await new RunsWriter(pool).write([
+      unpriced(teamA, modelA, { run_id: 'r1', finished_at: at }),
+      unpriced(teamA, shared, { run_id: 'r2', finished_at: at, input_tokens: 1_000_000 }),
+      unpriced(teamB, shared, { run_id: 'r2', finished_at: at, input_tokens: 2_000_000 }),
+      unpriced(teamB, modelB, { run_id: 'r1', finished_at: at }),
+    ]);
+    api = await startService('api', 18391);
+  });
+
+  afterAll(async () => {
+    await api?.stop();
+    if (pool) {
+      await pool.query("delete from rate_card where id = $1 and source = 'override'", [`override:${shared}`]);
+      for (const t of [teamA, teamB]) {
+        await pool.query('delete from runs where team = $1', [t]);
+        await pool.query('delete from spend_hourly where team = $1', [t]);
+        await pool.query('delete from unpriced_models where team = $1', [t]);
+      }
+      await pool.end();
+    }
+  });
+
+  const list = async (key: string, query = '') => {
+    const res = await fetch(`${api.url}/v1/models/unpriced${query}`, {
+      headers: { authorization: `Bearer ${key}` },
+    });
+    const body = (await res.json()) as { team: string; model: string; runs: string }[];
+    return {
+      status: res.status,
+      ours: res.ok
+        ? body
+            .filter((u) => u.team === teamA || u.team === teamB)
+            .map(({ team, model, runs }) => `${team} ${model} ${runs}`)
+            .sort()
+        : body,
+      teams: res.ok ? [...new Set(body.map((u) => u.team))] : [],
+    };
+  };
+
+  it("shows a team key only its own team's models, and an admin every team's, with the team", async () => {
+    expect(await list(keyA)).toEqual({
+      status: 200,
+      ours: [`${teamA} ${modelA} 1`, `${teamA} ${shared} 1`],
+      teams: [teamA],
+    });
+    expect(await list(keyB)).toEqual({
+      status: 200,
+      ours: [`${teamB} ${modelB} 1`, `${teamB} ${shared} 1`],
+      teams: [teamB],
+    });
+    expect((await list(keyA, `?team=${teamB}`)).status).toBe(403);
+    expect((await list(admin)).ours).toEqual([
+      `${teamA} ${modelA} 1`,
+      `${teamA} ${shared} 1`,
+      `${teamB} ${modelB} 1`,
+      `${teamB} ${shared} 1`,
+    ]);
+    expect(await list(admin, `?team=${teamB}`)).toMatchObject({ teams: [teamB] });
+  });
+
+  it("reprices (admin only) each team's own run, and drops a team's model once none of its runs is unpriced", async () => {
+    const reprice = (key: string) =>
+      fetch(`${api.url}/v1/models/unpriced/reprice`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}` },
+      });
+    expect((await reprice(keyA)).status).toBe(403);
+
+    const put = await fetch(`${api.url}/v1/rate-card/overrides/${shared}`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${admin}` },
+      body: JSON.stringify({
+        provider: 'selfhosted',
+        match: { equals: shared },
+        input_per_mtok: 1,
+        output_per_mtok: 0,
+      }),
+    });
+    expect(put.status).toBe(200);
+    // (other unpriced runs in the shared database whose models now have a price are repriced too)
+    expect(((await (await reprice(admin)).json()) as { repriced: number }).repriced).toBeGreaterThanOrEqual(
+      2,
+    );
+
+    // Both teams' run r2 at the same instant, each at its own tokens: $1/M × 1M and × 2M.
+    const { rows } = await pool.query<{ team: string; price_status: string; total_cost_nanos: string }>(
+      'select team, price_status, total_cost_nanos from runs where team = any($1) and model = $2 order by team',
+      [[teamA, teamB], shared],
+    );
+    expect(rows).toEqual([
+      { team: teamA, price_status: 'priced', total_cost_nanos: '1000000000' },
+      { team: teamB, price_status: 'priced', total_cost_nanos: '2000000000' },
+    ]);
+    expect((await list(admin)).ours).toEqual([`${teamA} ${modelA} 1`, `${teamB} ${modelB} 1`]);
+  });
+});
