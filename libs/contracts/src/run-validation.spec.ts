@@ -98,6 +98,72 @@ describe(validateRunJson.name, () => {
     expect(sut.ok ? [] : sut.errors).toEqual([{ field: 'tags.__proto__', message: 'is not an allowed key' }]);
   });
 
+  it('refuses the tag keys constructor and prototype too', () => {
+    const sut = validateRunJson({ ...good, tags: { constructor: 'x', prototype: 'y', env: 'prod' } }, NOW);
+    expect(sut.ok ? [] : sut.errors).toEqual([
+      { field: 'tags.constructor', message: 'is not an allowed key' },
+      { field: 'tags.prototype', message: 'is not an allowed key' },
+    ]);
+  });
+
+  const STRING_FIELDS = [
+    'run_id',
+    'agent_id',
+    'model',
+    'provider',
+    'team',
+    'customer_id',
+    'feature',
+    'cost_centre',
+    'session_id',
+    'tool',
+    'parent_run_id',
+    'source',
+  ] as const;
+
+  it.each([
+    ['NUL', 'a\u0000b', 'control characters (U+0000 at index 1)'],
+    ['a line feed', 'a\nb', 'control characters (U+000A at index 1)'],
+    ['unit separator', 'ab\u001f', 'control characters (U+001F at index 2)'],
+    ['DEL', '\u007fab', 'control characters (U+007F at index 0)'],
+    ['a C1 control', 'a\u0085', 'control characters (U+0085 at index 1)'],
+    ['C1 APC', 'a\u009fb', 'control characters (U+009F at index 1)'],
+    ['a lone high surrogate', 'ab\ud83d', 'unpaired surrogates (U+D83D at index 2)'],
+    ['a lone low surrogate', 'a\ude00b', 'unpaired surrogates (U+DE00 at index 1)'],
+    ['reversed surrogates', '\ude00\ud83d', 'unpaired surrogates (U+DE00 at index 0)'],
+  ])('refuses %s in every string field, naming the field', (_what, bad, message) => {
+    for (const field of STRING_FIELDS) {
+      const sut = validateRunJson({ ...good, [field]: bad }, NOW);
+      expect(sut.ok ? [] : sut.errors).toEqual([{ field, message: `must not contain ${message}` }]);
+    }
+  });
+
+  it('refuses them in tag keys and values, naming the tag without the bad character', () => {
+    const sut = validateRunJson(
+      { ...good, tags: { env: 'pr\u0000od', 'a\u0000b\ud800': 'x', ok: 'fine' } },
+      NOW,
+    );
+    expect(sut.ok ? [] : sut.errors).toEqual([
+      { field: 'tags.env', message: 'must not contain control characters (U+0000 at index 2)' },
+      {
+        field: 'tags.a<U+0000>b<U+D800>',
+        message: 'must not contain control characters (U+0000 at index 1)',
+      },
+    ]);
+  });
+
+  it('accepts other Unicode: paired surrogates, accents, non-breaking and wide spaces, right-to-left text', () => {
+    const text = 'caf\u00e9 \ud83d\ude00 a\u00a0b \u3000 \u05e9\u05dc\u05d5\u05dd \u200d';
+    const sut = validateRunJson(
+      { ...good, feature: text, session_id: '\ud83d\ude00', tags: { [text.slice(0, 8)]: text } },
+      NOW,
+    );
+    expect(sut.ok).toBe(true);
+    if (!sut.ok) return;
+    expect(sut.run.feature).toBe(text);
+    expect(sut.run.session_id).toBe('\ud83d\ude00');
+  });
+
   it('rejects a non-object', () => {
     expect(validateRunJson([1], NOW)).toEqual({
       ok: false,
@@ -121,6 +187,25 @@ describe(validateRunEvent.name, () => {
     expect(sut.ok ? [] : sut.errors).toEqual([
       { field: 'finished_at', message: 'is before started_at' },
       { field: 'status', message: 'must be one of success, error, timeout, cancelled' },
+    ]);
+  });
+
+  it('refuses control characters and unpaired surrogates in runs decoded from Avro as well', () => {
+    const sut = validateRunEvent(
+      {
+        ...good,
+        started_at: Date.parse('2026-06-09T09:14:02Z'),
+        finished_at: Date.parse('2026-06-09T09:14:05Z'),
+        feature: 'a\u0000b',
+        agent_id: 'agent\ud800',
+        tags: { env: '\u0085' },
+      },
+      NOW,
+    );
+    expect(sut.ok ? [] : sut.errors).toEqual([
+      { field: 'agent_id', message: 'must not contain unpaired surrogates (U+D800 at index 5)' },
+      { field: 'feature', message: 'must not contain control characters (U+0000 at index 1)' },
+      { field: 'tags.env', message: 'must not contain control characters (U+0085 at index 0)' },
     ]);
   });
 });

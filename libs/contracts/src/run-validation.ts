@@ -18,6 +18,15 @@ export const RUN_LIMITS = {
 export type ValidationResult =
   { ok: true; run: RunEvent } | { ok: false; errors: FieldError[]; run_id: string | null };
 
+/**
+ * Characters no run string may hold: Unicode's control characters (Cc: U+0000-U+001F, U+007F-U+009F) and, with the
+ * `u` flag matching by code point, unpaired UTF-16 surrogates (Cs: a paired one is part of an astral character).
+ * PostgreSQL refuses U+0000 in text and jsonb, and unpaired surrogates are not valid UTF-8 anywhere.
+ */
+const UNSAFE_CHARACTER = /[\p{Cc}\p{Cs}]/u;
+const UNSAFE_CHARACTERS = /[\p{Cc}\p{Cs}]/gu;
+/** Tag keys that name Object.prototype's own machinery: refused so tags are safe as a plain object anywhere. */
+const RESERVED_TAG_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/;
 const OPTIONAL_DIMENSIONS = [
   'customer_id',
@@ -138,6 +147,9 @@ function validate(
   }
 
   const tags = readTags(o.tags, errors);
+  const ownSource = typeof o.source === 'string' ? o.source : null;
+  const sourceProblem = ownSource === null ? null : stringProblem(ownSource, Infinity);
+  if (sourceProblem) errors.push({ field: 'source', message: sourceProblem });
 
   if (errors.length > 0) return { ok: false, errors, run_id: typeof o.run_id === 'string' ? o.run_id : null };
   return {
@@ -165,7 +177,7 @@ function validate(
       quality_score,
       tags,
       received_at: typeof o.received_at === 'number' ? o.received_at : null,
-      source: typeof o.source === 'string' ? o.source : source,
+      source: ownSource ?? source,
     },
   };
 }
@@ -192,12 +204,9 @@ function requiredString(o: Json, field: string, max: number, errors: FieldError[
     errors.push({ field, message: 'must be a string' });
     return null;
   }
-  if (v.length > max) {
-    errors.push({ field, message: `must be at most ${max} characters` });
-    return null;
-  }
-  if (v.trim() !== v) {
-    errors.push({ field, message: 'must not start or end with white space' });
+  const problem = stringProblem(v, max) ?? (v.trim() !== v ? 'must not start or end with white space' : null);
+  if (problem) {
+    errors.push({ field, message: problem });
     return null;
   }
   return v;
@@ -210,12 +219,29 @@ function optionalString(o: Json, field: string, max: number, errors: FieldError[
     errors.push({ field, message: 'must be a string or null' });
     return null;
   }
-  if (v.length > max) {
-    errors.push({ field, message: `must be at most ${max} characters` });
+  const problem = stringProblem(v, max);
+  if (problem) {
+    errors.push({ field, message: problem });
     return null;
   }
   return v === '' ? null : v;
 }
+
+/** What is wrong with a string of at most `max` characters, or null: one regex test for a good one. */
+function stringProblem(v: string, max: number): string | null {
+  if (v.length > max) return `must be at most ${max} characters`;
+  if (!UNSAFE_CHARACTER.test(v)) return null;
+  const index = v.search(UNSAFE_CHARACTER);
+  const code = v.charCodeAt(index);
+  const what = code >= 0xd800 && code <= 0xdfff ? 'unpaired surrogates' : 'control characters';
+  return `must not contain ${what} (${codePoint(code)} at index ${index})`;
+}
+
+const codePoint = (code: number): string => `U+${code.toString(16).toUpperCase().padStart(4, '0')}`;
+
+/** A tag key as a field name, its unsafe characters written as <U+XXXX> so that the error carries none of them. */
+const tagField = (key: string): string =>
+  `tags.${key.replace(UNSAFE_CHARACTERS, (c) => `<${codePoint(c.charCodeAt(0))}>`)}`;
 
 function tokenCount(v: unknown, field: string, required: boolean, errors: FieldError[]): number | null {
   if (v === undefined || v === null) {
@@ -250,22 +276,22 @@ function readTags(v: unknown, errors: FieldError[]): Record<string, string> {
   }
   const out: Record<string, string> = {};
   for (const [k, val] of entries) {
-    if (k === '__proto__') {
-      // JSON.parse makes it an own key, but assigning it would set the prototype and lose the tag silently.
-      errors.push({ field: 'tags.__proto__', message: 'is not an allowed key' });
-    } else if (k.length === 0 || k.length > RUN_LIMITS.maxTagKeyLength) {
-      errors.push({
-        field: `tags.${k}`,
-        message: `keys must be 1 to ${RUN_LIMITS.maxTagKeyLength} characters`,
-      });
-    } else if (typeof val !== 'string') {
+    const keyProblem = RESERVED_TAG_KEYS.has(k)
+      ? 'is not an allowed key'
+      : k.length === 0 || k.length > RUN_LIMITS.maxTagKeyLength
+        ? `keys must be 1 to ${RUN_LIMITS.maxTagKeyLength} characters`
+        : stringProblem(k, Infinity);
+    if (keyProblem) {
+      errors.push({ field: tagField(k), message: keyProblem });
+      continue;
+    }
+    if (typeof val !== 'string') {
       errors.push({ field: `tags.${k}`, message: 'must be a string' });
-    } else if (val.length > RUN_LIMITS.maxTagValueLength) {
-      errors.push({
-        field: `tags.${k}`,
-        message: `must be at most ${RUN_LIMITS.maxTagValueLength} characters`,
-      });
-    } else out[k] = val;
+      continue;
+    }
+    const valueProblem = stringProblem(val, RUN_LIMITS.maxTagValueLength);
+    if (valueProblem) errors.push({ field: `tags.${k}`, message: valueProblem });
+    else out[k] = val;
   }
   return out;
 }

@@ -1,7 +1,7 @@
 import { DEFAULT_SETTINGS } from '@libs/team-settings';
 import type { PricedRun } from '@libs/contracts';
 import type { Anomaly } from './core/anomaly';
-import { Detector, type LedgerKey } from './core/detector';
+import { DEFAULT_DETECTOR_OPTIONS, Detector, type LedgerKey } from './core/detector';
 import { agentFleet, generateRuns } from './testing/synthetic';
 import { detectBatch } from './detect-batch';
 
@@ -18,8 +18,8 @@ function compact(log: Changelog): Changelog {
   return log.filter((r, i) => last.get(r.key) === i);
 }
 
-function restoreFrom(log: Changelog): Detector {
-  const sut = new Detector(() => DEFAULT_SETTINGS);
+function restoreFrom(log: Changelog, options = DEFAULT_DETECTOR_OPTIONS): Detector {
+  const sut = new Detector(() => DEFAULT_SETTINGS, options);
   for (const r of log) sut.restore(r.key, r.value === null ? null : JSON.parse(r.value));
   sut.restored();
   return sut;
@@ -40,8 +40,11 @@ describe(detectBatch.name, () => {
   const cut = Math.floor(runs.length * 0.7);
 
   /** The first part of the stream in batches, its changelog, and the detector that produced it. */
-  function firstPart(batchSize: number): { live: Detector; log: Changelog; anomalies: Anomaly[] } {
-    const live = new Detector(() => DEFAULT_SETTINGS);
+  function firstPart(
+    batchSize: number,
+    options = DEFAULT_DETECTOR_OPTIONS,
+  ): { live: Detector; log: Changelog; anomalies: Anomaly[] } {
+    const live = new Detector(() => DEFAULT_SETTINGS, options);
     const log: Changelog = [];
     const anomalies: Anomaly[] = [];
     for (let i = 0; i < cut; i += batchSize) {
@@ -85,6 +88,80 @@ describe(detectBatch.name, () => {
     ];
     const restored = restoreFrom(compact(legacy));
     expect(restored.agents).toEqual(live.agents);
+    const after = runs.slice(cut);
+    expect(rest(restored, after)).toEqual(rest(live, after));
+  });
+
+  it('still recognises a run delivered again after a restore, and deletes the run ids out of the window', () => {
+    const options = { dedupeWindowMs: 3 * HOUR, dedupeMaxIds: 200_000 };
+    const { live, log } = firstPart(50, options);
+    const compacted = compact(log);
+    const seen = compacted.filter((r) => r.key.startsWith('seen:') && r.value !== null);
+    const latest = Math.max(...seen.map((r) => (JSON.parse(r.value!) as { at: number }).at));
+    for (const r of seen)
+      expect((JSON.parse(r.value!) as { at: number }).at).toBeGreaterThanOrEqual(latest - 3 * HOUR);
+    expect(log.some((r) => r.key.startsWith('seen:') && r.value === null)).toBe(true);
+
+    const restored = restoreFrom(compacted, options);
+    expect(restored.rememberedIds).toBe(live.rememberedIds);
+    // the runs of the last two hours of stream time delivered again (priced again, from other offsets)
+    const end = runs[cut - 1].run.finished_at;
+    const retried = runs
+      .slice(0, cut)
+      .filter((r) => r.run.finished_at > end - 2 * HOUR)
+      .map((r) => ({ ...r, priced_at: r.priced_at + 60_000 }));
+    expect(retried.length).toBeGreaterThan(10);
+    const out = detectBatch(restored, retried);
+    expect(out).toEqual({ anomalies: [], ledgers: [], duplicates: retried.length });
+    expect(restored.agents).toEqual(live.agents);
+    expect(restored.teams).toEqual(live.teams);
+
+    const after = runs.slice(cut);
+    expect(rest(restored, [...retried, ...after])).toEqual(rest(live, after));
+  });
+
+  it('restores ledgers keyed by names of Object.prototype as they were', () => {
+    const names = ['__proto__', 'constructor', 'toString', 'hasOwnProperty'];
+    const at = runs[cut - 1].run.finished_at;
+    const hostile: PricedRun[] = names.flatMap((name, n) =>
+      [0, 1, 2].map((i) => {
+        const base = runs[cut - 1 - n * 3 - i];
+        return {
+          ...base,
+          team: 'support',
+          run: {
+            ...base.run,
+            team: 'support',
+            run_id: `${name}-${i}`,
+            agent_id: name,
+            finished_at: at,
+            session_id: name,
+            parent_run_id: name,
+            customer_id: name,
+            feature: name,
+          },
+        };
+      }),
+    );
+    const live = new Detector(() => DEFAULT_SETTINGS);
+    const log: Changelog = [];
+    const first = [...runs.slice(0, cut), ...hostile];
+    for (let i = 0; i < first.length; i += 20) log.push(...detectBatch(live, first.slice(i, i + 20)).ledgers);
+
+    const restored = restoreFrom(compact(log));
+    expect(({} as Record<string, unknown>).runs).toBeUndefined();
+    expect(restored.agents).toEqual(live.agents);
+    expect(restored.teams).toEqual(live.teams);
+    for (const name of names) {
+      const a = restored.agents.get(`support/${name}`)!;
+      for (const map of [a.sessions, a.parents, a.today.customers, a.today.features, a.tracked]) {
+        expect(Object.getPrototypeOf(map)).toBeNull();
+      }
+      expect(Object.keys(a.sessions)).toEqual([name]);
+      expect(a.sessions[name].runs).toBe(3);
+      expect(Object.keys(a.parents)).toEqual([name]);
+      expect(Object.keys(a.today.customers)).toEqual([name]);
+    }
     const after = runs.slice(cut);
     expect(rest(restored, after)).toEqual(rest(live, after));
   });

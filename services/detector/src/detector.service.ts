@@ -8,6 +8,7 @@ import { JsonLogger, Metrics } from '@libs/observability';
 import { Detector } from './core/detector';
 import { detectBatch } from './detect-batch';
 import { restoreFromChangelog } from './changelog-restore';
+import type { DetectorOptions } from './core/detector';
 import { detectorSpec } from './detector.config';
 import { PgTeamSettingsRepository, TeamSettingsCache } from '@libs/team-settings';
 
@@ -30,6 +31,8 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
   private readonly emitted;
   private readonly lagMs;
 
+  private readonly dedupe: DetectorOptions;
+
   constructor(
     @Inject(CONFIG) private readonly config: ConfigOf<typeof detectorSpec>,
     @Inject(PG_POOL) pool: Pool,
@@ -38,7 +41,8 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
     metrics: Metrics,
   ) {
     this.settings = new TeamSettingsCache(new PgTeamSettingsRepository(pool));
-    this.detector = new Detector(this.settings.lookup);
+    this.dedupe = { dedupeWindowMs: config.DEDUPE_WINDOW_MS, dedupeMaxIds: config.DEDUPE_MAX_IDS };
+    this.detector = new Detector(this.settings.lookup, this.dedupe);
     this.log = logger.child({ component: 'detector' });
     this.emitted = metrics.counter('burnrate_anomalies_total', 'Anomaly records emitted', [
       'rule',
@@ -109,7 +113,7 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
 
   /** A fresh detector rebuilt from the changelog: the ledgers of partitions this instance now owns may have moved on. */
   private async restore(): Promise<void> {
-    const detector = new Detector(this.settings.lookup);
+    const detector = new Detector(this.settings.lookup, this.dedupe);
     let restored = 0;
     for (let attempt = 1; ; attempt++) {
       try {

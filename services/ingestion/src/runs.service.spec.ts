@@ -159,6 +159,44 @@ describe(RunsService.name, () => {
     });
   });
 
+  it('rejects runs with control characters or unpaired surrogates in any string, naming each field', async () => {
+    const nul = run({ feature: 'a\u0000b' });
+    const surrogate = run({ session_id: 's\ud800', tags: { env: 'prod\u0085', 'k\u0000': 'v' } });
+    const sutResult = await sut.ingest([nul, surrogate], support);
+
+    expect(sutResult).toEqual({
+      accepted: 0,
+      rejected: 2,
+      results: [
+        {
+          index: 0,
+          run_id: nul.run_id,
+          status: 'rejected',
+          errors: [{ field: 'feature', message: 'must not contain control characters (U+0000 at index 1)' }],
+        },
+        {
+          index: 1,
+          run_id: surrogate.run_id,
+          status: 'rejected',
+          errors: [
+            { field: 'session_id', message: 'must not contain unpaired surrogates (U+D800 at index 1)' },
+            { field: 'tags.env', message: 'must not contain control characters (U+0085 at index 4)' },
+            { field: 'tags.k<U+0000>', message: 'must not contain control characters (U+0000 at index 1)' },
+          ],
+        },
+      ],
+    });
+    expect(kafka.decoded<RunEvent>(Topics.runsRaw)).toEqual([]);
+    const rejected = kafka.decoded<RejectedRun>(Topics.runsRejected);
+    expect(rejected.map((r) => r.value.run_id)).toEqual([nul.run_id, surrogate.run_id]);
+    expect(JSON.parse(rejected[0].value.original.toString())).toEqual(nul);
+    expect(await counterValues(metrics, 'burnrate_runs_rejected_total', 'reason')).toEqual({
+      feature: 1,
+      session_id: 1,
+      tags: 2,
+    });
+  });
+
   it('refuses the whole request (403) when any run, valid or not, names another team, and publishes nothing', async () => {
     const other = run({ team: 'billing', input_tokens: 'x' });
     const sutResult = await refusal(sut.ingest([run(), other], support));

@@ -26,13 +26,35 @@ const NORM_HORIZON = 240;
 const NONE = '(none)';
 const OTHER = '(other)';
 
+export interface DetectorOptions {
+  /** Run ids are remembered this long in stream time, so that a run delivered again is counted once... */
+  dedupeWindowMs: number;
+  /** ...but at most this many (the oldest batches of them forgotten first). */
+  dedupeMaxIds: number;
+}
+
+/** The aggregator's defaults (DEDUPE_WINDOW_MS, DEDUPE_MAX_IDS): both services count a retried run once, alike. */
+export const DEFAULT_DETECTOR_OPTIONS: DetectorOptions = {
+  dedupeWindowMs: 15 * 60_000,
+  dedupeMaxIds: 200_000,
+};
+
+/**
+ * An object without a prototype: its keys come from runs (session and parent run ids, customers, features), and on a
+ * plain object `__proto__` would reach Object.prototype and `toString` would find a function.
+ */
+const dict = <T>(): Record<string, T> => Object.create(null) as Record<string, T>;
+
+/** The same entries in a prototype-less object (JSON.parse made them own keys of a plain one, `__proto__` too). */
+const asDict = <T>(o: Record<string, T> | undefined): Record<string, T> => Object.assign(dict<T>(), o);
+
 interface Today extends DayTotals {
   customers: Record<string, number>;
   features: Record<string, number>;
   unpriced: Record<string, number>;
 }
 
-/** Everything the detector keeps for one agent; plain JSON so it goes to the changelog as is. */
+/** Everything the detector keeps for one agent; JSON so it goes to the changelog as is. Maps by key are `dict`s. */
 export interface AgentLedger {
   team: string;
   agentId: string;
@@ -63,9 +85,17 @@ export interface TeamLedger {
 /**
  * Changelog keys. An agent's open sessions are each a record of their own (`session:` + JSON [agent, session id]), not
  * part of the agent's: a batch then writes the sessions it touched, not every open one (an agent with hundreds of open
- * sessions made each of its ledger records kilobytes, the largest cost of this service).
+ * sessions made each of its ledger records kilobytes, the largest cost of this service). The run ids a batch counted
+ * are one record (`seen:` + JSON [team, run id] of its first run: unique, as one team's run is counted once).
  */
-export type LedgerKey = `agent:${string}` | `team:${string}` | `session:${string}`;
+export type LedgerKey = `agent:${string}` | `team:${string}` | `session:${string}` | `seen:${string}`;
+
+/** The run ids (team NUL run_id) one batch counted, and the stream time at its end. */
+interface RunIds {
+  key: LedgerKey;
+  at: number;
+  ids: string[];
+}
 
 type OpenSession = AgentLedger['sessions'][string];
 
@@ -73,6 +103,8 @@ export interface DetectorOutput {
   anomalies: Anomaly[];
   /** Ledgers changed by this input (to persist). */
   changed: Set<LedgerKey>;
+  /** The run was counted before (same team and run_id, within the dedupe window): it changed nothing. */
+  duplicate: boolean;
 }
 
 export type SettingsLookup = (team: string) => DetectorSettings;
@@ -92,9 +124,9 @@ const emptyDay = (w: Window): Today => ({
   successful: 0,
   unattributedNanos: 0,
   unpricedRuns: 0,
-  customers: {},
-  features: {},
-  unpriced: {},
+  customers: dict(),
+  features: dict(),
+  unpriced: dict(),
 });
 
 const totalsOf = (d: Today): DayTotals => ({
@@ -149,8 +181,20 @@ export class Detector {
   private readonly sessionKeys = new WeakMap<OpenSession, LedgerKey>();
   /** While restoring: sessions whose agent's record comes later in the changelog (compaction keeps only the latest). */
   private readonly orphanSessions = new Map<string, Record<string, OpenSession>>();
+  /** Stream time: the latest finished_at of the runs counted. The dedupe window is measured in it. */
+  private streamTime = 0;
+  /** Each remembered run id (team NUL run_id), with the batch that counted it. */
+  private readonly seen = new Map<string, RunIds>();
+  /** The remembered batches of run ids by changelog key, oldest first. */
+  private readonly runIds = new Map<LedgerKey, RunIds>();
+  private remembered = 0;
+  /** The run ids counted since the last `endBatch`. */
+  private counting: RunIds | undefined;
 
-  constructor(private readonly settingsOf: SettingsLookup) {}
+  constructor(
+    private readonly settingsOf: SettingsLookup,
+    private readonly options: DetectorOptions = DEFAULT_DETECTOR_OPTIONS,
+  ) {}
 
   static agentKey(team: string, agentId: string): LedgerKey {
     return `agent:${team}/${agentId}`;
@@ -164,10 +208,14 @@ export class Detector {
     return `session:${JSON.stringify([`${team}/${agentId}`, sessionId])}`;
   }
 
+  static runIdsKey(team: string, runId: string): LedgerKey {
+    return `seen:${JSON.stringify([team, runId])}`;
+  }
+
   /**
    * Applies one changelog record (its parsed JSON value; `null` deletes), in changelog order.
    */
-  restore(key: LedgerKey, value: AgentLedger | TeamLedger | OpenSession | null): void {
+  restore(key: LedgerKey, value: AgentLedger | TeamLedger | OpenSession | Omit<RunIds, 'key'> | null): void {
     const kind = key.slice(0, key.indexOf(':'));
     const id = key.slice(key.indexOf(':') + 1);
     if (kind === 'session') {
@@ -181,24 +229,73 @@ export class Detector {
         this.orphanSessions.delete(id);
         return;
       }
-      const ledger = value as AgentLedger;
+      const ledger = agentFromJson(value as AgentLedger);
       // A record that carries sessions has all of them (the earlier format); one without keeps what is restored.
-      ledger.sessions ??= this.agents.get(id)?.sessions ?? this.orphanSessions.get(id) ?? {};
+      ledger.sessions ??= this.agents.get(id)?.sessions ?? this.orphanSessions.get(id) ?? dict();
       this.orphanSessions.delete(id);
       this.agents.set(id, ledger);
-    } else if (value === null) this.teams.delete(id);
-    else this.teams.set(id, value as TeamLedger);
+    } else if (kind === 'team') {
+      if (value === null) this.teams.delete(id);
+      else this.teams.set(id, teamFromJson(value as TeamLedger));
+    } else if (kind === 'seen') {
+      const before = this.runIds.get(key);
+      if (before) this.forget(before);
+      if (value === null) return;
+      const { at, ids } = value as Omit<RunIds, 'key'>;
+      const batch: RunIds = { key, at, ids };
+      this.runIds.set(key, batch);
+      for (const runId of ids) this.seen.set(runId, batch);
+      this.remembered += ids.length;
+      this.streamTime = Math.max(this.streamTime, at);
+    }
   }
 
-  /** Ends a restore: sessions of agents the changelog no longer has are dropped. */
+  /** Ends a restore: sessions of agents the changelog no longer has are dropped; run ids in stream-time order. */
   restored(): void {
     this.orphanSessions.clear();
+    const batches = [...this.runIds.values()].sort((x, y) => x.at - y.at);
+    this.runIds.clear();
+    for (const b of batches) this.runIds.set(b.key, b);
   }
 
   private orphans(agent: string): Record<string, OpenSession> {
     let sessions = this.orphanSessions.get(agent);
-    if (!sessions) this.orphanSessions.set(agent, (sessions = {}));
+    if (!sessions) this.orphanSessions.set(agent, (sessions = dict()));
     return sessions;
+  }
+
+  /**
+   * Ends a batch: the run ids it counted become one changelog record, and the oldest records are forgotten (and
+   * deleted) once out of the window or over the most kept, as the aggregator does with its own.
+   */
+  endBatch(changed: Set<LedgerKey>): void {
+    const batch = this.counting;
+    if (batch) {
+      this.counting = undefined;
+      batch.at = this.streamTime;
+      this.runIds.set(batch.key, batch);
+      this.remembered += batch.ids.length;
+      changed.add(batch.key);
+    }
+    const { dedupeWindowMs, dedupeMaxIds } = this.options;
+    for (const oldest of this.runIds.values()) {
+      if (this.runIds.size <= 1) break;
+      if (oldest.at >= this.streamTime - dedupeWindowMs && this.remembered - oldest.ids.length < dedupeMaxIds)
+        break;
+      this.forget(oldest);
+      changed.add(oldest.key);
+    }
+  }
+
+  private forget(batch: RunIds): void {
+    this.runIds.delete(batch.key);
+    for (const id of batch.ids) if (this.seen.get(id) === batch) this.seen.delete(id);
+    this.remembered -= batch.ids.length;
+  }
+
+  /** Run ids remembered for dedupe. */
+  get rememberedIds(): number {
+    return this.remembered;
   }
 
   ledger(key: LedgerKey): AgentLedger | TeamLedger | undefined {
@@ -208,6 +305,10 @@ export class Detector {
 
   /** The changelog value of `key` now: JSON, or null when it is gone. An agent's record leaves out its sessions. */
   persisted(key: LedgerKey): string | null {
+    if (key.startsWith('seen:')) {
+      const batch = this.runIds.get(key);
+      return batch ? JSON.stringify({ at: batch.at, ids: batch.ids }) : null;
+    }
     if (key.startsWith('session:')) {
       const [agent, sessionId] = JSON.parse(key.slice('session:'.length)) as [string, string];
       const session = this.agents.get(agent)?.sessions[sessionId];
@@ -221,9 +322,20 @@ export class Detector {
     return JSON.stringify(rest);
   }
 
-  /** One run; the ledgers it changed are added to `changed` (a batch passes one set for all its runs). */
+  /**
+   * One run; the ledgers it changed are added to `changed` (a batch passes one set for all its runs, then `endBatch`).
+   * A run whose team and run_id were counted within the dedupe window (a retry, a redelivery) changes nothing.
+   */
   onRun(p: PricedRun, changed = new Set<LedgerKey>()): DetectorOutput {
     const run = p.run;
+    // a run_id is the team's own: another team's run with the same id is another run
+    const runId = `${p.team}\u0000${run.run_id}`;
+    if (this.seen.has(runId)) return { anomalies: [], changed, duplicate: true };
+    const batch = (this.counting ??= { key: Detector.runIdsKey(p.team, run.run_id), at: 0, ids: [] });
+    batch.ids.push(runId);
+    this.seen.set(runId, batch);
+    this.streamTime = Math.max(this.streamTime, run.finished_at);
+
     const settings = this.settingsOf(p.team);
     const tz = settings.timezone;
     const at = run.finished_at;
@@ -243,7 +355,7 @@ export class Detector {
       }
       this.addToTeam(t, p, cost, tz);
       if (at >= a.month.start) a.month.spendNanos += cost;
-      return { anomalies: [], changed };
+      return { anomalies: [], changed, duplicate: false };
     }
 
     const anomalies: Anomaly[] = [];
@@ -397,7 +509,7 @@ export class Detector {
           topFeatures: [],
         }),
       );
-    return { anomalies, changed };
+    return { anomalies, changed, duplicate: false };
   }
 
   /** The day-level view the stats rules read, from the agent's own ledger. */
@@ -444,12 +556,12 @@ export class Detector {
         recentCosts: [],
         minute: { start: minuteWindow(at).start, runs: 0 },
         minuteNorm: { mean: 0, n: 0 },
-        sessions: {},
+        sessions: dict(),
         closedSessions: [],
-        parents: {},
+        parents: dict(),
         childNorm: { mean: 0, n: 0 },
         month: { ...monthWindow(at, tz), spendNanos: 0 },
-        tracked: {},
+        tracked: dict(),
       };
       this.agents.set(id, a);
     }
@@ -463,9 +575,9 @@ export class Detector {
       t = {
         team: p.team,
         currency: p.currency,
-        day: { ...dayWindow(at, tz), spendNanos: 0, customers: {} },
-        month: { ...monthWindow(at, tz), spendNanos: 0, customers: {} },
-        tracked: {},
+        day: { ...dayWindow(at, tz), spendNanos: 0, customers: dict() },
+        month: { ...monthWindow(at, tz), spendNanos: 0, customers: dict() },
+        tracked: dict(),
       };
       this.teams.set(p.team, t);
     }
@@ -492,8 +604,8 @@ export class Detector {
 
   private addToTeam(t: TeamLedger, p: PricedRun, cost: number, tz: string): void {
     const at = p.run.finished_at;
-    if (at >= t.day.end) t.day = { ...dayWindow(at, tz), spendNanos: 0, customers: {} };
-    if (at >= t.month.end) t.month = { ...monthWindow(at, tz), spendNanos: 0, customers: {} };
+    if (at >= t.day.end) t.day = { ...dayWindow(at, tz), spendNanos: 0, customers: dict() };
+    if (at >= t.month.end) t.month = { ...monthWindow(at, tz), spendNanos: 0, customers: dict() };
     const customer = p.run.customer_id;
     if (at >= t.day.start) {
       t.day.spendNanos += cost;
@@ -586,6 +698,25 @@ class LedgerDayContext extends TodaysContributors implements AgentDayContext {
     this.currency = a.currency;
     this.yesterday = a.history.at(-1) ?? null;
   }
+}
+
+/** An agent's ledger as the changelog gave it, its maps by key made `dict`s. */
+function agentFromJson(a: AgentLedger): AgentLedger {
+  const today = a.today;
+  today.customers = asDict(today.customers);
+  today.features = asDict(today.features);
+  today.unpriced = asDict(today.unpriced);
+  if (a.sessions) a.sessions = asDict(a.sessions);
+  a.parents = asDict(a.parents);
+  a.tracked = asDict(a.tracked);
+  return a;
+}
+
+function teamFromJson(t: TeamLedger): TeamLedger {
+  t.day.customers = asDict(t.day.customers);
+  t.month.customers = asDict(t.month.customers);
+  t.tracked = asDict(t.tracked);
+  return t;
 }
 
 function ewma(norm: { mean: number; n: number }, x: number): { mean: number; n: number } {
