@@ -5,10 +5,9 @@ import { Topics, changelogTopic, type PricedRun } from '@libs/contracts';
 import { PG_POOL } from '@libs/db';
 import { KafkaService, type BatchConsumer } from '@libs/kafka';
 import { JsonLogger, Metrics } from '@libs/observability';
-import { Detector } from './core/detector';
+import { Detector, type DetectorOptions } from './core/detector';
 import { detectBatch } from './detect-batch';
 import { restoreFromChangelog } from './changelog-restore';
-import type { DetectorOptions } from './core/detector';
 import { detectorSpec } from './detector.config';
 import { PgTeamSettingsRepository, TeamSettingsCache } from '@libs/team-settings';
 
