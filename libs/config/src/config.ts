@@ -175,6 +175,8 @@ export const commonSpec = {
   SCHEMA_REGISTRY_URL: url('http://127.0.0.1:8085/apis/ccompat/v7'),
   SCHEMA_REGISTRY_USERNAME: optionalStr(),
   SCHEMA_REGISTRY_PASSWORD: optionalStr(),
+  /** PostgreSQL cancels a statement of this service after this many seconds (0: never), freeing its backend. */
+  DB_STATEMENT_TIMEOUT_S: int(30, { min: 0, max: 3600 }),
   DATABASE_URL: url('postgres://postgres:postgres@127.0.0.1:5432/burnrate'),
   SHUTDOWN_TIMEOUT_MS: int(15000, { min: 0 }),
 } satisfies Spec;

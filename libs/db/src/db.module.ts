@@ -22,7 +22,9 @@ class PoolLifecycle implements OnApplicationShutdown {
       provide: PG_POOL,
       inject: [CONFIG, Health],
       useFactory: (config: CommonConfig, health: Health) => {
-        const pool = createPool(config.DATABASE_URL);
+        const pool = createPool(config.DATABASE_URL, {
+          statementTimeoutMs: config.DB_STATEMENT_TIMEOUT_S * 1000,
+        });
         health.register('database', async () => {
           await pool.query('select 1');
         });

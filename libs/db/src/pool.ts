@@ -5,11 +5,33 @@ types.setTypeParser(20, (v) => v);
 // numeric likewise (sums of money).
 types.setTypeParser(1700, (v) => v);
 
-export function createPool(databaseUrl: string, max = 10): Pool {
+/** How long one statement may run before PostgreSQL cancels it, unless the caller says otherwise. */
+export const DEFAULT_STATEMENT_TIMEOUT_MS = 30_000;
+
+export interface PoolSettings {
+  /** Most connections at once; 10 unless given. */
+  max?: number;
+  /**
+   * PostgreSQL cancels a statement (and frees its backend) after this long, even when the client that asked has gone
+   * away. 0 disables it; DEFAULT_STATEMENT_TIMEOUT_MS unless given.
+   */
+  statementTimeoutMs?: number;
+}
+
+/** `createPool(url, 2)` is `createPool(url, { max: 2 })`. */
+export function createPool(databaseUrl: string, settings: number | PoolSettings = {}): Pool {
+  const { max = 10, statementTimeoutMs = DEFAULT_STATEMENT_TIMEOUT_MS } =
+    typeof settings === 'number' ? { max: settings } : settings;
   return new Pool({
     connectionString: databaseUrl,
     max,
     idleTimeoutMillis: 30000,
     connectionTimeoutMillis: 5000,
+    statement_timeout: statementTimeoutMs > 0 ? statementTimeoutMs : false,
   });
+}
+
+/** True for the error PostgreSQL raises when it cancels a statement (SQLSTATE 57014: statement_timeout or a cancel). */
+export function isQueryCancelled(err: unknown): boolean {
+  return typeof err === 'object' && err !== null && (err as { code?: unknown }).code === '57014';
 }

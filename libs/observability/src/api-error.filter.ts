@@ -61,6 +61,17 @@ export class ApiErrorFilter implements ExceptionFilter {
         .send(toApiError(fastifyError.statusCode, null, fastifyError.message ?? 'bad request'));
       return;
     }
+    if ((exception as { code?: unknown })?.code === '57014') {
+      // statement_timeout (DB_STATEMENT_TIMEOUT_S): PostgreSQL cancelled the query, and the backend is free again
+      void reply.code(503).send({
+        error: {
+          code: 'query_timeout',
+          message: 'the query took too long and was cancelled: ask for a shorter range or fewer rows',
+          details: null,
+        },
+      });
+      return;
+    }
     this.logger.error('unhandled error', { err: exception });
     void reply.code(500).send(toApiError(500, null, 'internal error'));
   }

@@ -1,43 +1,53 @@
 import { Controller, Get, Inject, Query, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Pool } from 'pg';
 import { ApiKeyGuard, CurrentPrincipal, type Principal } from '@libs/auth';
+import { CONFIG } from '@libs/config';
 import { PG_POOL } from '@libs/db';
-import { badRequest, parseInstant, teamScope } from './http';
+import type { ApiConfig } from './api.config';
+import { badRequest, teamScope } from './http';
+import { fromDoc, parseLimit, parseRange } from './time-range';
 
-const DAY = 86_400_000;
-
-function limitOf(q: string | undefined): number {
-  if (q === undefined) return 100;
-  const n = Number(q);
-  if (!Number.isInteger(n) || n < 1 || n > 1000)
-    throw badRequest('limit must be an integer from 1 to 1000', { parameter: 'limit' });
-  return n;
-}
-
-function range(fromQ: string | undefined, toQ: string | undefined, days: number): [string, string] {
-  const to = parseInstant('to', toQ, Date.now() + 60_000);
-  const from = parseInstant('from', fromQ, to - days * DAY);
-  if (from >= to) throw badRequest('from must be before to', { parameter: 'from' });
-  return [new Date(from).toISOString(), new Date(to).toISOString()];
-}
+const limitOf = (q: string | undefined): number => parseLimit('limit', q, 100, 1000);
 
 @ApiTags('anomalies')
 @ApiBearerAuth()
 @UseGuards(ApiKeyGuard)
+@ApiResponse({ status: 400, description: 'A bad parameter, named in error.details.parameter' })
+@ApiResponse({
+  status: 429,
+  description: 'Over the rate limit of the API key; retry after Retry-After seconds',
+})
+@ApiResponse({
+  status: 503,
+  description: 'The query took longer than DB_STATEMENT_TIMEOUT_S and was cancelled',
+})
 @Controller('v1')
 export class AnomaliesController {
-  constructor(@Inject(PG_POOL) private readonly pool: Pool) {}
+  constructor(
+    @Inject(PG_POOL) private readonly pool: Pool,
+    @Inject(CONFIG) private readonly config: Pick<ApiConfig, 'API_MAX_RANGE_DAYS'>,
+  ) {}
+
+  /** [from, to) as ISO strings; `to` defaults to a minute from now, so what was just recorded is included. */
+  private range(fromQ: string | undefined, toQ: string | undefined, defaultDays: number): [string, string] {
+    const { from, to } = parseRange(fromQ, toQ, {
+      defaultDays,
+      maxDays: this.config.API_MAX_RANGE_DAYS,
+      defaultTo: Date.now() + 60_000,
+    });
+    return [new Date(from).toISOString(), new Date(to).toISOString()];
+  }
 
   @Get('anomalies')
   @ApiOperation({ summary: 'Anomalies, newest first (default: the last 7 days)' })
-  @ApiQuery({ name: 'from', required: false })
+  @ApiQuery({ name: 'from', required: false, description: fromDoc(7) })
   @ApiQuery({ name: 'to', required: false })
   @ApiQuery({ name: 'team', required: false })
   @ApiQuery({ name: 'agent_id', required: false })
   @ApiQuery({ name: 'rule', required: false })
   @ApiQuery({ name: 'state', required: false, enum: ['firing', 'escalated', 'resolved'] })
-  @ApiQuery({ name: 'limit', required: false })
+  @ApiQuery({ name: 'limit', required: false, description: '1-1000, default 100' })
   async anomalies(
     @CurrentPrincipal() principal: Principal,
     @Query('from') fromQ?: string,
@@ -48,7 +58,7 @@ export class AnomaliesController {
     @Query('state') state?: string,
     @Query('limit') limitQ?: string,
   ) {
-    const [from, to] = range(fromQ, toQ, 7);
+    const [from, to] = this.range(fromQ, toQ, 7);
     if (state !== undefined && !['firing', 'escalated', 'resolved'].includes(state)) {
       throw badRequest('state must be one of firing, escalated, resolved', {
         parameter: 'state',
@@ -78,11 +88,11 @@ export class AnomaliesController {
     summary:
       "Per agent and day (the team's time zone): the day's figures and the baseline before it, as the aggregator last published them (default: the last 15 days). Money in nano-units and in currency units.",
   })
-  @ApiQuery({ name: 'from', required: false })
+  @ApiQuery({ name: 'from', required: false, description: fromDoc(15) })
   @ApiQuery({ name: 'to', required: false })
   @ApiQuery({ name: 'team', required: false })
   @ApiQuery({ name: 'agent_id', required: false })
-  @ApiQuery({ name: 'limit', required: false })
+  @ApiQuery({ name: 'limit', required: false, description: '1-1000, default 100' })
   async agentStats(
     @CurrentPrincipal() principal: Principal,
     @Query('from') fromQ?: string,
@@ -91,7 +101,7 @@ export class AnomaliesController {
     @Query('agent_id') agentId?: string,
     @Query('limit') limitQ?: string,
   ) {
-    const [from, to] = range(fromQ, toQ, 15);
+    const [from, to] = this.range(fromQ, toQ, 15);
     const { rows } = await this.pool.query<Record<string, unknown>>(
       `select team, agent_id, day_start, day_end, timezone, currency, stream_time, spend_nanos::text, runs::int,
          successful_runs::int, failed_runs::int, input_tokens::text, output_tokens::text, cached_tokens::text,
@@ -117,12 +127,12 @@ export class AnomaliesController {
 
   @Get('alert-deliveries')
   @ApiOperation({ summary: 'Alert delivery attempts and outcomes, newest first (destinations masked)' })
-  @ApiQuery({ name: 'from', required: false })
+  @ApiQuery({ name: 'from', required: false, description: fromDoc(7) })
   @ApiQuery({ name: 'to', required: false })
   @ApiQuery({ name: 'team', required: false })
   @ApiQuery({ name: 'anomaly_id', required: false })
   @ApiQuery({ name: 'outcome', required: false, enum: ['delivered', 'retrying', 'failed', 'suppressed'] })
-  @ApiQuery({ name: 'limit', required: false })
+  @ApiQuery({ name: 'limit', required: false, description: '1-1000, default 100' })
   async deliveries(
     @CurrentPrincipal() principal: Principal,
     @Query('from') fromQ?: string,
@@ -132,7 +142,7 @@ export class AnomaliesController {
     @Query('outcome') outcome?: string,
     @Query('limit') limitQ?: string,
   ) {
-    const [from, to] = range(fromQ, toQ, 7);
+    const [from, to] = this.range(fromQ, toQ, 7);
     if (outcome !== undefined && !['delivered', 'retrying', 'failed', 'suppressed'].includes(outcome)) {
       throw badRequest('outcome must be one of delivered, retrying, failed, suppressed', {
         parameter: 'outcome',

@@ -1,6 +1,16 @@
-import { commonSpec, int } from '@libs/config';
+import { rateLimitSpec } from '@libs/auth';
+import { commonSpec, int, type ConfigOf } from '@libs/config';
 
 export const apiSpec = {
   ...commonSpec,
+  ...rateLimitSpec,
   PORT: int(8080, { min: 1, max: 65535 }),
+  /** PostgreSQL cancels a query of the api after this many seconds (answered 503), freeing its backend. */
+  DB_STATEMENT_TIMEOUT_S: int(10, { min: 1, max: 3600 }),
+  /** Longest [from, to) a time-range query may span, in days. */
+  API_MAX_RANGE_DAYS: int(400, { min: 1 }),
+  /** Most runs a call tree returns; a larger tree is cut there and answered with truncated: true. */
+  API_TREE_MAX_NODES: int(2000, { min: 1, max: 100_000 }),
 };
+
+export type ApiConfig = ConfigOf<typeof apiSpec>;

@@ -1,10 +1,13 @@
 import { Controller, Get, Inject, Param, Query, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
 import type { Pool } from 'pg';
 import { ApiKeyGuard, CurrentPrincipal, type Principal } from '@libs/auth';
+import { CONFIG } from '@libs/config';
 import { PG_POOL } from '@libs/db';
 import { median, moments } from '@libs/stats';
-import { badRequest, money, moneyIn, notFound, oneOf, parseInstant, teamScope, type Money } from './http';
+import type { ApiConfig } from './api.config';
+import { badRequest, money, moneyIn, notFound, oneOf, teamScope, type Money } from './http';
+import { fromDoc, parseLimit, parseRange } from './time-range';
 
 const GROUPS = {
   agent: 'agent_id',
@@ -16,7 +19,8 @@ const GROUPS = {
 } as const;
 type Group = keyof typeof GROUPS;
 const BUCKETS = ['hour', 'day', 'week'] as const;
-const DAY = 86_400_000;
+/** Levels of a call tree below its root. */
+const MAX_TREE_DEPTH = 32;
 
 export interface SpendRow {
   bucket: string;
@@ -38,12 +42,58 @@ interface TreeNode {
   children: TreeNode[];
 }
 
+/** The root run, and whether the tree was cut short (node or depth cap) or had a cycle. */
+export type TreeResponse = TreeNode & { truncated: boolean };
+
+interface TreeRow {
+  run_id: string;
+  parent_run_id: string | null;
+  agent_id: string;
+  model: string;
+  status: string;
+  total_cost_nanos: string;
+  currency: string;
+  depth: number;
+  cycle: boolean;
+}
+
+const moneySchema = {
+  type: 'object',
+  properties: { amount: { type: 'string', example: '0.41' }, currency: { type: 'string', example: 'USD' } },
+};
+const treeNodeProperties = {
+  run_id: { type: 'string' },
+  agent_id: { type: 'string' },
+  model: { type: 'string' },
+  status: { type: 'string' },
+  cost: moneySchema,
+  rolled_up_cost: moneySchema,
+  children: {
+    type: 'array',
+    description: 'the child runs, each a node like this one, most expensive (rolled up) first',
+    items: { type: 'object' },
+  },
+};
+
 @ApiTags('spend')
 @ApiBearerAuth()
 @UseGuards(ApiKeyGuard)
+@ApiResponse({ status: 400, description: 'A bad parameter, named in error.details.parameter' })
+@ApiResponse({
+  status: 429,
+  description: 'Over the rate limit of the API key; retry after Retry-After seconds',
+})
+@ApiResponse({
+  status: 503,
+  description: 'The query took longer than DB_STATEMENT_TIMEOUT_S and was cancelled',
+})
 @Controller('v1')
 export class SpendController {
-  constructor(@Inject(PG_POOL) private readonly pool: Pool) {}
+  constructor(
+    @Inject(PG_POOL) private readonly pool: Pool,
+    @Inject(CONFIG)
+    private readonly config: Pick<ApiConfig, 'API_MAX_RANGE_DAYS' | 'API_TREE_MAX_NODES'>,
+  ) {}
 
   @Get('spend')
   @ApiOperation({
@@ -54,7 +104,7 @@ export class SpendController {
       'its own team; an admin key all teams or `team`. Runs without a value for the dimension have key null.',
   })
   @ApiQuery({ name: 'group_by', enum: Object.keys(GROUPS) })
-  @ApiQuery({ name: 'from', required: false, description: 'ISO-8601; default 7 days before `to`' })
+  @ApiQuery({ name: 'from', required: false, description: fromDoc(7) })
   @ApiQuery({ name: 'to', required: false, description: 'ISO-8601; default now' })
   @ApiQuery({ name: 'bucket', required: false, enum: BUCKETS })
   @ApiQuery({ name: 'team', required: false })
@@ -75,10 +125,7 @@ export class SpendController {
     const group = oneOf('group_by', groupBy, Object.keys(GROUPS) as Group[]);
     const money = moneyIn(currencyQ);
     const bucket = oneOf('bucket', bucketQ, BUCKETS, 'day');
-    const to = parseInstant('to', toQ, Date.now());
-    const from = parseInstant('from', fromQ, to - 7 * DAY);
-    if (from >= to) throw badRequest('from must be before to', { parameter: 'from' });
-    if (to - from > 400 * DAY) throw badRequest('the range may span at most 400 days', { parameter: 'from' });
+    const { from, to } = parseRange(fromQ, toQ, { defaultDays: 7, maxDays: this.config.API_MAX_RANGE_DAYS });
     const team = teamScope(principal, teamQ);
     const column = GROUPS[group];
     const { rows } = await this.pool.query<{
@@ -126,7 +173,7 @@ export class SpendController {
       '`high_cost_per_run` when its cost per run is more than `flag_factor` (default 12) times its team’s, and ' +
       '`unattributed` when its runs carry no customer_id — the cron or backfill that forgot to tag.',
   })
-  @ApiQuery({ name: 'from', required: false })
+  @ApiQuery({ name: 'from', required: false, description: fromDoc(30) })
   @ApiQuery({ name: 'to', required: false })
   @ApiQuery({ name: 'team', required: false })
   @ApiQuery({ name: 'limit', required: false, description: '1-500, default 50' })
@@ -150,12 +197,8 @@ export class SpendController {
     @Query('currency') currencyQ?: string,
   ) {
     const money = moneyIn(currencyQ);
-    const to = parseInstant('to', toQ, Date.now());
-    const from = parseInstant('from', fromQ, to - 30 * DAY);
-    if (from >= to) throw badRequest('from must be before to', { parameter: 'from' });
-    const limit = limitQ === undefined ? 50 : Number(limitQ);
-    if (!Number.isInteger(limit) || limit < 1 || limit > 500)
-      throw badRequest('limit must be an integer from 1 to 500', { parameter: 'limit' });
+    const { from, to } = parseRange(fromQ, toQ, { defaultDays: 30, maxDays: this.config.API_MAX_RANGE_DAYS });
+    const limit = parseLimit('limit', limitQ, 50, 500);
     const factor = factorQ === undefined ? 12 : Number(factorQ);
     if (!Number.isFinite(factor) || factor <= 1)
       throw badRequest('flag_factor must be a number above 1', { parameter: 'flag_factor' });
@@ -223,7 +266,7 @@ export class SpendController {
   @ApiOperation({
     summary: 'Spend without a customer_id, by agent: the cron or backfill that forgot to tag its runs',
   })
-  @ApiQuery({ name: 'from', required: false })
+  @ApiQuery({ name: 'from', required: false, description: fromDoc(30) })
   @ApiQuery({ name: 'to', required: false })
   @ApiQuery({ name: 'team', required: false })
   async unattributed(
@@ -232,9 +275,7 @@ export class SpendController {
     @Query('to') toQ?: string,
     @Query('team') teamQ?: string,
   ) {
-    const to = parseInstant('to', toQ, Date.now());
-    const from = parseInstant('from', fromQ, to - 30 * DAY);
-    if (from >= to) throw badRequest('from must be before to', { parameter: 'from' });
+    const { from, to } = parseRange(fromQ, toQ, { defaultDays: 30, maxDays: this.config.API_MAX_RANGE_DAYS });
     const { rows } = await this.pool.query<{
       team: string;
       agent_id: string;
@@ -269,7 +310,7 @@ export class SpendController {
       "An agent's session cost statistics: mean, median, standard deviation, p95, and the sessions above 5× the median",
   })
   @ApiQuery({ name: 'agent_id' })
-  @ApiQuery({ name: 'from', required: false })
+  @ApiQuery({ name: 'from', required: false, description: fromDoc(7) })
   @ApiQuery({ name: 'to', required: false })
   @ApiQuery({ name: 'team', required: false })
   async sessionStats(
@@ -280,9 +321,7 @@ export class SpendController {
     @Query('team') teamQ?: string,
   ) {
     if (!agentId) throw badRequest('agent_id is required', { parameter: 'agent_id' });
-    const to = parseInstant('to', toQ, Date.now());
-    const from = parseInstant('from', fromQ, to - 7 * DAY);
-    if (from >= to) throw badRequest('from must be before to', { parameter: 'from' });
+    const { from, to } = parseRange(fromQ, toQ, { defaultDays: 7, maxDays: this.config.API_MAX_RANGE_DAYS });
     const { rows } = await this.pool.query<{
       session_id: string;
       cost: string;
@@ -321,55 +360,100 @@ export class SpendController {
   @Get('runs/:run_id/tree')
   @ApiOperation({
     summary: "A run's call tree, each node with its own cost and the cost rolled up from its children",
+    description:
+      'Each run appears once (a run stored several times counts once). At most API_TREE_MAX_NODES runs (default 2000) ' +
+      `and ${MAX_TREE_DEPTH} levels below the root are returned; \`truncated\` is true when the tree was cut there, or when ` +
+      'runs name each other as parents (the repeat is left out). Rolled-up costs cover the runs returned.',
   })
-  async tree(@CurrentPrincipal() principal: Principal, @Param('run_id') runId: string): Promise<TreeNode> {
-    const team = teamScope(principal, undefined);
-    const { rows } = await this.pool.query<{
-      run_id: string;
-      parent_run_id: string | null;
-      agent_id: string;
-      model: string;
-      status: string;
-      total_cost_nanos: string;
-      currency: string;
-    }>(
+  @ApiQuery({
+    name: 'team',
+    required: false,
+    description: "an admin key: the run's team (default: any team)",
+  })
+  @ApiOkResponse({
+    description: 'The root run, its descendants as `children`, and whether the tree is complete',
+    schema: {
+      type: 'object',
+      properties: {
+        ...treeNodeProperties,
+        truncated: {
+          type: 'boolean',
+          description:
+            'the tree was cut at the node or depth cap, or had a cycle: not every descendant is shown',
+        },
+      },
+    },
+  })
+  async tree(
+    @CurrentPrincipal() principal: Principal,
+    @Param('run_id') runId: string,
+    @Query('team') teamQ?: string,
+  ): Promise<TreeResponse> {
+    const team = teamScope(principal, teamQ);
+    const maxNodes = this.config.API_TREE_MAX_NODES;
+    // Breadth first; `path` stops a cycle (its repeat is returned once, flagged, and not followed), depth and the
+    // outer limit bound the rest. PostgreSQL computes only as many rows as the limit takes.
+    const { rows } = await this.pool.query<TreeRow>(
       `with recursive tree as (
-         select run_id, parent_run_id, agent_id, model, status, total_cost_nanos, currency, team, 0 as depth
-         from runs where run_id = $1 and ($2::text is null or team = $2)
+         (select run_id, parent_run_id, agent_id, model, status, total_cost_nanos, currency, team, 0 as depth,
+                 array[run_id] as path, false as cycle
+          from runs where run_id = $1 and ($2::text is null or team = $2)
+          order by team, finished_at desc limit 1)
          union all
-         select r.run_id, r.parent_run_id, r.agent_id, r.model, r.status, r.total_cost_nanos, r.currency, r.team, t.depth + 1
-         from runs r join tree t on r.parent_run_id = t.run_id and r.team = t.team
-         where t.depth < 32
+         select c.run_id, c.parent_run_id, c.agent_id, c.model, c.status, c.total_cost_nanos, c.currency, c.team,
+                t.depth + 1, t.path || c.run_id, c.run_id = any(t.path)
+         from tree t cross join lateral (
+           select distinct on (r.run_id) r.run_id, r.parent_run_id, r.agent_id, r.model, r.status, r.total_cost_nanos,
+                  r.currency, r.team
+           from runs r where r.parent_run_id = t.run_id and r.team = t.team
+           order by r.run_id, r.finished_at desc
+         ) c
+         where not t.cycle and t.depth <= $3
        )
-       select distinct on (run_id) run_id, parent_run_id, agent_id, model, status, total_cost_nanos, currency from tree`,
-      [runId, team],
+       select run_id, parent_run_id, agent_id, model, status, total_cost_nanos, currency, depth, cycle
+       from tree limit $4`,
+      [runId, team, MAX_TREE_DEPTH, maxNodes + 1],
     );
-    const root = rows.find((r) => r.run_id === runId);
+    const root = rows.find((r) => r.depth === 0);
     if (!root) throw notFound(`no run ${runId}`);
-    const children = new Map<string, typeof rows>();
-    for (const r of rows) {
-      if (r.run_id === runId || !r.parent_run_id) continue;
+    let truncated = rows.length > maxNodes;
+    const nodes = new Map<string, TreeRow>();
+    for (const r of rows.slice(0, maxNodes).sort((a, b) => a.depth - b.depth)) {
+      if (r.cycle || r.depth > MAX_TREE_DEPTH) truncated = true;
+      else if (!nodes.has(r.run_id)) nodes.set(r.run_id, r);
+    }
+    const children = new Map<string, TreeRow[]>();
+    for (const r of nodes.values()) {
+      if (r === root || r.parent_run_id === null) continue;
       const list = children.get(r.parent_run_id) ?? [];
       list.push(r);
       children.set(r.parent_run_id, list);
     }
-    const build = (r: (typeof rows)[number]): TreeNode & { total: bigint } => {
-      const kids = (children.get(r.run_id) ?? []).map(build).sort((a, b) => (b.total > a.total ? 1 : -1));
+    const visited = new Set<string>();
+    const build = (r: TreeRow): { node: TreeNode; total: bigint } => {
+      visited.add(r.run_id);
+      const kids: { node: TreeNode; total: bigint }[] = [];
+      for (const child of children.get(r.run_id) ?? []) {
+        if (visited.has(child.run_id)) truncated = true;
+        else kids.push(build(child));
+      }
+      kids.sort((a, b) => (b.total > a.total ? 1 : b.total < a.total ? -1 : 0));
       const own = BigInt(r.total_cost_nanos);
       const total = kids.reduce((sum, k) => sum + k.total, own);
       return {
-        run_id: r.run_id,
-        agent_id: r.agent_id,
-        model: r.model,
-        status: r.status,
-        cost: money(own, r.currency),
-        rolled_up_cost: money(total, r.currency),
-        children: kids,
+        node: {
+          run_id: r.run_id,
+          agent_id: r.agent_id,
+          model: r.model,
+          status: r.status,
+          cost: money(own, r.currency),
+          rolled_up_cost: money(total, r.currency),
+          children: kids.map((k) => k.node),
+        },
         total,
       };
     };
-    return JSON.parse(
-      JSON.stringify(build(root), (k, v: unknown) => (k === 'total' ? undefined : v)),
-    ) as TreeNode;
+    const { node } = build(root);
+    return { ...node, truncated };
   }
 }

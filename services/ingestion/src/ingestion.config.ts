@@ -1,7 +1,9 @@
+import { rateLimitSpec } from '@libs/auth';
 import { commonSpec, int } from '@libs/config';
 
 export const ingestionSpec = {
   ...commonSpec,
+  ...rateLimitSpec,
   PORT: int(8081, { min: 1, max: 65535 }),
   /** Most runs in one POST /v1/runs. */
   MAX_BATCH_RUNS: int(1000, { min: 1 }),
