@@ -1,6 +1,9 @@
+import { randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import type { Kafka } from 'kafkajs';
 import type { Pool } from 'pg';
-import { RouteRepository, type Anomaly } from '@libs/alerting';
+import { AlertOutboxRepository, RouteRepository, type Anomaly, type OutboxRow } from '@libs/alerting';
 import { topicsIn } from '@libs/contracts';
 import { createPool } from '@libs/db';
 import { AvroSerde, BatchProducer, provisionTopics } from '@libs/kafka';
@@ -13,6 +16,40 @@ const ns = `t${uid()}`;
 const T = topicsIn(ns);
 const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
 const ROUTING_KEY = 'R0UT1NGKEY0123456789abcdefABCDEF';
+/** The fake vendors listen on loopback, which a tenant's route may reach only when the operator allows it. */
+const ALLOWLIST = '127.0.0.1';
+const SLOW_MS = 5000;
+
+/** Destinations the fake vendors cannot play: one that redirects, one that answers only after SLOW_MS. */
+class OddDestinations {
+  readonly slowRequests: number[] = [];
+  private server!: Server;
+  port = 0;
+
+  constructor(private readonly redirectTo: () => string) {}
+
+  async start(): Promise<void> {
+    this.server = createServer((req, res) => {
+      req.resume();
+      if (req.url === '/redirect') res.writeHead(307, { location: this.redirectTo() }).end();
+      else {
+        this.slowRequests.push(Date.now());
+        setTimeout(() => res.writeHead(202).end(), SLOW_MS);
+      }
+    });
+    await new Promise<void>((r) => this.server.listen(0, '127.0.0.1', r));
+    this.port = (this.server.address() as AddressInfo).port;
+  }
+
+  url(path: string): string {
+    return `http://127.0.0.1:${this.port}${path}`;
+  }
+
+  async stop(): Promise<void> {
+    this.server.closeAllConnections();
+    await new Promise((r) => this.server.close(r));
+  }
+}
 
 async function until<T>(
   what: string,
@@ -65,6 +102,7 @@ function anomaly(team: string, over: Partial<Anomaly> = {}): Anomaly {
 
 describe('alert router (own process; local vendor servers and a real SMTP server; real stack)', () => {
   const vendors = new FakeVendors(SECRET);
+  const odd = new OddDestinations(() => vendors.url('/hook-redirected'));
   let kafka: Kafka;
   let serde: AvroSerde;
   let producer: BatchProducer;
@@ -75,6 +113,7 @@ describe('alert router (own process; local vendor servers and a real SMTP server
 
   beforeAll(async () => {
     await vendors.start();
+    await odd.start();
     pool = createPool(await migrated(), 2);
     kafka = testKafka(config);
     const admin = kafka.admin();
@@ -84,7 +123,7 @@ describe('alert router (own process; local vendor servers and a real SMTP server
     serde = await AvroSerde.create(config, [T.anomalies, T.alertDeliveries]);
     producer = new BatchProducer(kafka);
     await producer.connect();
-    const routes = new RouteRepository(pool);
+    const routes = new RouteRepository(pool, undefined, { allowList: ALLOWLIST });
     await routes.create({
       team,
       match: { agent_id: 'research-*', severity: ['critical', 'error'] },
@@ -116,6 +155,26 @@ describe('alert router (own process; local vendor servers and a real SMTP server
       match: { agent_id: 'gone-*' },
       destinations: [{ type: 'webhook', url: vendors.url('/hook-gone'), secret: SECRET }],
     });
+    await routes.create({
+      team,
+      match: { agent_id: 'redirect-*' },
+      destinations: [{ type: 'webhook', url: odd.url('/redirect'), secret: SECRET }],
+    });
+    await routes.create({
+      team,
+      match: { agent_id: 'lanes-*' },
+      destinations: [
+        { type: 'webhook', url: odd.url('/slow'), secret: SECRET },
+        { type: 'webhook', url: vendors.url('/hook-fast'), secret: SECRET },
+      ],
+    });
+    // as if made before the address checks, or the name re-pointed since: only the delivery-time check stands
+    await pool.query('insert into alert_routes (id, team, match, destinations) values ($1, $2, $3, $4)', [
+      randomUUID(),
+      team,
+      JSON.stringify({ agent_id: 'internal-*' }),
+      JSON.stringify([{ type: 'webhook', url: 'http://10.0.0.1:9/hook', secret: SECRET }]),
+    ]);
     env = {
       BURNRATE_TOPIC_NAMESPACE: ns,
       CONSUMER_GROUP: `router-${ns}`,
@@ -125,6 +184,7 @@ describe('alert router (own process; local vendor servers and a real SMTP server
       POLL_MS: '100',
       KAFKA_SESSION_TIMEOUT_MS: '6000',
       PUBLIC_API_URL: 'https://burnrate.example',
+      ALERT_DESTINATION_ALLOWLIST: ALLOWLIST,
     };
     router = await startService('alert-router', 18404, env);
   });
@@ -134,6 +194,7 @@ describe('alert router (own process; local vendor servers and a real SMTP server
     await producer?.disconnect();
     await pool?.end();
     await vendors.stop();
+    await odd.stop();
   });
 
   const publish = (a: Anomaly) =>
@@ -312,5 +373,127 @@ describe('alert router (own process; local vendor servers and a real SMTP server
     } finally {
       await Promise.all([recorder.stop(), api.stop()]);
     }
+  });
+
+  const outboxOf = async (anomalyId: string) =>
+    (
+      await pool.query<{
+        state: string;
+        attempts: number;
+        last_status: number | null;
+        last_error: string | null;
+      }>(
+        'select state, attempts, last_status, last_error from alert_outbox where anomaly_id = $1 order by id',
+        [anomalyId],
+      )
+    ).rows;
+
+  it('refuses a route to a loopback address at creation unless ALERT_DESTINATION_ALLOWLIST admits it', async () => {
+    const api = await startService('api', 18407, { ...env, ALERT_DESTINATION_ALLOWLIST: '' });
+    try {
+      const key = (await createKey(team)).key;
+      const res = await fetch(`${api.url}/v1/routes`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+        body: JSON.stringify({
+          team,
+          destinations: [{ type: 'webhook', url: vendors.url('/hook-never'), secret: SECRET }],
+        }),
+      });
+      expect(res.status).toBe(400);
+      const answer = JSON.stringify(await res.json());
+      expect(answer).toContain('destinations[0].url');
+      expect(answer).toContain(
+        'destination resolves to a loopback address 127.0.0.1; not in ALERT_DESTINATION_ALLOWLIST',
+      );
+    } finally {
+      await api.stop();
+    }
+    await expect(
+      new RouteRepository(pool).create({
+        team,
+        destinations: [{ type: 'slack', webhook_url: vendors.url('/slack') }],
+      }),
+    ).rejects.toThrow(/destinations\[0\]\.webhook_url: destination resolves to a loopback address/);
+  });
+
+  it('fails a delivery at once when its destination resolves to a private address', async () => {
+    const a = anomaly(team, { agent_id: 'internal-agent', dedupe_key: `internal-${uid()}` });
+    await publish(a);
+    const rows = await until(
+      'refused delivery',
+      () => outboxOf(a.anomaly_id),
+      (r) => r.length === 1 && r[0].state !== 'pending',
+    );
+    expect(rows[0]).toEqual({
+      state: 'failed',
+      attempts: 1,
+      last_status: null,
+      last_error: 'destination resolves to a private address 10.0.0.1; not in ALERT_DESTINATION_ALLOWLIST',
+    });
+  });
+
+  it('does not follow a redirect: the delivery fails with the redirect status', async () => {
+    const a = anomaly(team, { agent_id: 'redirect-agent', dedupe_key: `redirect-${uid()}` });
+    await publish(a);
+    const rows = await until(
+      'redirected delivery',
+      () => outboxOf(a.anomaly_id),
+      (r) => r.length === 1 && r[0].state !== 'pending',
+    );
+    expect(rows[0]).toMatchObject({ state: 'failed', attempts: 1, last_status: 307 });
+    expect(rows[0].last_error).toMatch(/redirects are not followed/);
+    await new Promise((r) => setTimeout(r, 500));
+    expect(vendors.at('/hook-redirected')).toHaveLength(0);
+  });
+
+  it('delivers to one destination while another takes its time answering', async () => {
+    const a = anomaly(team, { agent_id: 'lanes-agent', dedupe_key: `lanes-${uid()}` });
+    await publish(a);
+    const fast = await until(
+      'fast destination',
+      () => vendors.at('/hook-fast'),
+      (r) => r.length === 1,
+    );
+    expect(odd.slowRequests).toHaveLength(1);
+    // the slow destination was asked first (its row comes first) and has not answered yet
+    expect(fast[0].at - odd.slowRequests[0]).toBeLessThan(SLOW_MS / 2);
+    const rows = await until(
+      'both delivered',
+      () => outboxOf(a.anomaly_id),
+      (r) => r.every((x) => x.state === 'delivered'),
+      SLOW_MS + 10_000,
+    );
+    expect(rows).toHaveLength(2);
+  });
+
+  it('lets only the replica holding a row’s lease write its outcome', async () => {
+    const outbox = new AlertOutboxRepository(pool);
+    const a = anomaly(team, { agent_id: 'fenced-agent', dedupe_key: `fenced-${uid()}` });
+    // leased far ahead, so the running router leaves it alone: replica A claimed it (attempts 1)
+    const { rows } = await pool.query<OutboxRow>(
+      `insert into alert_outbox (delivery_id, anomaly_id, dedupe_key, destination_key, destination, anomaly, attempts, next_attempt_at)
+       values ($1, $2, $3, $4, $5, $6, 1, now() + interval '1 hour')
+       returning id, delivery_id, anomaly_id, dedupe_key, destination_key, destination, anomaly, attempts`,
+      [
+        `${a.anomaly_id}:fenced`,
+        a.anomaly_id,
+        a.dedupe_key,
+        `fenced-${uid()}`,
+        JSON.stringify({ type: 'webhook', url: vendors.url('/hook-fenced'), secret: SECRET }),
+        JSON.stringify(a),
+      ],
+    );
+    const heldByA = rows[0];
+    // A's lease ran out and replica B claimed the row
+    await pool.query('update alert_outbox set attempts = attempts + 1 where id = $1', [heldByA.id]);
+    const heldByB = { ...heldByA, attempts: heldByA.attempts + 1 };
+    expect(await outbox.renew(heldByA, 30_000)).toBe(false);
+    expect(await outbox.finish(heldByA, 'failed', 500, 'HTTP 500')).toBe(false);
+    expect(await outbox.reschedule(heldByA, 1000, 503, 'HTTP 503')).toBe(false);
+    expect(await outbox.finish(heldByB, 'delivered', 202, null)).toBe(true);
+    expect(await outboxOf(a.anomaly_id)).toEqual([
+      { state: 'delivered', attempts: 2, last_status: 202, last_error: null },
+    ]);
   });
 });

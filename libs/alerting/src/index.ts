@@ -3,3 +3,7 @@ export * from './routing';
 export * from './messages';
 export * from './retry-policy';
 export * from './route.repository';
+export * from './url-guard';
+export * from './destination.client';
+export * from './delivery-lanes';
+export * from './outbox.repository';

@@ -1,4 +1,4 @@
-import { createHmac } from 'node:crypto';
+import { createHash, createHmac } from 'node:crypto';
 import type { Anomaly, Destination } from './types';
 
 export interface OutgoingRequest {
@@ -79,6 +79,43 @@ export function signWebhook(secret: string, id: string, timestamp: number, body:
   return `v1,${createHmac('sha256', key).update(`${id}.${timestamp}.${body}`).digest('base64')}`;
 }
 
+/** PagerDuty Events API v2 refuses a dedup_key longer than this. */
+export const PAGERDUTY_DEDUP_KEY_MAX = 255;
+
+/**
+ * The dedup_key PagerDuty gets for a dedupe key: itself when short enough, else a prefix and the SHA-256 of the whole
+ * key, so the trigger and the resolve of one incident still meet and two long keys never collide.
+ */
+export function pagerDutyDedupKey(key: string): string {
+  if (key.length <= PAGERDUTY_DEDUP_KEY_MAX) return key;
+  const hash = createHash('sha256').update(key).digest('hex');
+  let prefix = key.slice(0, PAGERDUTY_DEDUP_KEY_MAX - hash.length - 1);
+  if (/[\uD800-\uDBFF]$/.test(prefix)) prefix = prefix.slice(0, -1);
+  return `${prefix}~${hash}`;
+}
+
+const SLACK_ENTITIES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;' };
+
+/**
+ * A tenant string made inert in Slack mrkdwn: &, < and > as the entities Slack documents (so no <!channel>, <@U…>,
+ * <url|text>), and *, _, ~ and ` fenced with zero-width spaces, since Slack has no escape for them and a marker must
+ * touch a word boundary to format.
+ */
+export function escapeSlackMrkdwn(s: string): string {
+  return s.replace(/[&<>]/g, (c) => SLACK_ENTITIES[c]).replace(/[*_~`]/g, (c) => `\u200B${c}\u200B`);
+}
+
+/**
+ * A tenant string made inert in Teams (Adaptive Card) markdown: the characters that open emphasis, code, links and
+ * headings backslash-escaped everywhere, list markers (`-`, `+`, `1.`) at the start of a line.
+ */
+export function escapeTeamsMarkdown(s: string): string {
+  return s
+    .replace(/[\\`*_~[\]()<>#|]/g, '\\$&')
+    .replace(/^(\s*)([-+])/gm, '$1\\$2')
+    .replace(/^(\s*\d+)\./gm, '$1\\.');
+}
+
 const PD_SEVERITY: Record<string, string> = {
   critical: 'critical',
   error: 'error',
@@ -99,7 +136,7 @@ export function buildRequest(
       const body = JSON.stringify({
         routing_key: d.routing_key,
         event_action: a.state === 'resolved' ? 'resolve' : 'trigger',
-        dedup_key: a.dedupe_key,
+        dedup_key: pagerDutyDedupKey(a.dedupe_key),
         ...(a.state === 'resolved'
           ? {}
           : {
@@ -119,16 +156,20 @@ export function buildRequest(
       return { url: ctx.pagerDutyUrl, headers: json, body };
     }
     case 'slack': {
+      // Tenant strings (agent, team, customers, features, the summary) go as plain_text, which Slack never parses;
+      // the fallback text and the fields' values are mrkdwn, so they are escaped and not auto-linked (verbatim).
       const body = JSON.stringify({
-        text: `${f.title} — ${a.summary}`,
+        text: escapeSlackMrkdwn(`${f.title} — ${a.summary}`),
         blocks: [
           { type: 'header', text: { type: 'plain_text', text: f.title.slice(0, 150) } },
-          { type: 'section', text: { type: 'mrkdwn', text: a.summary.slice(0, 3000) } },
+          { type: 'section', text: { type: 'plain_text', text: a.summary.slice(0, 3000) } },
           {
             type: 'section',
-            fields: f.lines
-              .slice(0, 10)
-              .map(([k, v]) => ({ type: 'mrkdwn', text: `*${k}*\n${v}`.slice(0, 2000) })),
+            fields: f.lines.slice(0, 10).map(([k, v]) => ({
+              type: 'mrkdwn',
+              text: `*${k}*\n${escapeSlackMrkdwn(v.slice(0, 1500))}`,
+              verbatim: true,
+            })),
           },
           {
             type: 'actions',
@@ -141,6 +182,7 @@ export function buildRequest(
       return { url: d.webhook_url, headers: json, body };
     }
     case 'teams': {
+      const md = escapeTeamsMarkdown;
       const body = JSON.stringify({
         type: 'message',
         attachments: [
@@ -156,12 +198,15 @@ export function buildRequest(
                   type: 'TextBlock',
                   size: 'Medium',
                   weight: 'Bolder',
-                  text: f.title,
+                  text: md(f.title),
                   wrap: true,
                   color: a.state === 'resolved' ? 'Good' : 'Attention',
                 },
-                { type: 'TextBlock', text: a.summary, wrap: true },
-                { type: 'FactSet', facts: f.lines.map(([title, value]) => ({ title, value })) },
+                { type: 'TextBlock', text: md(a.summary), wrap: true },
+                {
+                  type: 'FactSet',
+                  facts: f.lines.map(([title, value]) => ({ title: md(title), value: md(value) })),
+                },
               ],
               actions: [{ type: 'Action.OpenUrl', title: 'Open in burnrate', url: f.link }],
             },

@@ -6,6 +6,38 @@ import { RouteRepository, RouteValidationError, parseRoute } from './route.repos
 
 const noDbRoutes = { query: async () => ({ rows: [] }) } as unknown as Pool;
 
+const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
+const resolve = async (host: string) => {
+  const answers: Record<string, string[]> = {
+    'hooks.example.com': ['93.184.215.14'],
+    'rebound.example.com': ['10.0.0.1'],
+    'corp-relay.example.com': ['192.168.7.7'],
+  };
+  if (!answers[host]) throw Object.assign(new Error('not found'), { code: 'ENOTFOUND' });
+  return answers[host].map((address) => ({ address, family: 4 as const }));
+};
+
+function recordingPool(): { pool: Pool; inserted: unknown[][] } {
+  const inserted: unknown[][] = [];
+  const pool = {
+    query: async (_sql: string, params: unknown[]) => {
+      inserted.push(params);
+      return { rows: [], rowCount: 1 };
+    },
+  } as unknown as Pool;
+  return { pool, inserted };
+}
+
+const problemsOf = async (p: Promise<unknown>): Promise<string[]> => {
+  try {
+    await p;
+  } catch (err) {
+    if (err instanceof RouteValidationError) return err.problems;
+    throw err;
+  }
+  return [];
+};
+
 describe(RouteRepository.name, () => {
   it('loads routes from a YAML file (a mounted ConfigMap) beside the database ones, secrets masked on listing', async () => {
     const dir = mkdtempSync(join(tmpdir(), 'routes-'));
@@ -49,6 +81,98 @@ describe(RouteRepository.name, () => {
       'route.match.severity must be a list of strings',
       'route.destinations[0].routing_key must be a 32-character PagerDuty integration key',
       'route.destinations[1].type must be one of webhook, slack, pagerduty, teams, email',
+    ]);
+  });
+
+  it('refuses destinations that resolve to internal addresses, naming the field and the reason', async () => {
+    const { pool, inserted } = recordingPool();
+    const sut = new RouteRepository(pool, undefined, { resolve });
+    const problems = await problemsOf(
+      sut.create({
+        team: 'support',
+        destinations: [
+          { type: 'webhook', url: 'http://127.0.0.1:8080/hook', secret: SECRET },
+          { type: 'slack', webhook_url: 'https://rebound.example.com/services/x' },
+          { type: 'teams', webhook_url: 'http://169.254.169.254/latest/meta-data/' },
+          { type: 'webhook', url: 'http://api.burnrate.svc.cluster.local/', secret: SECRET },
+          { type: 'webhook', url: 'https://hooks.example.com/ok', secret: SECRET },
+          { type: 'pagerduty', routing_key: 'R0UT1NGKEY0123456789abcdefABCDEF' },
+        ],
+      }),
+    );
+    expect(problems).toEqual([
+      'route.destinations[0].url: destination resolves to a loopback address 127.0.0.1; not in ALERT_DESTINATION_ALLOWLIST',
+      'route.destinations[1].webhook_url: destination resolves to a private address 10.0.0.1; not in ALERT_DESTINATION_ALLOWLIST',
+      'route.destinations[2].webhook_url: destination resolves to a link-local address 169.254.169.254; not in ALERT_DESTINATION_ALLOWLIST',
+      'route.destinations[3].url: destination host "api.burnrate.svc.cluster.local" is a cluster-internal name; not in ALERT_DESTINATION_ALLOWLIST',
+    ]);
+    expect(inserted).toEqual([]);
+  });
+
+  it('admits what ALERT_DESTINATION_ALLOWLIST lists, and a name that does not resolve yet (checked again on send)', async () => {
+    const { pool, inserted } = recordingPool();
+    const sut = new RouteRepository(pool, undefined, {
+      allowList: '127.0.0.1, corp-relay.example.com',
+      resolve,
+    });
+    const route = await sut.create({
+      team: 'support',
+      destinations: [
+        { type: 'webhook', url: 'http://127.0.0.1:8080/hook', secret: SECRET, extra: 'x'.repeat(10_000) },
+        { type: 'slack', webhook_url: 'https://corp-relay.example.com/slack' },
+        { type: 'teams', webhook_url: 'https://not-yet.example.com/teams' },
+      ],
+    });
+    expect(route.destinations[0]).toEqual({
+      type: 'webhook',
+      url: 'http://127.0.0.1:8080/hook',
+      secret: SECRET,
+    });
+    expect(inserted).toHaveLength(1);
+  });
+
+  it('refuses an allow-list entry it cannot read', () => {
+    expect(() => new RouteRepository(noDbRoutes, undefined, { allowList: '10.0.0.0/99' })).toThrow(
+      /ALERT_DESTINATION_ALLOWLIST: "10.0.0.0\/99" is not a hostname, host:port or CIDR/,
+    );
+  });
+
+  it('bounds the number of destinations and the size of every string in a route', () => {
+    const problems = (input: unknown): string[] => {
+      try {
+        parseRoute(input);
+        return [];
+      } catch (err) {
+        return (err as RouteValidationError).problems;
+      }
+    };
+    const hook = { type: 'webhook', url: 'https://hooks.example.com/x', secret: SECRET };
+    expect(problems({ destinations: Array.from({ length: 11 }, () => hook) })).toEqual([
+      'route.destinations has 11 entries; a route may have at most 10',
+    ]);
+    expect(problems({ destinations: Array.from({ length: 10 }, () => hook) })).toEqual([]);
+    expect(
+      problems({
+        team: 't'.repeat(129),
+        match: {
+          agent_id: '*'.repeat(257),
+          rule: Array.from({ length: 21 }, () => 'budget'),
+          severity: ['x'.repeat(65)],
+        },
+        destinations: [
+          { type: 'webhook', url: `https://hooks.example.com/${'x'.repeat(2048)}`, secret: SECRET },
+          { type: 'email', to: Array.from({ length: 21 }, (_, i) => `a${i}@example.com`) },
+          { type: 'webhook', url: 'https://hooks.example.com/x', secret: `whsec_${'A'.repeat(600)}` },
+        ],
+      }),
+    ).toEqual([
+      'route.team must be a team name (at most 128 characters) or null (catch-all)',
+      'route.match.agent_id must be a glob string of at most 256 characters',
+      'route.match.rule must have at most 20 entries of at most 64 characters',
+      'route.match.severity must have at most 20 entries of at most 64 characters',
+      'route.destinations[0].url must be at most 2048 characters',
+      'route.destinations[1].to must be a list of 1 to 20 email addresses',
+      'route.destinations[2].secret must be "whsec_" followed by a base64 key (at most 512 characters)',
     ]);
   });
 });

@@ -2,8 +2,15 @@ import { createHash, randomUUID } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import type { Pool } from 'pg';
 import { parse } from 'yaml';
-import { destinationProblems, maskDestination } from './routing';
+import {
+  ROUTE_LIMITS,
+  destinationProblems,
+  destinationUrl,
+  maskDestination,
+  normaliseDestination,
+} from './routing';
 import type { Destination, Route, RouteMatch } from './types';
+import { DestinationAllowList, DestinationGuard, type Resolver } from './url-guard';
 
 export class RouteValidationError extends Error {
   constructor(readonly problems: string[]) {
@@ -15,29 +22,73 @@ export class RouteValidationError extends Error {
 export function parseRoute(input: unknown, path = 'route'): Omit<Route, 'id'> {
   const problems: string[] = [];
   const o = (input ?? {}) as Record<string, unknown>;
-  if (o.team !== undefined && o.team !== null && (typeof o.team !== 'string' || o.team === ''))
-    problems.push(`${path}.team must be a team name or null (catch-all)`);
+  if (
+    o.team !== undefined &&
+    o.team !== null &&
+    (typeof o.team !== 'string' || o.team === '' || o.team.length > ROUTE_LIMITS.team)
+  )
+    problems.push(
+      `${path}.team must be a team name (at most ${ROUTE_LIMITS.team} characters) or null (catch-all)`,
+    );
   const m = (o.match ?? {}) as Record<string, unknown>;
   if (typeof m !== 'object' || Array.isArray(m)) problems.push(`${path}.match must be an object`);
-  if (m.agent_id !== undefined && typeof m.agent_id !== 'string')
-    problems.push(`${path}.match.agent_id must be a glob string`);
+  if (m.agent_id !== undefined && (typeof m.agent_id !== 'string' || m.agent_id.length > ROUTE_LIMITS.glob))
+    problems.push(`${path}.match.agent_id must be a glob string of at most ${ROUTE_LIMITS.glob} characters`);
   for (const k of ['rule', 'severity'] as const) {
-    if (
-      m[k] !== undefined &&
-      (!Array.isArray(m[k]) || !(m[k] as unknown[]).every((x) => typeof x === 'string'))
-    )
+    const v = m[k];
+    if (v === undefined) continue;
+    if (!Array.isArray(v) || !v.every((x) => typeof x === 'string'))
       problems.push(`${path}.match.${k} must be a list of strings`);
+    else if (v.length > ROUTE_LIMITS.listItems || v.some((x: string) => x.length > ROUTE_LIMITS.listItem))
+      problems.push(
+        `${path}.match.${k} must have at most ${ROUTE_LIMITS.listItems} entries of at most ${ROUTE_LIMITS.listItem} characters`,
+      );
   }
   if (!Array.isArray(o.destinations) || o.destinations.length === 0)
     problems.push(`${path}.destinations must be a non-empty list`);
+  else if (o.destinations.length > ROUTE_LIMITS.destinations)
+    problems.push(
+      `${path}.destinations has ${o.destinations.length} entries; a route may have at most ${ROUTE_LIMITS.destinations}`,
+    );
   else
     o.destinations.forEach((d, i) => problems.push(...destinationProblems(d, `${path}.destinations[${i}]`)));
   if (problems.length) throw new RouteValidationError(problems);
+  const match: RouteMatch = {};
+  if (m.agent_id !== undefined) match.agent_id = m.agent_id as string;
+  if (m.rule !== undefined) match.rule = m.rule as string[];
+  if (m.severity !== undefined) match.severity = m.severity as string[];
   return {
     team: (o.team as string | null | undefined) ?? null,
-    match: m as RouteMatch,
-    destinations: o.destinations as Destination[],
+    match,
+    destinations: (o.destinations as Destination[]).map(normaliseDestination),
   };
+}
+
+/**
+ * The problems of a route's destination URLs that resolve where a tenant may not send (private, loopback, metadata,
+ * cluster-internal…), unless the allow-list admits them. A name that does not resolve now passes: the delivery
+ * checks again before every send.
+ */
+export async function destinationAddressProblems(
+  route: Pick<Route, 'destinations'>,
+  guard: DestinationGuard,
+  path = 'route',
+): Promise<string[]> {
+  const checks = route.destinations.map(async (d, i) => {
+    const target = destinationUrl(d);
+    if (!target) return [];
+    const result = await guard.check(target.url);
+    return result.status === 'refused'
+      ? [`${path}.destinations[${i}].${target.field}: ${result.reason}`]
+      : [];
+  });
+  return (await Promise.all(checks)).flat();
+}
+
+export interface RouteRepositoryOptions {
+  /** ALERT_DESTINATION_ALLOWLIST as the process read it: internal destinations the operator admits. */
+  allowList?: string | readonly string[] | DestinationAllowList;
+  resolve?: Resolver;
 }
 
 /** A stable key for a destination (for re-notify suppression and outbox uniqueness), never the secret itself. */
@@ -47,14 +98,26 @@ export function destinationKey(d: Destination): string {
 
 export class RouteRepository {
   private cache: { routes: Route[]; until: number } | null = null;
+  private readonly guard: DestinationGuard;
 
+  /** Throws when `options.allowList` has an entry that is not a hostname, host:port or CIDR. */
   constructor(
     private readonly pool: Pool,
     private readonly routesFile?: string,
-  ) {}
+    options: RouteRepositoryOptions = {},
+  ) {
+    const allowList =
+      options.allowList instanceof DestinationAllowList
+        ? options.allowList
+        : DestinationAllowList.parse(options.allowList);
+    this.guard = new DestinationGuard(allowList, options.resolve);
+  }
 
+  /** Throws RouteValidationError naming every problem, destinations that resolve to internal addresses included. */
   async create(input: unknown): Promise<Route> {
     const route = parseRoute(input);
+    const problems = await destinationAddressProblems(route, this.guard);
+    if (problems.length) throw new RouteValidationError(problems);
     const id = randomUUID();
     await this.pool.query(
       'insert into alert_routes (id, team, match, destinations) values ($1, $2, $3, $4)',

@@ -1,4 +1,4 @@
-import { maskDestination, routesFor } from './routing';
+import { globMatch, maskDestination, routesFor } from './routing';
 import { signWebhook } from './messages';
 import type { Anomaly, Route } from './types';
 
@@ -26,6 +26,33 @@ describe(routesFor.name, () => {
     expect(routesFor(anomaly({}), routes).map((r) => r.id)).toEqual(['pager']);
     expect(routesFor(anomaly({ severity: 'warning' }), routes).map((r) => r.id)).toEqual(['default']);
     expect(routesFor(anomaly({ team: 'growth' }), routes).map((r) => r.id)).toEqual(['all']);
+  });
+});
+
+describe(globMatch.name, () => {
+  it.each([
+    ['research-*', 'research-agent', true],
+    ['research-*', 'research-', true],
+    ['research-*', 'search-agent', false],
+    ['*-agent', 'research-agent', true],
+    ['r*a*t', 'research-agent', true],
+    ['r*z*t', 'research-agent', false],
+    ['*', '', true],
+    ['', '', true],
+    ['', 'x', false],
+    ['a.b', 'axb', false],
+    ['a+(b)', 'a+(b)', true],
+    ['**a**', 'bab', true],
+  ])('%s against %s: %s', (pattern, value, expected) => {
+    expect(globMatch(pattern, value)).toBe(expected);
+  });
+
+  it('answers a pattern with many stars that does not match at once (no backtracking blow-up)', () => {
+    // A regular expression of this glob backtracks through ~80^8 ways before failing.
+    const value = 'a'.repeat(80);
+    expect(globMatch('*a*a*a*a*a*a*a*a*b', value)).toBe(false);
+    expect(globMatch(`${'*a'.repeat(128)}b`, 'a'.repeat(256))).toBe(false);
+    expect(globMatch('*a*a*a*a*a*a*a*a*', value)).toBe(true);
   });
 });
 

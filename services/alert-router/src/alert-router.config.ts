@@ -1,4 +1,11 @@
-import { commonSpec, int, optionalStr, str, url } from '@libs/config';
+import { DestinationAllowList } from '@libs/alerting';
+import { commonSpec, int, optionalStr, str, url, type Field } from '@libs/config';
+
+/** Entries checked at start-up: a bad one stops the process with the others' problems. */
+const allowList = (): Field<readonly string[]> => ({
+  describe: 'comma-separated hostnames, host:port pairs and CIDRs',
+  parse: (raw) => DestinationAllowList.parse(raw).entries,
+});
 
 export const alertRouterSpec = {
   ...commonSpec,
@@ -17,5 +24,13 @@ export const alertRouterSpec = {
   POLL_MS: int(500, { min: 50 }),
   MAX_ATTEMPTS: int(8, { min: 1 }),
   RETRY_BASE_MS: int(1000, { min: 10 }),
+  /** Each attempt as a whole: name check, connect, answer. */
   HTTP_TIMEOUT_MS: int(10000, { min: 100 }),
+  /** Sends in flight at once; each destination has its own lane, one send at a time. */
+  DELIVERY_CONCURRENCY: int(16, { min: 1, max: 1024 }),
+  /**
+   * Destinations a tenant may send to although they resolve to internal addresses (loopback, private, link-local,
+   * CGNAT…) or have cluster-internal names: hostnames, host:port pairs, CIDRs. Empty: none.
+   */
+  ALERT_DESTINATION_ALLOWLIST: allowList(),
 };

@@ -2,12 +2,19 @@ import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShut
 import nodemailer, { type Transporter } from 'nodemailer';
 import type { Pool } from 'pg';
 import {
+  AlertOutboxRepository,
+  DeliveryLanes,
+  DestinationAllowList,
+  DestinationClient,
+  DestinationGuard,
+  DestinationRefusedError,
   buildRequest,
   classify,
   emailContent,
   maskDestination,
-  type Anomaly,
   type Destination,
+  type FinalState,
+  type OutboxRow,
 } from '@libs/alerting';
 import { CONFIG, type ConfigOf } from '@libs/config';
 import { Topics } from '@libs/contracts';
@@ -15,17 +22,6 @@ import { PG_POOL } from '@libs/db';
 import { KafkaService } from '@libs/kafka';
 import { JsonLogger, Metrics } from '@libs/observability';
 import { alertRouterSpec } from './alert-router.config';
-
-interface OutboxRow {
-  id: string;
-  delivery_id: string;
-  anomaly_id: string;
-  dedupe_key: string;
-  destination_key: string;
-  destination: Destination;
-  anomaly: Anomaly;
-  attempts: number;
-}
 
 /** Minimum spacing per destination: Slack about one message a second, PagerDuty 120 a minute per key. */
 const SPACING_MS: Record<Destination['type'], number> = {
@@ -36,17 +32,31 @@ const SPACING_MS: Record<Destination['type'], number> = {
   email: 0,
 };
 
+/** Rows claimed per poll, of which at most PER_DESTINATION for one destination. */
+const CLAIM_LIMIT = 50;
+const PER_DESTINATION = 10;
+/** No new claim while this many lanes per DELIVERY_CONCURRENCY slot are queued: claimed rows wait in memory. */
+const LANES_PER_SLOT = 4;
+/** How long a claimed row is this replica's before it starts; renewed before each send to cover the send. */
+const CLAIM_LEASE_MS = 60_000;
+const LEASE_MARGIN_MS = 30_000;
+
 /**
  * Delivers the outbox: claims due rows (FOR UPDATE SKIP LOCKED, with a lease so a crashed worker's rows come back),
- * sends each as its vendor documents, and records every attempt on burnrate.alert-deliveries.v1. Retries back off
- * exponentially with jitter and honour Retry-After; a 4xx other than 408/429 fails at once; the last failure is kept.
+ * works through them in one lane per destination (so a slow endpoint holds up only its own rows), sends each as its
+ * vendor documents to the address it checked (a tenant's URL never reaches an internal address unless
+ * ALERT_DESTINATION_ALLOWLIST admits it), and records every attempt on burnrate.alert-deliveries.v1. Retries back off
+ * exponentially with jitter and honour Retry-After; a 4xx other than 408/429, a redirect or a refused address fails at
+ * once; the last failure is kept. Every write after the claim holds only while this replica still holds the lease.
  */
 @Injectable()
 export class DeliveryWorker implements OnApplicationBootstrap, OnApplicationShutdown {
   private timer: NodeJS.Timeout | undefined;
   private running: Promise<void> | null = null;
   private stopped = false;
-  private readonly lastSent = new Map<string, number>();
+  private readonly outbox: AlertOutboxRepository;
+  private readonly lanes: DeliveryLanes<OutboxRow>;
+  private readonly client: DestinationClient;
   private readonly mailer: Transporter | null;
   private readonly log: JsonLogger;
   private readonly deliveries;
@@ -56,12 +66,22 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnApplicationShut
 
   constructor(
     @Inject(CONFIG) private readonly config: ConfigOf<typeof alertRouterSpec>,
-    @Inject(PG_POOL) private readonly pool: Pool,
+    @Inject(PG_POOL) pool: Pool,
     private readonly kafka: KafkaService,
     logger: JsonLogger,
     metrics: Metrics,
   ) {
     this.log = logger.child({ component: 'delivery' });
+    this.outbox = new AlertOutboxRepository(pool);
+    this.client = new DestinationClient(
+      new DestinationGuard(DestinationAllowList.parse(config.ALERT_DESTINATION_ALLOWLIST)),
+      { timeoutMs: config.HTTP_TIMEOUT_MS },
+    );
+    this.lanes = new DeliveryLanes<OutboxRow>((row, pace) => this.deliver(row, pace), {
+      concurrency: config.DELIVERY_CONCURRENCY,
+      onError: (err) => this.log.error('delivery failed unexpectedly', { err: (err as Error).message }),
+      onLaneDone: () => this.wake(),
+    });
     this.mailer = config.SMTP_URL ? nodemailer.createTransport(config.SMTP_URL) : null;
     this.deliveries = metrics.counter('burnrate_alert_deliveries_total', 'Delivery outcomes', [
       'destination',
@@ -99,7 +119,7 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnApplicationShut
       });
   };
 
-  /** New rows are in the outbox: poll now instead of at the next interval (the poll is the only path either way). */
+  /** New rows are in the outbox, or a lane has emptied: poll now instead of at the next interval. */
   wake(): void {
     if (this.stopped) return;
     if (this.running) {
@@ -114,43 +134,34 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnApplicationShut
     this.stopped = true;
     if (this.timer) clearTimeout(this.timer);
     await this.running;
+    await this.outbox.release(await this.lanes.stop());
   }
 
+  /** Claims due rows and hands them to their destinations' lanes; does not wait for the sends. */
   private async poll(): Promise<void> {
-    const { rows } = await this.pool.query<OutboxRow>(
-      `update alert_outbox set next_attempt_at = now() + interval '60 seconds', attempts = attempts + 1
-       where id in (select id from alert_outbox where state = 'pending' and next_attempt_at <= now()
-                    order by id limit 50 for update skip locked)
-       returning id, delivery_id, anomaly_id, dedupe_key, destination_key, destination, anomaly, attempts`,
-    );
-    const depth = await this.pool.query<{ n: string }>(
-      "select count(*) as n from alert_outbox where state = 'pending'",
-    );
-    this.queueDepth.set(Number(depth.rows[0].n));
-    for (const row of rows.sort((a, b) => Number(a.id) - Number(b.id))) await this.deliver(row);
+    const busy = this.lanes.busyKeys();
+    const rows =
+      busy.length < LANES_PER_SLOT * this.config.DELIVERY_CONCURRENCY
+        ? await this.outbox.claim(CLAIM_LIMIT, PER_DESTINATION, busy, CLAIM_LEASE_MS)
+        : [];
+    this.queueDepth.set(await this.outbox.pendingCount());
+    const byDestination = new Map<string, OutboxRow[]>();
+    for (const row of rows) {
+      const lane = byDestination.get(row.destination_key) ?? [];
+      lane.push(row);
+      byDestination.set(row.destination_key, lane);
+    }
+    for (const [key, lane] of byDestination) this.lanes.add(key, SPACING_MS[lane[0].destination.type], lane);
   }
 
-  private async deliver(row: OutboxRow): Promise<void> {
+  private async deliver(row: OutboxRow, pace: () => Promise<void>): Promise<void> {
     const d = row.destination;
     const a = row.anomaly;
-    if (a.state === 'firing') {
-      const { rows } = await this.pool.query(
-        `select 1 from alert_outbox where dedupe_key = $1 and destination_key = $2 and state = 'delivered'
-           and delivery_id <> $3 and finished_at > now() - ($4::bigint * interval '1 millisecond') limit 1`,
-        [row.dedupe_key, row.destination_key, row.delivery_id, this.config.RENOTIFY_MS],
-      );
-      if (rows.length > 0)
-        return this.finish(row, 'suppressed', null, 'already paged within the re-notify interval');
-    }
-    const wait = (this.lastSent.get(row.destination_key) ?? 0) + SPACING_MS[d.type] - Date.now();
-    if (wait > 0) {
-      await this.pool.query(
-        "update alert_outbox set attempts = attempts - 1, next_attempt_at = now() + ($2::int * interval '1 millisecond') where id = $1",
-        [row.id, wait],
-      );
-      return;
-    }
-    this.lastSent.set(row.destination_key, Date.now());
+    if (a.state === 'firing' && (await this.outbox.deliveredWithin(row, this.config.RENOTIFY_MS)))
+      return this.finish(row, 'suppressed', null, 'already paged within the re-notify interval');
+    await pace();
+    if (!(await this.outbox.renew(row, this.config.HTTP_TIMEOUT_MS + LEASE_MARGIN_MS)))
+      return this.leaseLost(row, 'not sent');
     this.attempts.inc({ destination: d.type });
     let status: number | null = null;
     let retryAfter: string | null = null;
@@ -169,17 +180,19 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnApplicationShut
         status = 200; // the SMTP server accepted the message
       } else {
         const req = buildRequest(d, a, this.context(row));
-        const res = await fetch(req.url, {
-          method: 'POST',
-          headers: req.headers,
-          body: req.body,
-          signal: AbortSignal.timeout(this.config.HTTP_TIMEOUT_MS),
-        });
+        const res = await this.client.post(req, { guarded: d.type !== 'pagerduty' });
+        if (res.status >= 300 && res.status < 400)
+          return this.finish(
+            row,
+            'failed',
+            res.status,
+            `HTTP ${res.status}: redirects are not followed${res.location ? ` (to ${maskLocation(res.location)})` : ''}`,
+          );
         status = res.status;
-        retryAfter = res.headers.get('retry-after');
-        await res.arrayBuffer().catch(() => undefined);
+        retryAfter = res.retryAfter;
       }
     } catch (err) {
+      if (err instanceof DestinationRefusedError) return this.finish(row, 'failed', null, err.message);
       error = (err as Error).message;
     }
     const outcome = classify(
@@ -193,11 +206,19 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnApplicationShut
     );
     if (outcome.kind === 'delivered') return this.finish(row, 'delivered', status, null);
     if (outcome.kind === 'failed') return this.finish(row, 'failed', status, outcome.error);
-    await this.pool.query(
-      `update alert_outbox set next_attempt_at = now() + ($2::int * interval '1 millisecond'), last_status = $3, last_error = $4 where id = $1`,
-      [row.id, outcome.delayMs, status, outcome.error],
-    );
+    if (!(await this.outbox.reschedule(row, outcome.delayMs, status, outcome.error)))
+      return this.leaseLost(row, 'retrying', outcome.error);
     await this.record(row, 'retrying', status, outcome.error);
+  }
+
+  /** Another replica claimed the row after this one's lease ran out: its outcome is that replica's to record. */
+  private leaseLost(row: OutboxRow, outcome: string, error?: string | null): void {
+    this.log.warn('lease on a delivery lost to another replica; outcome not recorded', {
+      delivery_id: row.delivery_id,
+      attempt: row.attempts,
+      outcome,
+      error: error ?? undefined,
+    });
   }
 
   private context(row: OutboxRow) {
@@ -211,14 +232,11 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnApplicationShut
 
   private async finish(
     row: OutboxRow,
-    state: 'delivered' | 'failed' | 'suppressed',
+    state: FinalState,
     status: number | null,
     error: string | null,
   ): Promise<void> {
-    await this.pool.query(
-      'update alert_outbox set state = $2, last_status = $3, last_error = $4, finished_at = now() where id = $1',
-      [row.id, state, status, error],
-    );
+    if (!(await this.outbox.finish(row, state, status, error))) return this.leaseLost(row, state, error);
     if (state === 'delivered')
       this.latency.observe(
         { destination: row.destination.type },
@@ -269,5 +287,15 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnApplicationShut
       .catch((err: unknown) =>
         this.log.error('could not record a delivery', { err: (err as Error).message }),
       );
+  }
+}
+
+/** A redirect target as a log may show it: no path or query (a token may be there). */
+function maskLocation(location: string): string {
+  try {
+    const u = new URL(location);
+    return `${u.protocol}//${u.host}/…`;
+  } catch {
+    return 'an unreadable URL';
   }
 }
