@@ -214,7 +214,7 @@ async function main(): Promise<void> {
   const alertTeam = `alerts-${ns}`;
   const arrivals = new Map<string, number>();
   const hook = await receiver(18599, arrivals);
-  await new RouteRepository(pool).create({
+  await new RouteRepository(pool, undefined, { allowList: '127.0.0.1' }).create({
     team: alertTeam,
     match: {},
     destinations: [{ type: 'webhook', url: 'http://127.0.0.1:18599/hook', secret: SECRET }],
@@ -253,6 +253,7 @@ async function main(): Promise<void> {
               CONSUMER_GROUP: `${name}-${ns}`,
               INSTANCE_ID: ns,
               RETRY_BASE_MS: '200',
+              ALERT_DESTINATION_ALLOWLIST: '127.0.0.1',
             }),
           ] as const,
       ),

@@ -49,7 +49,10 @@ up() {
       stop_one "$name"
     fi
     log "starting $name on :$port"
-    PORT="$port" nohup node --enable-source-maps "$entry" >>"$LOGS/$name.log" 2>&1 &
+    # Alert destinations on loopback are refused (a tenant must not reach inside the cluster); the local stack admits
+    # the demo's webhook receiver. Set ALERT_DESTINATION_ALLOWLIST yourself to admit others (empty: none).
+    ALERT_DESTINATION_ALLOWLIST="${ALERT_DESTINATION_ALLOWLIST-127.0.0.1:${DEMO_RECEIVER_PORT:-9999}}" \
+      PORT="$port" nohup node --enable-source-maps "$entry" >>"$LOGS/$name.log" 2>&1 &
     echo $! >"$RUN/$name.pid"
     echo "$build" >"$RUN/$name.build"
   done

@@ -49,7 +49,7 @@ describe('full pipeline (every service a process; HTTP and Kafka in; a crash mid
     await admin.connect();
     await provisionTopics(admin, config, Object.values(T));
     await admin.disconnect();
-    await new RouteRepository(pool).create({
+    await new RouteRepository(pool, undefined, { allowList: '127.0.0.1' }).create({
       team,
       match: {},
       destinations: [{ type: 'webhook', url: vendors.url('/hook'), secret: SECRET }],
@@ -63,7 +63,12 @@ describe('full pipeline (every service a process; HTTP and Kafka in; a crash mid
   });
 
   it('stores every run once at its exact price and delivers the model-swap alert, across a pricing crash', async () => {
-    const env = { BURNRATE_TOPIC_NAMESPACE: ns, KAFKA_SESSION_TIMEOUT_MS: '6000', INSTANCE_ID: ns };
+    const env = {
+      BURNRATE_TOPIC_NAMESPACE: ns,
+      KAFKA_SESSION_TIMEOUT_MS: '6000',
+      INSTANCE_ID: ns,
+      ALERT_DESTINATION_ALLOWLIST: '127.0.0.1',
+    };
     const start = (name: string, port: number) =>
       startService(name, port, {
         ...env,
