@@ -208,10 +208,21 @@ describe('libs/kafka against the real broker and registry', () => {
       const output = topic('throws-out');
       await provision(input, output);
       const serde = await AvroSerde.create(config, [input, output]);
-      const producer = new BatchProducer(kafka);
-      await producer.connect();
       const runs = Array.from({ length: 40 }, (_, i) => run(i, i === 17 ? 'poison-throw' : 'agent-a'));
-      await producer.send(runs.map((r) => ({ topic: input.name, key: 'k', value: serde.encode(input, r) })));
+      // Written in a transaction, as every topic between the services is: its commit marker follows the last record
+      // and must not read as lag once everything is consumed.
+      const producer = kafka.producer({
+        transactionalId: `tx-${uid()}`,
+        idempotent: true,
+        maxInFlightRequests: 1,
+      });
+      await producer.connect();
+      const tx = await producer.transaction();
+      await tx.send({
+        topic: input.name,
+        messages: runs.map((r) => ({ key: 'k', value: serde.encode(input, r) })),
+      });
+      await tx.commit();
       await producer.disconnect();
 
       const groupId = `throws-${uid()}`;

@@ -243,13 +243,7 @@ export class BatchConsumer<T> {
       // kafkajs hands no records over for a batch of only control records or aborted transactions, and with manual
       // commits nothing is committed for it: remember how far it reached so it is not taken for lag.
       const { topic, partition, batchSize, lastOffset } = event.payload;
-      if (batchSize !== 0) return;
-      const k = tpKey(topic, partition);
-      const next = BigInt(lastOffset) + 1n;
-      if (next > (this.skippedTo.get(k) ?? -1n)) {
-        this.skippedTo.set(k, next);
-        if (this.progress.has(k)) this.progress.set(k, Date.now());
-      }
+      if (batchSize === 0) this.skipped(topic, partition, lastOffset);
     });
     this.consumer.on(this.consumer.events.CRASH, (event) => {
       const { error, restart } = event.payload;
@@ -367,6 +361,18 @@ export class BatchConsumer<T> {
       );
       if (!slice || !(await this.handleRange(slice, 0, slice.messages.length, heartbeat, live))) return;
       await heartbeat();
+    }
+    // A transaction's commit marker after the last record is consumed with it but never committed (the offset committed
+    // is the record's + 1): it is not lag.
+    this.skipped(batch.topic, batch.partition, batch.lastOffset());
+  }
+
+  private skipped(topic: string, partition: number, lastOffset: string): void {
+    const k = tpKey(topic, partition);
+    const next = BigInt(lastOffset) + 1n;
+    if (next > (this.skippedTo.get(k) ?? -1n)) {
+      this.skippedTo.set(k, next);
+      if (this.progress.has(k)) this.progress.set(k, Date.now());
     }
   }
 
