@@ -2,12 +2,19 @@ import type { Pool } from 'pg';
 import { topicsIn, type PricedRun, type RunEvent } from '@libs/contracts';
 import { createPool } from '@libs/db';
 import { AvroSerde, BatchProducer, provisionTopics } from '@libs/kafka';
+import { API_SCHEMAS } from '../services/api/src/body-schemas';
 import { RunsWriter } from '../services/recorder/src/runs.writer';
 import { pricedRun, runEvent } from './support/fixtures';
 import { createKey, migrated, startService, type ServiceProcess } from './support/services';
 import { readTopic, testConfig, testKafka, uid } from './support/stack';
 
 const config = testConfig();
+
+interface ApiError {
+  code: string;
+  message: string;
+  details: unknown;
+}
 const HOUR = 3_600_000;
 
 function priced(team: string, over: Partial<RunEvent>, cost: number): PricedRun {
@@ -130,6 +137,15 @@ describe('api service (own process, real PostgreSQL)', () => {
       status: res.status,
       body: res.status === 204 ? {} : ((await res.json()) as Record<string, unknown>),
     };
+  };
+  /** A body as written, for keys JSON.stringify of an object literal cannot produce (__proto__). */
+  const sendRaw = async (method: string, path: string, key: string, raw: string) => {
+    const res = await fetch(`${api.url}${path}`, {
+      method,
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${key}` },
+      body: raw,
+    });
+    return { status: res.status, body: (await res.json()) as { error: ApiError } };
   };
 
   it('breaks spend down by agent for the caller’s team only, with exact amounts and per-run figures', async () => {
@@ -280,16 +296,53 @@ describe('api service (own process, real PostgreSQL)', () => {
     expect((await get('/v1/spend?group_by=agent', String(created.body.key))).status).toBe(401);
   });
 
+  it('scopes API keys: a team key neither sees nor revokes admin keys or other teams’ keys', async () => {
+    const teamAdmin = await send('POST', '/v1/api-keys', admin, { team: teamA, name: 'ops', role: 'admin' });
+    const teamBKey = await send('POST', '/v1/api-keys', admin, { team: teamB, name: 'ci' });
+    expect([teamAdmin.status, teamBKey.status]).toEqual([201, 201]);
+    const listed = (await get('/v1/api-keys', keyA)).body as unknown as {
+      id: string;
+      role: string;
+      team: string;
+    }[];
+    expect(listed.length).toBeGreaterThan(0);
+    expect(listed.every((k) => k.role === 'team' && k.team === teamA)).toBe(true);
+    expect(listed.map((k) => k.id)).not.toContain(teamAdmin.body.id);
+    expect((await get(`/v1/api-keys?team=${teamB}`, keyA)).status).toBe(403);
+    expect((await send('DELETE', `/v1/api-keys/${teamAdmin.body.id}`, keyA, {})).status).toBe(404);
+    expect((await send('DELETE', `/v1/api-keys/${teamBKey.body.id}`, keyA, {})).status).toBe(404);
+    expect((await send('POST', '/v1/api-keys', keyA, { team: teamA, name: 'x', role: 'admin' })).status).toBe(
+      403,
+    );
+    const adminList = (await get(`/v1/api-keys?team=${teamA}`, admin)).body as unknown as { id: string }[];
+    expect(adminList.map((k) => k.id)).toContain(teamAdmin.body.id);
+    expect((await get('/v1/spend?group_by=agent', String(teamAdmin.body.key))).status).toBe(200);
+    expect((await send('DELETE', `/v1/api-keys/${teamAdmin.body.id}`, admin, {})).status).toBe(204);
+  });
+
   it('creates, lists (secrets masked) and deletes alert routes, each team only its own', async () => {
     const route = {
       team: teamA,
-      match: { agent: 'research-*' },
+      match: { agent_id: 'research-*' },
       destinations: [{ type: 'slack', webhook_url: 'https://hooks.slack.com/services/T0/B0/SECRETPART' }],
     };
     const created = await send('POST', '/v1/routes', keyA, route);
     expect(created.status).toBe(201);
     expect(JSON.stringify(created.body)).not.toContain('SECRETPART');
     expect((await send('POST', '/v1/routes', keyB, route)).status).toBe(403);
+    const misspelt = await send('POST', '/v1/routes', keyA, { ...route, match: { agent: 'research-*' } });
+    expect(misspelt.status).toBe(400);
+    expect(misspelt.body.error).toMatchObject({
+      details: [{ field: 'match.agent', message: 'is not a known field' }],
+    });
+    const ftp = await send('POST', '/v1/routes', keyA, {
+      ...route,
+      destinations: [{ type: 'slack', webhook_url: 'ftp://example.com/x' }],
+    });
+    expect(ftp.status).toBe(400);
+    expect(ftp.body.error).toMatchObject({
+      details: [{ field: 'destinations[0].webhook_url', message: expect.stringMatching(/http/) }],
+    });
     const listed = await get('/v1/routes', keyA);
     expect(JSON.stringify(listed.body)).toContain(String(created.body.id));
     expect(JSON.stringify(listed.body)).not.toContain('SECRETPART');
@@ -331,6 +384,92 @@ describe('api service (own process, real PostgreSQL)', () => {
     });
     expect(bad.status).toBe(400);
     expect((await send('PUT', `/v1/teams/${teamB}/settings`, keyA, body)).status).toBe(403);
+  });
+
+  it('refuses settings of the wrong type, unknown keys and __proto__, naming the field, and keeps what was stored', async () => {
+    const path = `/v1/teams/${teamA}/settings`;
+    const good = await send('PUT', path, keyA, { timezone: 'Europe/London', baseline_days: 10 });
+    expect(good.status).toBe(200);
+
+    const list = await send('PUT', path, keyA, { timezone: ['Europe/London'] });
+    expect(list.status).toBe(400);
+    expect(list.body.error).toMatchObject({
+      code: 'bad_request',
+      details: [{ field: 'timezone', message: expect.stringMatching(/IANA time zone/) }],
+    });
+    const unknown = await send('PUT', path, keyA, { timezone: 'UTC', colour: 'red' });
+    expect(unknown.status).toBe(400);
+    expect(unknown.body.error).toMatchObject({
+      details: [{ field: 'colour', message: 'is not a known field' }],
+    });
+    const proto = await sendRaw('PUT', path, keyA, '{"__proto__": {"baseline_days": 3}, "timezone": "UTC"}');
+    expect(proto.status).toBe(400);
+    expect(proto.body.error.code).toBe('bad_request');
+    const ctor = await sendRaw('PUT', path, keyA, '{"constructor": {"name": 1}}');
+    expect(ctor.status).toBe(400);
+    expect(ctor.body.error.details).toEqual([{ field: 'constructor', message: 'is not a known field' }]);
+    const beyondAggregator = await send('PUT', path, keyA, { baseline_days: 30 });
+    expect(beyondAggregator.status).toBe(400);
+    expect((beyondAggregator.body.error as ApiError).message).toMatch(/baseline_days .*MAX_BASELINE_DAYS/);
+    const conflict = await send('PUT', path, keyA, { min_history_days: 12 });
+    expect(conflict.status).toBe(400);
+    expect(conflict.body.error).toMatchObject({
+      details: [{ field: 'min_history_days', message: 'cannot exceed baseline_days (10)' }],
+    });
+    const twice = { scope: 'team', period: 'day', amount: 5, currency: 'USD' };
+    const duplicate = await send('PUT', path, keyA, { budgets: [twice, { ...twice, amount: 6 }] });
+    expect(duplicate.status).toBe(400);
+    expect(duplicate.body.error).toMatchObject({ details: [{ field: 'budgets[1]' }] });
+    expect(
+      (await send('PUT', `/v1/teams/${encodeURIComponent('a\u0000b')}/settings`, admin, {})).status,
+    ).toBe(400);
+
+    const stored = await get(path, keyA);
+    expect(stored.body).toMatchObject({ timezone: 'Europe/London', baseline_days: 10, min_history_days: 7 });
+    const canonical = await send('PUT', path, keyA, { timezone: 'europe/london', min_history_days: 10 });
+    expect(canonical.status).toBe(200);
+    expect(canonical.body).toMatchObject({
+      timezone: 'Europe/London',
+      baseline_days: 10,
+      min_history_days: 10,
+    });
+  });
+
+  it('refuses a body over 64 KiB with 413 in the API error shape', async () => {
+    const res = await sendRaw(
+      'PUT',
+      `/v1/teams/${teamA}/settings`,
+      keyA,
+      JSON.stringify({ timezone: 'UTC', pad: 'x'.repeat(70 * 1024) }),
+    );
+    expect(res.status).toBe(413);
+    expect(res.body.error.code).toBe('payload_too_large');
+  });
+
+  it('publishes in /openapi.json the very schemas it enforces, as each operation’s requestBody', async () => {
+    const doc = (await (await fetch(`${api.url}/openapi.json`)).json()) as {
+      openapi: string;
+      paths: Record<
+        string,
+        Record<string, { requestBody?: { content: Record<string, { schema: unknown }> } }>
+      >;
+      components: { schemas: Record<string, unknown> };
+    };
+    expect(doc.openapi).toMatch(/^3\.0\./);
+    for (const [name, schema] of Object.entries(API_SCHEMAS))
+      expect(doc.components.schemas[name]).toEqual(schema);
+    const bodyOf = (path: string, method: string) =>
+      doc.paths[path][method].requestBody?.content['application/json'].schema;
+    expect(bodyOf('/v1/teams/{team}/settings', 'put')).toEqual({
+      $ref: '#/components/schemas/TeamSettingsBody',
+    });
+    expect(bodyOf('/v1/api-keys', 'post')).toEqual({ $ref: '#/components/schemas/ApiKeyCreateBody' });
+    expect(bodyOf('/v1/routes', 'post')).toEqual({ $ref: '#/components/schemas/RouteCreateBody' });
+    expect(bodyOf('/v1/rate-card/overrides/{id}', 'put')).toEqual({
+      $ref: '#/components/schemas/RateCardOverrideBody',
+    });
+    const refs = JSON.stringify(doc).match(/#\/components\/schemas\/[A-Za-z0-9_.-]+/g) ?? [];
+    for (const ref of refs) expect(doc.components.schemas).toHaveProperty([ref.split('/').pop()!]);
   });
 });
 

@@ -43,11 +43,12 @@ export class ApiKeyRepository {
     return { id, key, info: rows[0] };
   }
 
-  async list(team?: string): Promise<ApiKeyInfo[]> {
+  /** Keys of `team` (all teams if absent) and of `role` (both if absent). */
+  async list(team?: string, role?: Role): Promise<ApiKeyInfo[]> {
     const { rows } = await this.pool.query<ApiKeyInfo>(
       `select id, team, name, role, prefix, created_at, last_used_at, revoked_at from api_keys
-       where ($1::text is null or team = $1) order by created_at`,
-      [team ?? null],
+       where ($1::text is null or team = $1) and ($2::text is null or role = $2) order by created_at`,
+      [team ?? null, role ?? null],
     );
     return rows;
   }

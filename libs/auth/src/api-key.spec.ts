@@ -1,4 +1,6 @@
+import type { Pool } from 'pg';
 import { generateApiKey, hashApiKey, hashesMatch, parseApiKey } from './api-key';
+import { ApiKeyRepository } from './api-key.repository';
 
 describe(generateApiKey.name, () => {
   it('generates keys whose prefix parses back and whose hash verifies', () => {
@@ -14,5 +16,26 @@ describe(generateApiKey.name, () => {
     const b = generateApiKey();
     expect(hashesMatch(hashApiKey(b.key), a.hash)).toBe(false);
     expect(parseApiKey('Bearer nonsense')).toBeNull();
+  });
+});
+
+describe(ApiKeyRepository.name, () => {
+  it('lists by team and by role, each filter only when given', async () => {
+    const queries: unknown[][] = [];
+    const pool = {
+      query: (_sql: string, params: unknown[]) => {
+        queries.push(params);
+        return Promise.resolve({ rows: [] });
+      },
+    } as unknown as Pool;
+    const sut = new ApiKeyRepository(pool);
+    await sut.list('support', 'team');
+    await sut.list('support');
+    await sut.list();
+    expect(queries).toEqual([
+      ['support', 'team'],
+      ['support', null],
+      [null, null],
+    ]);
   });
 });

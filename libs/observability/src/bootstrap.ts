@@ -15,8 +15,17 @@ export interface BootstrapOptions {
   host?: string;
   /** Largest accepted request body in bytes. */
   bodyLimit?: number;
-  /** Serve an OpenAPI document generated from the controllers at /openapi.json and a UI at /docs. */
-  openapi?: { title: string; description: string; version?: string; bearerAuth?: boolean };
+  /**
+   * Serve an OpenAPI document generated from the controllers at /openapi.json and a UI at /docs. `schemas` join
+   * components/schemas, for operations that refer to them (the schemas a service validates its bodies with).
+   */
+  openapi?: {
+    title: string;
+    description: string;
+    version?: string;
+    bearerAuth?: boolean;
+    schemas?: Readonly<Record<string, object>>;
+  };
   shutdownTimeoutMs?: number;
 }
 
@@ -81,7 +90,13 @@ export async function bootstrapService(options: BootstrapOptions): Promise<NestF
       .setVersion(options.openapi.version ?? '1');
     if (options.openapi.bearerAuth)
       builder.addBearerAuth({ type: 'http', scheme: 'bearer', description: 'burnrate API key' });
-    const document = SwaggerModule.createDocument(app, builder.build());
+    const config = builder.build();
+    if (options.openapi.schemas)
+      config.components = {
+        ...config.components,
+        schemas: { ...config.components?.schemas, ...options.openapi.schemas },
+      };
+    const document = SwaggerModule.createDocument(app, config);
     fastify.get('/openapi.json', async () => document);
     SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'openapi-ui.json' });
   }

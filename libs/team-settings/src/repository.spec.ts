@@ -1,5 +1,28 @@
-import { DEFAULT_SETTINGS } from './settings';
-import { settingsFromRows, StaticTeamSettingsRepository, TeamSettingsCache } from './repository';
+import { DEFAULT_SETTINGS, canonicalTimeZone, mergeSettings } from './settings';
+import {
+  settingsFromRows,
+  StaticTeamSettingsRepository,
+  TeamSettingsCache,
+  type SettingsLogger,
+  type SettingsRow,
+} from './repository';
+
+function recorder(): SettingsLogger & { lines: { msg: string; fields?: Record<string, unknown> }[] } {
+  const lines: { msg: string; fields?: Record<string, unknown> }[] = [];
+  return { lines, warn: (msg, fields) => lines.push({ msg, fields }) };
+}
+
+const row = (over: Partial<SettingsRow>): SettingsRow => ({
+  team: 'support',
+  zscore_threshold: 3,
+  baseline_days: 10,
+  min_history_days: 5,
+  timezone: 'Europe/London',
+  quality_threshold: 0.7,
+  min_excess_nanos: '2000000000',
+  detector_rules: null,
+  ...over,
+});
 
 describe(TeamSettingsCache.name, () => {
   it('serves defaults for unknown teams and the stored settings once refreshed', async () => {
@@ -8,7 +31,7 @@ describe(TeamSettingsCache.name, () => {
         {
           team: 'support',
           zscore_threshold: 3,
-          baseline_days: 21,
+          baseline_days: 12,
           min_history_days: 5,
           timezone: 'Europe/London',
           quality_threshold: 0.7,
@@ -31,7 +54,7 @@ describe(TeamSettingsCache.name, () => {
     expect(sut.lookup('support')).toBe(DEFAULT_SETTINGS);
     expect(await sut.refresh()).toBe(true);
     const s = sut.lookup('support');
-    expect(s.zscore).toEqual({ threshold: 3, baselineDays: 21, minHistoryDays: 5, minExcessNanos: 2e9 });
+    expect(s.zscore).toEqual({ threshold: 3, baselineDays: 12, minHistoryDays: 5, minExcessNanos: 2e9 });
     expect(s.timezone).toBe('Europe/London');
     expect(s.runRate.capPerMinute).toBe(50);
     expect(s.session.medianMultiple).toBe(DEFAULT_SETTINGS.session.medianMultiple);
@@ -40,5 +63,116 @@ describe(TeamSettingsCache.name, () => {
     ]);
     expect(sut.lookup('other')).toBe(DEFAULT_SETTINGS);
     expect(await sut.refresh()).toBe(false);
+  });
+});
+
+describe(settingsFromRows.name, () => {
+  it('never throws on stored values of the wrong type or out of range: it uses the default and logs each', () => {
+    const logger = recorder();
+    const all = settingsFromRows(
+      [
+        row({
+          timezone: '{"Europe/London"}',
+          baseline_days: 60,
+          min_history_days: 'x',
+          zscore_threshold: null,
+          quality_threshold: '5',
+          min_excess_nanos: 'lots',
+          detector_rules: { timezone: 7, lateAfterMs: 'soon', zscore: 'high' } as never,
+        }),
+      ],
+      [
+        {
+          team: 'support',
+          scope: 'team',
+          subject: '',
+          period: 'day',
+          amount_nanos: '1000',
+          currency: 'usd',
+        },
+        {
+          team: 'support',
+          scope: 'planet',
+          subject: '',
+          period: 'day',
+          amount_nanos: '1000',
+          currency: 'USD',
+        },
+        {
+          team: 'support',
+          scope: 'agent',
+          subject: 'a',
+          period: 'day',
+          amount_nanos: '2000',
+          currency: 'USD',
+        },
+      ],
+      logger,
+    );
+    const s = all.get('support')!;
+    expect(s.timezone).toBe('UTC');
+    expect(s.zscore).toEqual(DEFAULT_SETTINGS.zscore);
+    expect(s.qualityThreshold).toBe(DEFAULT_SETTINGS.qualityThreshold);
+    expect(s.lateAfterMs).toBe(DEFAULT_SETTINGS.lateAfterMs);
+    expect(s.budgets).toEqual([
+      { scope: 'agent', subject: 'a', period: 'day', amountNanos: 2000, currency: 'USD' },
+    ]);
+    expect(logger.lines.map((l) => l.fields?.setting)).toEqual([
+      'timezone',
+      'quality_threshold',
+      'zscore_threshold',
+      'baseline_days',
+      'min_history_days',
+      'min_excess_nanos',
+      'budget',
+      'budget',
+    ]);
+    expect(logger.lines[0]).toEqual({
+      msg: 'stored team setting is invalid; using the default',
+      fields: { team: 'support', setting: 'timezone', value: '{"Europe/London"}', using: 'UTC' },
+    });
+  });
+
+  it('reads numeric columns PostgreSQL returns as strings, and canonical time zone names', () => {
+    const logger = recorder();
+    const s = settingsFromRows(
+      [row({ timezone: 'europe/london', quality_threshold: '0.5', baseline_days: '7' })],
+      [],
+      logger,
+    ).get('support')!;
+    expect(s.timezone).toBe('Europe/London');
+    expect(s.qualityThreshold).toBe(0.5);
+    expect(s.zscore.baselineDays).toBe(7);
+    expect(logger.lines).toEqual([]);
+  });
+});
+
+describe(mergeSettings.name, () => {
+  it('takes only known keys of the default’s type: __proto__ and constructor change nothing', () => {
+    const rules: unknown = JSON.parse(
+      '{"__proto__": {"polluted": true}, "constructor": {"x": 1}, "runRate": {"__proto__": {"polluted": true}, "constructor": 1, "capPerMinute": 50}}',
+    );
+    const s = mergeSettings(rules as never);
+    expect(s.runRate).toEqual({ ...DEFAULT_SETTINGS.runRate, capPerMinute: 50 });
+    expect(Object.getPrototypeOf(s.runRate)).toBe(Object.prototype);
+    expect(Object.getPrototypeOf(s)).toBe(Object.prototype);
+    expect(({} as Record<string, unknown>).polluted).toBeUndefined();
+    expect(mergeSettings([] as never)).toBe(DEFAULT_SETTINGS);
+  });
+});
+
+describe(canonicalTimeZone.name, () => {
+  it.each([
+    ['Europe/London', 'Europe/London'],
+    ['europe/london', 'Europe/London'],
+    ['UTC', 'UTC'],
+    ['Etc/GMT+5', 'Etc/GMT+5'],
+    ['Mars/Olympus', null],
+    ['+01:00', null],
+    ['', null],
+    [['Europe/London'], null],
+    ['Europe/London\u0000', null],
+  ])('%j is %j', (value, canonical) => {
+    expect(canonicalTimeZone(value)).toBe(canonical);
   });
 });

@@ -1,6 +1,8 @@
 import type { Pool } from 'pg';
 import {
   DEFAULT_SETTINGS,
+  SETTINGS_LIMITS,
+  canonicalTimeZone,
   mergeSettings,
   type Budget,
   type DetectorSettings,
@@ -14,29 +16,72 @@ export interface TeamSettingsRepository {
   loadAll(): Promise<Map<string, DetectorSettings>>;
 }
 
-interface SettingsRow {
+/** Where a reader reports a stored value it cannot use (JsonLogger fits). */
+export interface SettingsLogger {
+  warn(msg: string, fields?: Record<string, unknown>): void;
+}
+
+const stdoutLogger: SettingsLogger = {
+  warn: (msg, fields) =>
+    process.stdout.write(
+      JSON.stringify({
+        level: 'warn',
+        time: new Date().toISOString(),
+        component: 'team-settings',
+        msg,
+        ...fields,
+      }) + '\n',
+    ),
+};
+
+/** A team_settings row as PostgreSQL returns it; typed loosely because it is stored data, checked on reading. */
+export interface SettingsRow {
   team: string;
-  zscore_threshold: number;
-  baseline_days: number;
-  min_history_days: number;
-  timezone: string;
-  quality_threshold: number;
-  min_excess_nanos: string | null;
+  zscore_threshold: unknown;
+  baseline_days: unknown;
+  min_history_days: unknown;
+  timezone: unknown;
+  quality_threshold: unknown;
+  min_excess_nanos: unknown;
   detector_rules: SettingsOverrides | null;
 }
 
-interface BudgetRow {
+export interface BudgetRow {
   team: string;
-  scope: Budget['scope'];
+  scope: string;
   subject: string;
-  period: Budget['period'];
+  period: string;
   amount_nanos: string;
   currency: string;
 }
 
+/** What the api writes: only the values given change; `budgets`, when given, replaces the team's budgets. */
+export interface TeamSettingsUpdate {
+  zscoreThreshold?: number;
+  baselineDays?: number;
+  minHistoryDays?: number;
+  timezone?: string;
+  qualityThreshold?: number;
+  budgets?: Budget[];
+}
+
+/** The update would leave min_history_days above baseline_days (the z-score rule could then never fire). */
+export class SettingsConflictError extends Error {
+  constructor(
+    readonly field: string,
+    message: string,
+  ) {
+    super(message);
+    this.name = 'SettingsConflictError';
+  }
+}
+
 /** Reads team_settings (+ its detector_rules JSON) and budgets; columns win over the JSON for the same parameter. */
 export class PgTeamSettingsRepository implements TeamSettingsRepository {
-  constructor(private readonly pool: Pool) {}
+  constructor(
+    private readonly pool: Pool,
+    private readonly logger: SettingsLogger = stdoutLogger,
+  ) {}
 
   async fingerprint(): Promise<string> {
     const { rows } = await this.pool.query<{ f: string }>(
@@ -49,52 +94,205 @@ export class PgTeamSettingsRepository implements TeamSettingsRepository {
   }
 
   async loadAll(): Promise<Map<string, DetectorSettings>> {
+    return this.load(null);
+  }
+
+  /** One team's settings in force, as the detector and aggregator read them. */
+  async forTeam(team: string): Promise<DetectorSettings> {
+    return (await this.load(team)).get(team) ?? DEFAULT_SETTINGS;
+  }
+
+  /** Applies an update in one transaction; throws SettingsConflictError (and changes nothing) if it is inconsistent. */
+  async save(team: string, update: TeamSettingsUpdate): Promise<void> {
+    const client = await this.pool.connect();
+    try {
+      await client.query('begin');
+      const { rows } = await client.query<{ baseline_days: number; min_history_days: number }>(
+        `insert into team_settings (team, zscore_threshold, baseline_days, min_history_days, timezone, quality_threshold)
+         values ($1, coalesce($2, $7::double precision), coalesce($3, $8::integer), coalesce($4, $9::integer),
+                 coalesce($5, $10::text), coalesce($6, $11::double precision))
+         on conflict (team) do update set
+           zscore_threshold = coalesce($2, team_settings.zscore_threshold),
+           baseline_days = coalesce($3, team_settings.baseline_days),
+           min_history_days = coalesce($4, team_settings.min_history_days),
+           timezone = coalesce($5, team_settings.timezone),
+           quality_threshold = coalesce($6, team_settings.quality_threshold),
+           updated_at = now()
+         returning baseline_days, min_history_days`,
+        [
+          team,
+          update.zscoreThreshold ?? null,
+          update.baselineDays ?? null,
+          update.minHistoryDays ?? null,
+          update.timezone ?? null,
+          update.qualityThreshold ?? null,
+          DEFAULT_SETTINGS.zscore.threshold,
+          DEFAULT_SETTINGS.zscore.baselineDays,
+          DEFAULT_SETTINGS.zscore.minHistoryDays,
+          DEFAULT_SETTINGS.timezone,
+          DEFAULT_SETTINGS.qualityThreshold,
+        ],
+      );
+      const { baseline_days: baseline, min_history_days: minHistory } = rows[0];
+      if (Number(minHistory) > Number(baseline))
+        throw update.minHistoryDays !== undefined
+          ? new SettingsConflictError('min_history_days', `cannot exceed baseline_days (${baseline})`)
+          : new SettingsConflictError(
+              'baseline_days',
+              `cannot be less than min_history_days (${minHistory})`,
+            );
+      if (update.budgets !== undefined) {
+        await client.query('delete from budgets where team = $1', [team]);
+        for (const b of update.budgets) {
+          await client.query(
+            'insert into budgets (team, scope, subject, period, amount_nanos, currency) values ($1, $2, $3, $4, $5, $6)',
+            [team, b.scope, b.subject, b.period, BigInt(b.amountNanos).toString(), b.currency],
+          );
+        }
+      }
+      await client.query('commit');
+    } catch (err) {
+      await client.query('rollback');
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  private async load(team: string | null): Promise<Map<string, DetectorSettings>> {
     const hasRules = await this.pool.query(
       `select 1 from information_schema.columns where table_name = 'team_settings' and column_name = 'detector_rules'`,
     );
     const { rows } = await this.pool.query<SettingsRow>(
       `select team, zscore_threshold, baseline_days, min_history_days, timezone, quality_threshold, min_excess_nanos,
-              ${hasRules.rowCount ? 'detector_rules' : 'null::jsonb as detector_rules'} from team_settings`,
+              ${hasRules.rowCount ? 'detector_rules' : 'null::jsonb as detector_rules'} from team_settings
+        where $1::text is null or team = $1`,
+      [team],
     );
     const { rows: budgets } = await this.pool.query<BudgetRow>(
-      'select team, scope, subject, period, amount_nanos, currency from budgets order by id',
+      `select team, scope, subject, period, amount_nanos::text, currency from budgets
+        where $1::text is null or team = $1 order by id`,
+      [team],
     );
-    return settingsFromRows(rows, budgets);
+    return settingsFromRows(rows, budgets, this.logger);
   }
 }
 
-export function settingsFromRows(rows: SettingsRow[], budgets: BudgetRow[]): Map<string, DetectorSettings> {
+/**
+ * Builds each team's settings from its rows. A stored value of the wrong type or out of range (written before the
+ * api checked it, or by hand) is replaced by the default and logged: a reader never throws on what it reads.
+ */
+export function settingsFromRows(
+  rows: SettingsRow[],
+  budgets: BudgetRow[],
+  logger: SettingsLogger = stdoutLogger,
+): Map<string, DetectorSettings> {
   const out = new Map<string, DetectorSettings>();
   const teams = new Set([...rows.map((r) => r.team), ...budgets.map((b) => b.team)]);
   for (const team of teams) {
     const row = rows.find((r) => r.team === team);
-    const json = row?.detector_rules ?? {};
-    const merged = mergeSettings(json);
+    const merged = mergeSettings(row?.detector_rules);
+    const invalid = (setting: string, value: unknown, using: unknown): void =>
+      logger.warn('stored team setting is invalid; using the default', {
+        team,
+        setting,
+        value: String(value).slice(0, 100),
+        using,
+      });
+    const column = (
+      setting: string,
+      value: unknown,
+      fallback: number,
+      valid: (n: number) => boolean,
+    ): number => {
+      const n =
+        typeof value === 'number' ? value : typeof value === 'string' && value !== '' ? Number(value) : NaN;
+      if (Number.isFinite(n) && valid(n)) return n;
+      invalid(setting, value, fallback);
+      return fallback;
+    };
+    const within =
+      (limits: { min: number; max: number }, integer = false) =>
+      (n: number): boolean =>
+        n >= limits.min && n <= limits.max && (!integer || Number.isInteger(n));
+    const L = SETTINGS_LIMITS;
+    const d = DEFAULT_SETTINGS;
+    const storedZone = row ? row.timezone : merged.timezone;
+    let timezone = canonicalTimeZone(storedZone);
+    if (timezone === null) {
+      invalid('timezone', storedZone, d.timezone);
+      timezone = d.timezone;
+    }
     out.set(team, {
       ...merged,
-      timezone: row?.timezone ?? merged.timezone,
-      qualityThreshold: row ? Number(row.quality_threshold) : merged.qualityThreshold,
+      timezone,
+      qualityThreshold: row
+        ? column('quality_threshold', row.quality_threshold, d.qualityThreshold, within(L.qualityThreshold))
+        : merged.qualityThreshold,
       zscore: {
         ...merged.zscore,
         ...(row && {
-          threshold: Number(row.zscore_threshold),
-          baselineDays: Number(row.baseline_days),
-          minHistoryDays: Number(row.min_history_days),
-          ...(row.min_excess_nanos !== null && { minExcessNanos: Number(row.min_excess_nanos) }),
+          threshold: column(
+            'zscore_threshold',
+            row.zscore_threshold,
+            d.zscore.threshold,
+            within(L.zscoreThreshold),
+          ),
+          baselineDays: column(
+            'baseline_days',
+            row.baseline_days,
+            d.zscore.baselineDays,
+            within(L.baselineDays, true),
+          ),
+          minHistoryDays: column(
+            'min_history_days',
+            row.min_history_days,
+            d.zscore.minHistoryDays,
+            within(L.minHistoryDays, true),
+          ),
+          ...(row.min_excess_nanos !== null && {
+            minExcessNanos: column(
+              'min_excess_nanos',
+              row.min_excess_nanos,
+              d.zscore.minExcessNanos,
+              (n) => n >= 0 && n <= Number.MAX_SAFE_INTEGER,
+            ),
+          }),
         }),
       },
-      budgets: budgets
-        .filter((b) => b.team === team)
-        .map((b) => ({
-          scope: b.scope,
-          subject: b.subject,
-          period: b.period,
-          amountNanos: Number(b.amount_nanos),
-          currency: b.currency,
-        })),
+      budgets: budgets.filter((b) => b.team === team).flatMap((b) => budgetOf(b, invalid)),
     });
   }
   return out;
+}
+
+const SCOPES: readonly string[] = ['team', 'agent', 'customer'] satisfies Budget['scope'][];
+const PERIODS: readonly string[] = ['day', 'month'] satisfies Budget['period'][];
+
+function budgetOf(
+  b: BudgetRow,
+  invalid: (setting: string, value: unknown, using: unknown) => void,
+): Budget[] {
+  const amountNanos = Number(b.amount_nanos);
+  if (
+    !SCOPES.includes(b.scope) ||
+    !PERIODS.includes(b.period) ||
+    !Number.isSafeInteger(amountNanos) ||
+    amountNanos <= 0 ||
+    !/^[A-Z]{3}$/.test(b.currency)
+  ) {
+    invalid('budget', JSON.stringify(b), 'no budget');
+    return [];
+  }
+  return [
+    {
+      scope: b.scope as Budget['scope'],
+      subject: b.subject,
+      period: b.period as Budget['period'],
+      amountNanos,
+      currency: b.currency,
+    },
+  ];
 }
 
 /** Settings for tests and for teams the database does not know: the defaults. */

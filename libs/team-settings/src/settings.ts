@@ -50,23 +50,65 @@ export const DEFAULT_SETTINGS: DetectorSettings = {
   budgets: [],
 };
 
+/**
+ * The values a team may set, and the only ones the readers take from the database (anything else falls back to the
+ * default). baseline_days stops at the aggregator's default MAX_BASELINE_DAYS: it keeps no longer a history.
+ */
+export const SETTINGS_LIMITS = {
+  zscoreThreshold: { min: 0.5, max: 10 },
+  baselineDays: { min: 3, max: 14 },
+  minHistoryDays: { min: 1, max: 14 },
+  qualityThreshold: { min: 0, max: 1 },
+  timezoneLength: 64,
+} as const;
+
+/** An IANA name ("Europe/London", "Etc/GMT+5", "UTC"); not an offset such as "+01:00", which newer Intl also takes. */
+const ZONE_NAME = /^[A-Za-z][A-Za-z0-9_+-]*(\/[A-Za-z0-9_+-]+)*$/;
+
+/** The canonical IANA name of a time zone Intl knows ("europe/london" is "Europe/London"), or null. */
+export function canonicalTimeZone(value: unknown): string | null {
+  if (typeof value !== 'string' || value.length > SETTINGS_LIMITS.timezoneLength || !ZONE_NAME.test(value))
+    return null;
+  try {
+    return new Intl.DateTimeFormat('en-US', { timeZone: value }).resolvedOptions().timeZone;
+  } catch {
+    return null;
+  }
+}
+
+export function isTimeZone(value: unknown): value is string {
+  return canonicalTimeZone(value) !== null;
+}
+
 type DeepPartial<T> = { [K in keyof T]?: T[K] extends object[] ? T[K] : DeepPartial<T[K]> };
 export type SettingsOverrides = DeepPartial<DetectorSettings>;
 
-/** Defaults overlaid with a team's overrides, one level deep per rule; unknown keys are ignored. */
+/**
+ * Defaults overlaid with a team's overrides, one level deep per rule. Unknown keys, values of another type than the
+ * default's and non-finite numbers are ignored: the JSON is stored data, never trusted to have the right shape.
+ */
 export function mergeSettings(overrides: SettingsOverrides | undefined | null): DetectorSettings {
-  if (!overrides) return DEFAULT_SETTINGS;
+  if (!overrides || typeof overrides !== 'object' || Array.isArray(overrides)) return DEFAULT_SETTINGS;
   const out: Record<string, unknown> = { ...DEFAULT_SETTINGS };
   for (const [key, base] of Object.entries(DEFAULT_SETTINGS)) {
-    const over = (overrides as Record<string, unknown>)[key];
+    const over: unknown = Object.hasOwn(overrides, key)
+      ? (overrides as Record<string, unknown>)[key]
+      : undefined;
     if (over === undefined || over === null) continue;
-    if (Array.isArray(base) || typeof base !== 'object') out[key] = over;
-    else if (typeof over === 'object') {
+    if (Array.isArray(base)) {
+      if (Array.isArray(over)) out[key] = over;
+    } else if (typeof base !== 'object') {
+      if (sameKind(base, over)) out[key] = over;
+    } else if (typeof over === 'object' && !Array.isArray(over)) {
       const merged: Record<string, unknown> = { ...(base as Record<string, unknown>) };
       for (const [k, v] of Object.entries(over as Record<string, unknown>))
-        if (k in merged && typeof v === typeof merged[k]) merged[k] = v;
+        if (Object.hasOwn(merged, k) && sameKind(merged[k], v)) merged[k] = v;
       out[key] = merged;
     }
   }
   return out as unknown as DetectorSettings;
+}
+
+function sameKind(base: unknown, value: unknown): boolean {
+  return typeof value === typeof base && (typeof value !== 'number' || Number.isFinite(value));
 }

@@ -12,7 +12,7 @@ import {
   Query,
   UseGuards,
 } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Pool } from 'pg';
 import {
   API_KEYS,
@@ -22,6 +22,7 @@ import {
   type ApiKeyInfo,
   type Principal,
 } from '@libs/auth';
+import type { FieldError } from '@libs/contracts';
 import { PG_POOL } from '@libs/db';
 import {
   RateCardRepository,
@@ -34,15 +35,28 @@ import {
   type UnpricedModel,
 } from '@libs/pricing-core';
 import {
+  PgTeamSettingsRepository,
+  SettingsConflictError,
+  canonicalTimeZone,
+  type Budget,
+  type DetectorSettings,
+} from '@libs/team-settings';
+import type { ApiKeyCreateBody, RouteCreateBody, TeamSettingsBody } from './body-schemas';
+import {
   badRequest,
   forbidden,
+  invalidBody,
+  keyListScope,
+  mayManageKey,
   money,
   notFound,
   parseInstant,
   requireAdmin,
+  teamParam,
   teamScope,
   type Money,
 } from './http';
+import { bodyDoc, validateBody } from './validate-body.pipe';
 
 interface RateView {
   id: string;
@@ -91,29 +105,88 @@ function view(r: RateRow): RateView {
   };
 }
 
-const MATCH_KEYS = ['equals', 'starts_with', 'ends_with', 'contains', 'regex', 'and', 'or'];
-
-function validMatch(m: unknown, path = 'match'): string[] {
-  if (!m || typeof m !== 'object' || Array.isArray(m))
-    return [`${path} must be an object like {"equals": "my-model"}`];
-  const keys = Object.keys(m);
-  if (keys.length !== 1 || !MATCH_KEYS.includes(keys[0]))
-    return [`${path} must have exactly one of ${MATCH_KEYS.join(', ')}`];
-  const v = (m as Record<string, unknown>)[keys[0]];
-  if (keys[0] === 'and' || keys[0] === 'or') {
-    return Array.isArray(v) && v.length > 0
-      ? v.flatMap((x, i) => validMatch(x, `${path}.${keys[0]}[${i}]`))
-      : [`${path}.${keys[0]} must be a non-empty list`];
-  }
-  if (typeof v !== 'string' || v === '') return [`${path}.${keys[0]} must be a non-empty string`];
-  if (keys[0] === 'regex') {
+/** What the schema cannot say of a match: every regex in it must compile. */
+function regexProblems(m: MatchLogic, field = 'match'): FieldError[] {
+  return Object.entries(m).flatMap(([op, v]: [string, MatchLogic[] | string]) => {
+    if (Array.isArray(v)) return v.flatMap((x, i) => regexProblems(x, `${field}.${op}[${i}]`));
+    if (op !== 'regex') return [];
     try {
       new RegExp(v);
+      return [];
     } catch {
-      return [`${path}.regex is not a valid regular expression`];
+      return [{ field: `${field}.regex`, message: 'is not a valid regular expression' }];
     }
-  }
-  return [];
+  });
+}
+
+/** What the schema cannot say of an override: rates unless a multiplier, and a period that is not empty. */
+function overrideProblems(body: OverrideInput): FieldError[] {
+  const problems = regexProblems(body.match);
+  if (body.multiplier === undefined || body.multiplier === null)
+    for (const field of ['input_per_mtok', 'output_per_mtok'] as const)
+      if (body[field] === undefined) problems.push({ field, message: 'is required (or give multiplier)' });
+  if (
+    body.effective_to &&
+    Date.parse(body.effective_to) <=
+      (body.effective_from ? Date.parse(body.effective_from) : Date.UTC(2020, 0, 1))
+  )
+    problems.push({ field: 'effective_to', message: 'must be after effective_from' });
+  return problems;
+}
+
+/** A route's problems as parseRoute words them ("route.destinations[0].url must be …"), as fields. */
+function routeProblems(problems: string[]): FieldError[] {
+  return problems.map((p) => {
+    const m = /^route\.(\S+?):? (.*)$/.exec(p);
+    return m ? { field: m[1], message: m[2] } : { field: '(body)', message: p };
+  });
+}
+
+function budgetsOf(budgets: TeamSettingsBody['budgets']): Budget[] | undefined {
+  if (budgets === undefined) return undefined;
+  const seen = new Map<string, number>();
+  const problems: FieldError[] = [];
+  const out = budgets.map((b, i): Budget => {
+    const subject = b.scope === 'agent' ? b.agent_id : b.scope === 'customer' ? b.customer_id : '';
+    const key = JSON.stringify([b.scope, subject, b.period]);
+    const first = seen.get(key);
+    if (first !== undefined)
+      problems.push({
+        field: `budgets[${i}]`,
+        message: `repeats budgets[${first}]: one budget per scope, subject and period`,
+      });
+    else seen.set(key, i);
+    return {
+      scope: b.scope,
+      subject,
+      period: b.period,
+      amountNanos: Math.round(b.amount * 1e9),
+      currency: b.currency,
+    };
+  });
+  if (problems.length) throw invalidBody(problems);
+  return out;
+}
+
+function settingsView(team: string, s: DetectorSettings) {
+  return {
+    team,
+    zscore_threshold: s.zscore.threshold,
+    baseline_days: s.zscore.baselineDays,
+    min_history_days: s.zscore.minHistoryDays,
+    timezone: s.timezone,
+    quality_threshold: s.qualityThreshold,
+    budgets: s.budgets.map((b) => ({
+      scope: b.scope,
+      ...(b.scope === 'agent'
+        ? { agent_id: b.subject }
+        : b.scope === 'customer'
+          ? { customer_id: b.subject }
+          : {}),
+      period: b.period,
+      amount: money(b.amountNanos, b.currency),
+    })),
+  };
 }
 
 @ApiTags('administration')
@@ -123,13 +196,17 @@ function validMatch(m: unknown, path = 'match'): string[] {
 export class AdminController {
   private readonly rateCard: RateCardRepository;
   private readonly routes: RouteRepository;
+  private readonly settings: PgTeamSettingsRepository;
 
   constructor(
     @Inject(PG_POOL) private readonly pool: Pool,
     @Inject(API_KEYS) private readonly keys: ApiKeyRepository,
   ) {
     this.rateCard = new RateCardRepository(pool);
-    this.routes = new RouteRepository(pool, process.env.ROUTES_FILE);
+    this.settings = new PgTeamSettingsRepository(pool);
+    this.routes = new RouteRepository(pool, process.env.ROUTES_FILE, {
+      allowList: process.env.ALERT_DESTINATION_ALLOWLIST,
+    });
   }
 
   @Post('api-keys')
@@ -137,24 +214,13 @@ export class AdminController {
   @ApiOperation({
     summary: 'Create an API key (admin). The key is in this answer only; burnrate stores its hash.',
   })
+  @ApiBody(bodyDoc('ApiKeyCreateBody'))
   async createKey(
     @CurrentPrincipal() principal: Principal,
-    @Body() body: { team?: unknown; name?: unknown; role?: unknown },
+    @Body(validateBody('ApiKeyCreateBody')) body: ApiKeyCreateBody,
   ) {
     requireAdmin(principal);
-    const errors: string[] = [];
-    if (typeof body?.team !== 'string' || !/^[A-Za-z0-9._-]{1,64}$/.test(body.team))
-      errors.push('team must be 1-64 letters, digits, ".", "_" or "-"');
-    if (typeof body?.name !== 'string' || body.name.length === 0 || body.name.length > 200)
-      errors.push('name must be a string of 1-200 characters');
-    const role = body?.role ?? 'team';
-    if (role !== 'team' && role !== 'admin') errors.push('role must be "team" or "admin"');
-    if (errors.length) throw badRequest(errors.join('; '), { errors });
-    const { id, key, info } = await this.keys.create(
-      body.team as string,
-      body.name as string,
-      role as 'team' | 'admin',
-    );
+    const { id, key, info } = await this.keys.create(body.team, body.name, body.role ?? 'team');
     return {
       id,
       key,
@@ -168,23 +234,25 @@ export class AdminController {
 
   @Get('api-keys')
   @ApiOperation({
-    summary: 'List API keys (never the secret): a team key its team’s, an admin all or ?team=',
+    summary: 'List API keys (never the secret): a team key its team’s team keys, an admin all or ?team=',
   })
   async listKeys(
     @CurrentPrincipal() principal: Principal,
     @Query('team') team?: string,
   ): Promise<ApiKeyInfo[]> {
-    return this.keys.list(teamScope(principal, team) ?? undefined);
+    const scope = keyListScope(principal, team);
+    return this.keys.list(scope.team, scope.role);
   }
 
   @Delete('api-keys/:id')
   @HttpCode(204)
-  @ApiOperation({ summary: 'Revoke an API key (admin, or a key of the same team)' })
+  @ApiOperation({
+    summary: 'Revoke an API key (admin, or a team key of the same team; admin keys only by an admin)',
+  })
   async revokeKey(@CurrentPrincipal() principal: Principal, @Param('id') id: string): Promise<void> {
     if (!/^[0-9a-f-]{36}$/i.test(id)) throw badRequest('id must be a key id (uuid)', { parameter: 'id' });
     const key = await this.keys.get(id);
-    if (!key || (principal.role !== 'admin' && key.team !== principal.team))
-      throw notFound(`no API key ${id}`);
+    if (!key || !mayManageKey(principal, key)) throw notFound(`no API key ${id}`);
     await this.keys.revoke(id);
   }
 
@@ -225,41 +293,17 @@ export class AdminController {
       '`multiplier` (e.g. 0.8) to discount the dataset row of the matched model. `effective_from` applies it by event time. ' +
       'Running pricing instances pick it up within seconds.',
   })
+  @ApiBody(bodyDoc('RateCardOverrideBody'))
   async putOverride(
     @CurrentPrincipal() principal: Principal,
     @Param('id') id: string,
-    @Body() body: OverrideInput,
+    @Body(validateBody('RateCardOverrideBody')) body: OverrideInput,
   ): Promise<RateView> {
     requireAdmin(principal);
     if (!/^[A-Za-z0-9._-]{1,100}$/.test(id))
       throw badRequest('id must be 1-100 letters, digits, ".", "_" or "-"', { parameter: 'id' });
-    const errors: string[] = [];
-    if (typeof body?.provider !== 'string' || body.provider === '') errors.push('provider is required');
-    errors.push(...validMatch(body?.match));
-    const rate = (name: keyof OverrideInput, required: boolean) => {
-      const v = body?.[name];
-      if (v === undefined || v === null) {
-        if (required) errors.push(`${name} is required (or give multiplier)`);
-      } else if (typeof v !== 'number' || !Number.isFinite(v) || v < 0)
-        errors.push(`${name} must be a number >= 0`);
-    };
-    const hasMultiplier = body?.multiplier !== undefined && body?.multiplier !== null;
-    if (
-      hasMultiplier &&
-      (typeof body.multiplier !== 'number' || !(body.multiplier > 0) || body.multiplier > 10)
-    )
-      errors.push('multiplier must be a number in (0, 10]');
-    rate('input_per_mtok', !hasMultiplier);
-    rate('output_per_mtok', !hasMultiplier);
-    rate('cache_read_per_mtok', false);
-    rate('cache_write_per_mtok', false);
-    rate('cache_write_1h_per_mtok', false);
-    for (const f of ['effective_from', 'effective_to'] as const) {
-      const v = body?.[f];
-      if (v !== undefined && v !== null && (typeof v !== 'string' || Number.isNaN(Date.parse(v))))
-        errors.push(`${f} must be an ISO-8601 instant`);
-    }
-    if (errors.length) throw badRequest(errors.join('; '), { errors });
+    const problems = overrideProblems(body);
+    if (problems.length) throw invalidBody(problems);
     return view(await this.rateCard.putOverride(id, body));
   }
 
@@ -272,9 +316,15 @@ export class AdminController {
   }
 
   @Get('models/unpriced')
-  @ApiOperation({ summary: 'Models seen without a price: add an override so their runs are priced' })
-  async unpriced(): Promise<UnpricedModel[]> {
-    return (await this.rateCard.listUnpriced()).map((u) => ({ ...u, runs: u.runs }));
+  @ApiOperation({
+    summary:
+      'Models seen without a price, per team: a team key its team’s, an admin all or ?team=. Add an override so their runs are priced',
+  })
+  async unpriced(
+    @CurrentPrincipal() principal: Principal,
+    @Query('team') team?: string,
+  ): Promise<UnpricedModel[]> {
+    return this.rateCard.listUnpriced(teamScope(principal, team));
   }
 
   @Post('routes')
@@ -286,8 +336,12 @@ export class AdminController {
       'slack {webhook_url}, teams {webhook_url}, webhook {url, secret: "whsec_…"}, email {to: [...]}. A route with an empty ' +
       'match is the team’s default; a route without team is the catch-all. Secrets are masked in every answer.',
   })
-  async createRoute(@CurrentPrincipal() principal: Principal, @Body() body: Record<string, unknown>) {
-    const team = (body?.team ?? null) as string | null;
+  @ApiBody(bodyDoc('RouteCreateBody'))
+  async createRoute(
+    @CurrentPrincipal() principal: Principal,
+    @Body(validateBody('RouteCreateBody')) body: RouteCreateBody,
+  ) {
+    const team = body.team ?? null;
     if (principal.role !== 'admin' && team !== principal.team)
       throw forbidden(`this API key can only create routes for team "${principal.team}"`);
     try {
@@ -299,7 +353,7 @@ export class AdminController {
         destinations: route.destinations.map(maskDestination),
       };
     } catch (err) {
-      if (err instanceof RouteValidationError) throw badRequest(err.message, { errors: err.problems });
+      if (err instanceof RouteValidationError) throw badRequest(err.message, routeProblems(err.problems));
       throw err;
     }
   }
@@ -349,113 +403,29 @@ export class AdminController {
     summary:
       'Team settings and budgets (admin, or a key of that team); the detector picks them up without a restart',
   })
+  @ApiBody(bodyDoc('TeamSettingsBody'))
   async putSettings(
     @CurrentPrincipal() principal: Principal,
     @Param('team') team: string,
-    @Body() body: Record<string, unknown>,
+    @Body(validateBody('TeamSettingsBody')) body: TeamSettingsBody,
   ) {
+    teamParam(team);
     if (principal.role !== 'admin' && principal.team !== team)
       throw forbidden(`this API key cannot change team "${team}"`);
-    const errors: string[] = [];
-    const num = (name: string, min: number, max: number, integer = false) => {
-      const v = body?.[name];
-      if (v === undefined) return undefined;
-      if (
-        typeof v !== 'number' ||
-        !Number.isFinite(v) ||
-        v < min ||
-        v > max ||
-        (integer && !Number.isInteger(v))
-      ) {
-        errors.push(`${name} must be ${integer ? 'an integer' : 'a number'} from ${min} to ${max}`);
-      }
-      return v as number;
-    };
-    const zscore = num('zscore_threshold', 0.5, 10);
-    const baseline = num('baseline_days', 3, 60, true);
-    const minHistory = num('min_history_days', 1, 60, true);
-    const quality = num('quality_threshold', 0, 1);
-    let timezone = body?.timezone;
-    if (timezone !== undefined) {
-      try {
-        new Intl.DateTimeFormat('en', { timeZone: String(timezone) });
-      } catch {
-        errors.push('timezone must be an IANA time zone such as Europe/London');
-        timezone = undefined;
-      }
-    }
-    const budgets = body?.budgets;
-    const parsedBudgets: {
-      scope: string;
-      subject: string;
-      period: string;
-      amount_nanos: string;
-      currency: string;
-    }[] = [];
-    if (budgets !== undefined) {
-      if (!Array.isArray(budgets)) errors.push('budgets must be a list');
-      else
-        budgets.forEach((b: Record<string, unknown>, i) => {
-          const scope = b?.scope;
-          if (scope !== 'team' && scope !== 'agent' && scope !== 'customer')
-            errors.push(`budgets[${i}].scope must be team, agent or customer`);
-          const subject = scope === 'agent' ? b.agent_id : scope === 'customer' ? b.customer_id : '';
-          if (scope !== 'team' && (typeof subject !== 'string' || subject === ''))
-            errors.push(`budgets[${i}] needs ${scope === 'agent' ? 'agent_id' : 'customer_id'}`);
-          if (b?.period !== 'day' && b?.period !== 'month')
-            errors.push(`budgets[${i}].period must be day or month`);
-          if (typeof b?.amount !== 'number' || !(b.amount > 0))
-            errors.push(`budgets[${i}].amount must be a positive number`);
-          if (typeof b?.currency !== 'string' || !/^[A-Z]{3}$/.test(b.currency))
-            errors.push(`budgets[${i}].currency must be an ISO 4217 code like USD`);
-          if (typeof b?.amount === 'number') {
-            parsedBudgets.push({
-              scope: String(scope),
-              subject: String(subject ?? ''),
-              period: String(b.period),
-              amount_nanos: BigInt(Math.round(b.amount * 1e9)).toString(),
-              currency: String(b.currency),
-            });
-          }
-        });
-    }
-    if (minHistory !== undefined && baseline !== undefined && minHistory > baseline)
-      errors.push('min_history_days cannot exceed baseline_days');
-    if (errors.length) throw badRequest(errors.join('; '), { errors });
-    const client = await this.pool.connect();
     try {
-      await client.query('begin');
-      await client.query(
-        `insert into team_settings (team, zscore_threshold, baseline_days, min_history_days, timezone, quality_threshold)
-         values ($1, coalesce($2, 2.5), coalesce($3, 14), coalesce($4, 7), coalesce($5, 'UTC'), coalesce($6, 0))
-         on conflict (team) do update set
-           zscore_threshold = coalesce($2, team_settings.zscore_threshold), baseline_days = coalesce($3, team_settings.baseline_days),
-           min_history_days = coalesce($4, team_settings.min_history_days), timezone = coalesce($5, team_settings.timezone),
-           quality_threshold = coalesce($6, team_settings.quality_threshold), updated_at = now()`,
-        [
-          team,
-          zscore ?? null,
-          baseline ?? null,
-          minHistory ?? null,
-          (timezone as string | undefined) ?? null,
-          quality ?? null,
-        ],
-      );
-      if (budgets !== undefined) {
-        await client.query('delete from budgets where team = $1', [team]);
-        for (const b of parsedBudgets) {
-          await client.query(
-            'insert into budgets (team, scope, subject, period, amount_nanos, currency) values ($1, $2, $3, $4, $5, $6)',
-            [team, b.scope, b.subject, b.period, b.amount_nanos, b.currency],
-          );
-        }
-      }
-      await client.query('commit');
+      await this.settings.save(team, {
+        zscoreThreshold: body.zscore_threshold,
+        baselineDays: body.baseline_days,
+        minHistoryDays: body.min_history_days,
+        qualityThreshold: body.quality_threshold,
+        timezone:
+          body.timezone === undefined ? undefined : (canonicalTimeZone(body.timezone) ?? body.timezone),
+        budgets: budgetsOf(body.budgets),
+      });
     } catch (err) {
-      await client.query('rollback');
+      if (err instanceof SettingsConflictError)
+        throw invalidBody([{ field: err.field, message: err.message }]);
       throw err;
-    } finally {
-      client.release();
     }
     return this.getSettings(principal, team);
   }
@@ -463,41 +433,8 @@ export class AdminController {
   @Get('teams/:team/settings')
   @ApiOperation({ summary: 'Team settings and budgets' })
   async getSettings(@CurrentPrincipal() principal: Principal, @Param('team') team: string) {
+    teamParam(team);
     teamScope(principal, team);
-    const { rows } = await this.pool.query('select * from team_settings where team = $1', [team]);
-    const s = rows[0] ?? {
-      zscore_threshold: 2.5,
-      baseline_days: 14,
-      min_history_days: 7,
-      timezone: 'UTC',
-      quality_threshold: 0,
-    };
-    const { rows: budgets } = await this.pool.query<{
-      scope: string;
-      subject: string;
-      period: string;
-      amount_nanos: string;
-      currency: string;
-    }>('select scope, subject, period, amount_nanos, currency from budgets where team = $1 order by id', [
-      team,
-    ]);
-    return {
-      team,
-      zscore_threshold: s.zscore_threshold,
-      baseline_days: s.baseline_days,
-      min_history_days: s.min_history_days,
-      timezone: s.timezone,
-      quality_threshold: s.quality_threshold,
-      budgets: budgets.map((b) => ({
-        scope: b.scope,
-        ...(b.scope === 'agent'
-          ? { agent_id: b.subject }
-          : b.scope === 'customer'
-            ? { customer_id: b.subject }
-            : {}),
-        period: b.period,
-        amount: money(b.amount_nanos, b.currency),
-      })),
-    };
+    return settingsView(team, await this.settings.forTeam(team));
   }
 }

@@ -1,4 +1,6 @@
-import { nanosToDecimal } from './http';
+import { HttpException } from '@nestjs/common';
+import type { Principal } from '@libs/auth';
+import { invalidBody, keyListScope, mayManageKey, nanosToDecimal, teamParam } from './http';
 
 describe(nanosToDecimal.name, () => {
   it.each([
@@ -11,5 +13,73 @@ describe(nanosToDecimal.name, () => {
     ['-1500000000', '-1.5'],
   ])('%s nanos is %s', (nanos, decimal) => {
     expect(nanosToDecimal(nanos)).toBe(decimal);
+  });
+});
+
+const admin: Principal = { keyId: 'k0', team: 'platform', role: 'admin' };
+const support: Principal = { keyId: 'k1', team: 'support', role: 'team' };
+
+function statusOf(fn: () => unknown): number {
+  try {
+    fn();
+  } catch (err) {
+    if (err instanceof HttpException) return err.getStatus();
+    throw err;
+  }
+  return 200;
+}
+
+describe(keyListScope.name, () => {
+  it('shows a team key only the team keys of its own team', () => {
+    expect(keyListScope(support, undefined)).toEqual({ team: 'support', role: 'team' });
+    expect(keyListScope(support, 'support')).toEqual({ team: 'support', role: 'team' });
+    expect(statusOf(() => keyListScope(support, 'platform'))).toBe(403);
+  });
+
+  it('shows an admin every key, or the named team’s', () => {
+    expect(keyListScope(admin, undefined)).toEqual({ team: undefined, role: undefined });
+    expect(keyListScope(admin, 'support')).toEqual({ team: 'support', role: undefined });
+  });
+});
+
+describe(mayManageKey.name, () => {
+  it.each([
+    [admin, { team: 'support', role: 'team' }, true],
+    [admin, { team: 'other', role: 'admin' }, true],
+    [support, { team: 'support', role: 'team' }, true],
+    [support, { team: 'support', role: 'admin' }, false],
+    [support, { team: 'billing', role: 'team' }, false],
+  ] as const)('%j on %j: %s', (principal, key, allowed) => {
+    expect(mayManageKey(principal, key)).toBe(allowed);
+  });
+});
+
+describe(invalidBody.name, () => {
+  it('answers 400 in the api’s error shape, every field in details and in the message', () => {
+    const err = invalidBody([
+      { field: 'timezone', message: 'must be a string' },
+      { field: 'budgets[0].amount', message: 'is required' },
+    ]);
+    expect(err.getStatus()).toBe(400);
+    expect(err.getResponse()).toEqual({
+      error: {
+        code: 'bad_request',
+        message: 'invalid request body: timezone must be a string; budgets[0].amount is required',
+        details: [
+          { field: 'timezone', message: 'must be a string' },
+          { field: 'budgets[0].amount', message: 'is required' },
+        ],
+      },
+    });
+  });
+});
+
+describe(teamParam.name, () => {
+  it('takes a printable team name and refuses control characters or an over-long one', () => {
+    expect(teamParam('support.eu-1')).toBe('support.eu-1');
+    expect(teamParam('Acme Corp')).toBe('Acme Corp');
+    expect(statusOf(() => teamParam('a\u0000b'))).toBe(400);
+    expect(statusOf(() => teamParam('x'.repeat(129)))).toBe(400);
+    expect(statusOf(() => teamParam(''))).toBe(400);
   });
 });

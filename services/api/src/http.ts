@@ -1,14 +1,28 @@
 import { HttpException } from '@nestjs/common';
-import type { Principal } from '@libs/auth';
+import type { ApiKeyInfo, Principal, Role } from '@libs/auth';
+import type { FieldError } from '@libs/contracts';
 
 export function badRequest(message: string, details: unknown = null): HttpException {
   return new HttpException({ error: { code: 'bad_request', message, details } }, 400);
+}
+
+/** A 400 for a request body: `details` lists every bad field, `message` says it in one line. */
+export function invalidBody(problems: FieldError[]): HttpException {
+  const said = problems.map((p) => `${p.field} ${p.message}`).join('; ');
+  return badRequest(`invalid request body: ${said}`, problems);
 }
 export function notFound(message: string): HttpException {
   return new HttpException({ error: { code: 'not_found', message, details: null } }, 404);
 }
 export function forbidden(message: string): HttpException {
   return new HttpException({ error: { code: 'forbidden', message, details: null } }, 403);
+}
+
+/** A team named in a path: printable and at most 128 characters (PostgreSQL refuses U+0000 in text). */
+export function teamParam(team: string): string {
+  if (!/^[^\p{Cc}\p{Cs}]{1,128}$/u.test(team))
+    throw badRequest('team must be 1-128 characters without control characters', { parameter: 'team' });
+  return team;
 }
 
 export function requireAdmin(principal: Principal): void {
@@ -22,6 +36,20 @@ export function teamScope(principal: Principal, requested: string | undefined): 
     throw forbidden(`this API key belongs to team "${principal.team}" and cannot read team "${requested}"`);
   }
   return principal.team;
+}
+
+/** The API keys a request may list: an admin's any (or the named team's); a team key only its own team's team keys. */
+export function keyListScope(
+  principal: Principal,
+  requested: string | undefined,
+): { team: string | undefined; role: Role | undefined } {
+  const team = teamScope(principal, requested) ?? undefined;
+  return principal.role === 'admin' ? { team, role: undefined } : { team, role: 'team' };
+}
+
+/** Whether a principal may see or revoke a key: an admin any; a team key only a team key of its own team. */
+export function mayManageKey(principal: Principal, key: Pick<ApiKeyInfo, 'team' | 'role'>): boolean {
+  return principal.role === 'admin' || (key.role === 'team' && key.team === principal.team);
 }
 
 /** Nano-units (integer string) to an exact decimal string: "12345678901" -> "12.345678901". */

@@ -1,0 +1,398 @@
+import type { Destination } from '@libs/alerting';
+import { ROUTE_LIMITS } from '@libs/alerting';
+import { RUN_LIMITS, SEVERITIES } from '@libs/contracts';
+import type { OverrideInput } from '@libs/pricing-core';
+import { SETTINGS_LIMITS } from '@libs/team-settings';
+
+/**
+ * A JSON Schema in the intersection of draft-07 (what ajv enforces) and OpenAPI 3.0's Schema Object (what /docs
+ * publishes): so no `const`, no numeric exclusiveMinimum, no type lists (`nullable` instead), no $id. `x-message` is
+ * what a 400 says of this value when it fails one of its own keywords (of a tagged union: when its tag is wrong).
+ */
+export interface JsonSchema {
+  type?: 'object' | 'array' | 'string' | 'number' | 'integer' | 'boolean';
+  description?: string;
+  nullable?: boolean;
+  properties?: Record<string, JsonSchema>;
+  required?: string[];
+  additionalProperties?: false;
+  minProperties?: number;
+  maxProperties?: number;
+  items?: JsonSchema;
+  minItems?: number;
+  maxItems?: number;
+  minLength?: number;
+  maxLength?: number;
+  pattern?: string;
+  format?: string;
+  minimum?: number;
+  maximum?: number;
+  enum?: string[];
+  anyOf?: JsonSchema[];
+  oneOf?: JsonSchema[];
+  discriminator?: { propertyName: string; mapping: Record<string, string> };
+  $ref?: string;
+  'x-message'?: string;
+}
+
+/** No control characters (C0, DEL, C1) and no unpaired surrogates; PostgreSQL refuses U+0000 outright. */
+const NOT_CONTROL = '\\u0000-\\u001F\\u007F-\\u009F\\uD800-\\uDFFF';
+const NO_CONTROL = `^[^${NOT_CONTROL}]*$`;
+/** As NO_CONTROL, but tab and line breaks are allowed (free text such as a note). */
+const TEXT = '^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F\\uD800-\\uDFFF]*$';
+const TEAM_NAME = '^[A-Za-z0-9._-]{1,64}$';
+const CURRENCY = '^[A-Z]{3}$';
+const EMAIL = `^[^@\\s${NOT_CONTROL}]+@[^@\\s${NOT_CONTROL}]+$`;
+const WEBHOOK_SECRET = '^whsec_[A-Za-z0-9+/=]{16,}$';
+const PAGERDUTY_KEY = '^[A-Za-z0-9]{32}$';
+/** Amounts are held in nano-units as exact integers, so at most 2^53 nano-units. */
+const MAX_AMOUNT = 9_000_000;
+/** $ per million tokens. */
+const MAX_RATE = 1_000_000;
+
+/** What a 400 says when a string does not match one of these patterns. */
+export const PATTERN_MESSAGES: Readonly<Record<string, string>> = {
+  [NO_CONTROL]: 'must not contain control characters',
+  [TEXT]: 'must not contain control characters other than tab and line breaks',
+  [TEAM_NAME]: 'must be 1-64 letters, digits, ".", "_" or "-"',
+  [CURRENCY]: 'must be an ISO 4217 code like USD',
+  [EMAIL]: 'must be an email address',
+  [WEBHOOK_SECRET]: 'must be "whsec_" followed by a base64 key',
+  [PAGERDUTY_KEY]: 'must be a 32-character PagerDuty integration key',
+};
+
+const text = (maxLength: number, minLength = 1, description?: string): JsonSchema => ({
+  type: 'string',
+  minLength,
+  maxLength,
+  pattern: NO_CONTROL,
+  ...(description && { description }),
+});
+const ref = (name: string): JsonSchema => ({ $ref: `#/components/schemas/${name}` });
+const oneOfByTag = (tag: string, byValue: Record<string, string>, message: string): JsonSchema => ({
+  type: 'object',
+  oneOf: Object.values(byValue).map(ref),
+  discriminator: {
+    propertyName: tag,
+    mapping: Object.fromEntries(
+      Object.entries(byValue).map(([v, name]) => [v, `#/components/schemas/${name}`]),
+    ),
+  },
+  'x-message': message,
+});
+const tag = (value: string): JsonSchema => ({ type: 'string', enum: [value] });
+
+// ------------------------------------------------------------------------------------------------ api keys
+
+export interface ApiKeyCreateBody {
+  team: string;
+  name: string;
+  role?: 'team' | 'admin';
+}
+
+const ApiKeyCreateBody: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['team', 'name'],
+  properties: {
+    team: { type: 'string', maxLength: 64, pattern: TEAM_NAME, description: 'The team the key acts for' },
+    name: text(200, 1, 'What the key is for, e.g. "ci"'),
+    role: {
+      type: 'string',
+      enum: ['team', 'admin'],
+      description: 'team (default): reads and changes its own team; admin: every team and the rate card',
+    },
+  },
+};
+
+// ---------------------------------------------------------------------------------------------- rate card
+
+const MATCH_OPERATORS = ['equals', 'starts_with', 'ends_with', 'contains', 'regex'] as const;
+/** Nesting of and/or in a match; deeper logic is refused rather than recursed into. */
+export const MATCH_DEPTH = 3;
+
+function matchSchema(depth: number): JsonSchema {
+  const properties: Record<string, JsonSchema> = Object.fromEntries(
+    MATCH_OPERATORS.map((op) => [op, text(op === 'regex' ? 256 : 200)]),
+  );
+  if (depth > 1)
+    for (const op of ['and', 'or'])
+      properties[op] = { type: 'array', minItems: 1, maxItems: 10, items: matchSchema(depth - 1) };
+  const ops = Object.keys(properties).join(', ');
+  return {
+    type: 'object',
+    additionalProperties: false,
+    minProperties: 1,
+    maxProperties: 1,
+    properties,
+    'x-message': `must be an object with exactly one of ${ops}`,
+  };
+}
+
+const RateMatch: JsonSchema = {
+  ...matchSchema(MATCH_DEPTH),
+  description:
+    'How the model name (without provider prefixes) is matched: one of equals, starts_with, ends_with, contains, ' +
+    `regex, or and/or of a list of such (nested at most ${MATCH_DEPTH} deep)`,
+};
+
+const instant = (description: string, nullable = false): JsonSchema => ({
+  type: 'string',
+  maxLength: 40,
+  anyOf: [
+    { type: 'string', format: 'date-time', ...(nullable && { nullable }) },
+    { type: 'string', format: 'date', ...(nullable && { nullable }) },
+  ],
+  ...(nullable && { nullable }),
+  description,
+  'x-message': 'must be an ISO-8601 date or instant, e.g. 2026-06-01 or 2026-06-01T00:00:00Z',
+});
+const rate = (description: string, nullable = false): JsonSchema => ({
+  type: 'number',
+  minimum: 0,
+  maximum: MAX_RATE,
+  ...(nullable && { nullable }),
+  description,
+});
+
+const RateCardOverrideBody: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['provider', 'match'],
+  description:
+    'Give input_per_mtok and output_per_mtok, or multiplier to discount the dataset row of the model',
+  properties: {
+    provider: text(64, 1, 'e.g. openai, azure, selfhosted'),
+    match: ref('RateMatch'),
+    model_id: text(RUN_LIMITS.maxModelLength, 1, 'The model the row prices (default: the override id)'),
+    effective_from: instant('In force for runs finished at or after this (default 2020-01-01)'),
+    effective_to: instant('In force for runs finished before this (default: open-ended)', true),
+    currency: { type: 'string', maxLength: 3, pattern: CURRENCY, description: 'Default USD' },
+    input_per_mtok: rate('Per million input tokens'),
+    output_per_mtok: rate('Per million output tokens'),
+    cache_read_per_mtok: rate('Per million cache-read tokens', true),
+    cache_write_per_mtok: rate('Per million cache-write tokens', true),
+    cache_write_1h_per_mtok: rate('Per million 1-hour cache-write tokens', true),
+    multiplier: {
+      type: 'number',
+      minimum: 0.000001,
+      maximum: 10,
+      nullable: true,
+      description: 'Scales the dataset row of the matched model, e.g. 0.8 for a 20% discount',
+      'x-message': 'must be a number above 0 and at most 10',
+    },
+    note: { type: 'string', maxLength: 1000, pattern: TEXT },
+  },
+};
+
+// ------------------------------------------------------------------------------------------------- routes
+
+export interface RouteCreateBody {
+  team?: string | null;
+  match?: { agent_id?: string; rule?: string[]; severity?: string[] };
+  destinations: Destination[];
+}
+
+const url = (description: string): JsonSchema => text(ROUTE_LIMITS.url, 1, description);
+
+const destination = (type: string, properties: Record<string, JsonSchema>): JsonSchema => ({
+  type: 'object',
+  additionalProperties: false,
+  required: ['type', ...Object.keys(properties)],
+  properties: { type: tag(type), ...properties },
+});
+
+const DESTINATIONS: Record<string, [string, JsonSchema]> = {
+  webhook: [
+    'WebhookDestination',
+    destination('webhook', {
+      url: url('http(s) URL that receives a signed POST'),
+      secret: { type: 'string', maxLength: ROUTE_LIMITS.secret, pattern: WEBHOOK_SECRET },
+    }),
+  ],
+  slack: ['SlackDestination', destination('slack', { webhook_url: url('Slack incoming webhook URL') })],
+  pagerduty: [
+    'PagerDutyDestination',
+    destination('pagerduty', { routing_key: { type: 'string', maxLength: 32, pattern: PAGERDUTY_KEY } }),
+  ],
+  teams: ['TeamsDestination', destination('teams', { webhook_url: url('Microsoft Teams webhook URL') })],
+  email: [
+    'EmailDestination',
+    destination('email', {
+      to: {
+        type: 'array',
+        minItems: 1,
+        maxItems: ROUTE_LIMITS.emailRecipients,
+        items: { type: 'string', maxLength: ROUTE_LIMITS.email, pattern: EMAIL },
+      },
+    }),
+  ],
+};
+
+const RouteDestination = oneOfByTag(
+  'type',
+  Object.fromEntries(Object.entries(DESTINATIONS).map(([type, [name]]) => [type, name])),
+  `must be one of ${Object.keys(DESTINATIONS).join(', ')}`,
+);
+
+const RouteCreateBody: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['destinations'],
+  properties: {
+    team: {
+      ...text(
+        ROUTE_LIMITS.team,
+        1,
+        'The team whose anomalies it routes; null or absent: every team (admin only)',
+      ),
+      nullable: true,
+    },
+    match: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'Every field given must match; an empty match is the team’s default route',
+      properties: {
+        agent_id: text(ROUTE_LIMITS.glob, 1, 'Glob on the agent id, e.g. "research-*"'),
+        rule: {
+          type: 'array',
+          maxItems: ROUTE_LIMITS.listItems,
+          items: text(ROUTE_LIMITS.listItem),
+          description: 'Rule names, e.g. spend_zscore, budget',
+        },
+        severity: {
+          type: 'array',
+          maxItems: ROUTE_LIMITS.listItems,
+          items: { type: 'string', enum: [...SEVERITIES] },
+        },
+      },
+    },
+    destinations: {
+      type: 'array',
+      minItems: 1,
+      maxItems: ROUTE_LIMITS.destinations,
+      items: ref('RouteDestination'),
+    },
+  },
+};
+
+// ---------------------------------------------------------------------------------------------- settings
+
+export type BudgetBody =
+  | { scope: 'team'; period: 'day' | 'month'; amount: number; currency: string }
+  | { scope: 'agent'; agent_id: string; period: 'day' | 'month'; amount: number; currency: string }
+  | { scope: 'customer'; customer_id: string; period: 'day' | 'month'; amount: number; currency: string };
+
+export interface TeamSettingsBody {
+  zscore_threshold?: number;
+  baseline_days?: number;
+  min_history_days?: number;
+  quality_threshold?: number;
+  timezone?: string;
+  budgets?: BudgetBody[];
+}
+
+const budget = (scope: string, subject: Record<string, JsonSchema>): JsonSchema => ({
+  type: 'object',
+  additionalProperties: false,
+  required: ['scope', ...Object.keys(subject), 'period', 'amount', 'currency'],
+  properties: {
+    scope: tag(scope),
+    ...subject,
+    period: {
+      type: 'string',
+      enum: ['day', 'month'],
+      description: 'Calendar day or month in the team’s time zone',
+    },
+    amount: {
+      type: 'number',
+      minimum: 0.000000001,
+      maximum: MAX_AMOUNT,
+      description: 'In currency units, e.g. 50 for $50',
+      'x-message': `must be a number above 0 and at most ${MAX_AMOUNT}`,
+    },
+    currency: { type: 'string', maxLength: 3, pattern: CURRENCY },
+  },
+});
+
+const BUDGETS: Record<string, [string, JsonSchema]> = {
+  team: ['TeamBudget', budget('team', {})],
+  agent: ['AgentBudget', budget('agent', { agent_id: text(RUN_LIMITS.maxIdLength) })],
+  customer: ['CustomerBudget', budget('customer', { customer_id: text(RUN_LIMITS.maxDimensionLength) })],
+};
+
+const Budget = oneOfByTag(
+  'scope',
+  Object.fromEntries(Object.entries(BUDGETS).map(([scope, [name]]) => [scope, name])),
+  `must be one of ${Object.keys(BUDGETS).join(', ')}`,
+);
+
+const L = SETTINGS_LIMITS;
+const TeamSettingsBody: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  description: 'Only the fields given change; budgets, when given, replace the team’s budgets',
+  properties: {
+    zscore_threshold: {
+      type: 'number',
+      minimum: L.zscoreThreshold.min,
+      maximum: L.zscoreThreshold.max,
+      description: 'Standard deviations above the baseline mean that make a day’s spend anomalous',
+    },
+    baseline_days: {
+      type: 'integer',
+      minimum: L.baselineDays.min,
+      maximum: L.baselineDays.max,
+      description: `Days of history the baseline averages; at most ${L.baselineDays.max}, what the aggregator keeps by default`,
+      'x-message':
+        `must be an integer from ${L.baselineDays.min} to ${L.baselineDays.max}: the aggregator keeps at most ` +
+        `${L.baselineDays.max} days of history (its default MAX_BASELINE_DAYS)`,
+    },
+    min_history_days: {
+      type: 'integer',
+      minimum: L.minHistoryDays.min,
+      maximum: L.minHistoryDays.max,
+      description: 'Days of history an agent needs before the z-score rule judges it; at most baseline_days',
+    },
+    quality_threshold: {
+      type: 'number',
+      minimum: L.qualityThreshold.min,
+      maximum: L.qualityThreshold.max,
+      description:
+        'A run is successful when its status is success and its quality score (if any) is at least this',
+    },
+    timezone: {
+      type: 'string',
+      maxLength: L.timezoneLength,
+      format: 'time-zone',
+      description: 'IANA time zone of the team’s days and months, e.g. Europe/London',
+      'x-message': 'must be an IANA time zone name (a string) such as Europe/London',
+    },
+    budgets: { type: 'array', maxItems: 100, items: ref('Budget') },
+  },
+};
+
+// --------------------------------------------------------------------------------------------- registry
+
+/** Every schema of the api's request bodies, by its name under #/components/schemas. */
+export const API_SCHEMAS: Readonly<Record<string, JsonSchema>> = {
+  ApiKeyCreateBody,
+  RateMatch,
+  RateCardOverrideBody,
+  RouteDestination,
+  ...Object.fromEntries(Object.values(DESTINATIONS)),
+  RouteCreateBody,
+  Budget,
+  ...Object.fromEntries(Object.values(BUDGETS)),
+  TeamSettingsBody,
+};
+
+/** The request bodies, by schema name, as the handlers receive them once valid. */
+export interface BodyTypes {
+  ApiKeyCreateBody: ApiKeyCreateBody;
+  RateCardOverrideBody: OverrideInput;
+  RouteCreateBody: RouteCreateBody;
+  TeamSettingsBody: TeamSettingsBody;
+}
+
+export type BodySchemaName = keyof BodyTypes;
