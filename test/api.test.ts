@@ -514,10 +514,10 @@ describe('rate card administration, picked up by a running pricing service', () 
       { topic: T.runsRaw.name, key: 'ops/a', value: serde.encode(T.runsRaw, raw(`${ns}-before`)) },
     ]);
     await readTopic(kafka, T.runsPriced, { expected: 1, serde, settleMs: 200 });
-    const unpriced = await fetch(`${api.url}/v1/models/unpriced`, {
-      headers: { authorization: `Bearer ${admin}` },
-    });
-    expect(((await unpriced.json()) as { model: string }[]).some((u) => u.model === model)).toBe(true);
+    const listed = async () =>
+      (await (
+        await fetch(`${api.url}/v1/models/unpriced`, { headers: { authorization: `Bearer ${admin}` } })
+      ).json()) as { team: string; provider: string; model: string; runs: string }[];
 
     const put = await fetch(`${api.url}/v1/rate-card/overrides/${model}`, {
       method: 'PUT',
@@ -554,7 +554,12 @@ describe('rate card administration, picked up by a running pricing service', () 
     // The run that arrived unpriced, once stored, is repriced at its own time's rate and the breakdown follows.
     const pool = createPool(await migrated(), 1);
     try {
+      // The list comes from stored runs (the recorder counts them as it inserts them): one, then none once repriced.
+      expect((await listed()).filter((u) => u.model === model)).toEqual([]);
       await new RunsWriter(pool).write([byId[`${ns}-before`]]);
+      expect((await listed()).filter((u) => u.model === model)).toEqual([
+        expect.objectContaining({ team: 'ops', provider: 'selfhosted', model, runs: '1' }),
+      ]);
       const reprice = async () =>
         (
           await fetch(`${api.url}/v1/models/unpriced/reprice`, {
@@ -565,6 +570,7 @@ describe('rate card administration, picked up by a running pricing service', () 
       // (other unpriced runs in the shared database whose models now have a price are repriced too)
       expect(((await reprice()) as { repriced: number }).repriced).toBeGreaterThanOrEqual(1);
       expect(await reprice()).toMatchObject({ repriced: 0 });
+      expect((await listed()).filter((u) => u.model === model)).toEqual([]);
       const { rows } = await pool.query(
         `select r.total_cost_nanos, r.price_status, r.rate_card_id, s.cost_nanos, s.unpriced_runs from runs r
          join spend_hourly s on s.team = r.team and s.bucket = date_trunc('hour', r.finished_at) and s.model = r.model
