@@ -461,6 +461,18 @@ describe('a hostile tenant beside a normal one (every service a process, the rea
     expect(page[0].problems).toEqual([]);
     expect(page[0].body).toMatchObject({ data: { team: good, rule: 'cost_per_run_jump' } });
     expect(vendors.at('/evil')).toEqual([]);
+    // The route's webhook URL and signing secret, and the outbox's copy of them, are sealed in PostgreSQL.
+    const atRest = await pool.query<{ text: string }>(
+      `select destinations::text as text from alert_routes where team = $1
+       union all select destination::text from alert_outbox where anomaly->>'team' = $1`,
+      [good],
+    );
+    expect(atRest.rows.length).toBeGreaterThan(1);
+    for (const { text } of atRest.rows) {
+      expect(text).not.toContain(vendors.url('/hook'));
+      expect(text).not.toContain(SECRET);
+      expect(text).toContain('enc:v1:');
+    }
 
     // The attacker's queries: the cycle answers at once, truncated; its unpriced model is its own.
     const tree = await call('api', 'GET', `/v1/runs/${ns}-cycle/tree`, evilKey);

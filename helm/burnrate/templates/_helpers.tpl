@@ -58,7 +58,20 @@ app.kubernetes.io/component: {{ .name }}
 {{- end }}
 {{- end -}}
 
-{{/* The shared, non-secret settings (the ConfigMap's data). */}}
+{{/* The key sealing secrets stored in PostgreSQL, and the old ones during a rotation: for the api and the alert-router,
+the services that store and read routes. */}}
+{{- define "burnrate.secretsKeyEnv" -}}
+- name: SECRETS_KEY
+  valueFrom:
+    secretKeyRef: { name: {{ .Values.secrets.existingSecret | quote }}, key: {{ .Values.secrets.key | quote }} }
+{{- if .Values.secrets.previousKeysKey }}
+- name: SECRETS_PREVIOUS_KEYS
+  valueFrom:
+    secretKeyRef: { name: {{ .Values.secrets.existingSecret | quote }}, key: {{ .Values.secrets.previousKeysKey | quote }} }
+{{- end }}
+{{- end -}}
+
+{{/* The shared, non-secret settings (the ConfigMap's data); a setting only some services read is ignored by the rest. */}}
 {{- define "burnrate.config" -}}
 NODE_ENV: production
 LOG_LEVEL: {{ .Values.logLevel | quote }}
@@ -70,6 +83,10 @@ KAFKA_SESSION_TIMEOUT_MS: {{ .Values.kafka.sessionTimeoutMs | int64 | quote }}
 KAFKA_FETCH_MIN_BYTES: {{ .Values.kafka.fetchMinBytes | int64 | quote }}
 KAFKA_FETCH_MAX_WAIT_MS: {{ .Values.kafka.fetchMaxWaitMs | int64 | quote }}
 KAFKA_COMPRESSION: {{ .Values.kafka.compression | quote }}
+KAFKA_RECORD_MAX_ATTEMPTS: {{ .Values.kafka.recordMaxAttempts | int64 | quote }}
+KAFKA_RETRY_MAX_BACKOFF_MS: {{ .Values.kafka.retryMaxBackoffMs | int64 | quote }}
+KAFKA_LAG_INTERVAL_MS: {{ .Values.kafka.lagIntervalMs | int64 | quote }}
+KAFKA_STALL_LIVENESS_S: {{ .Values.kafka.stallLivenessSeconds | int64 | quote }}
 {{- if .Values.kafka.topicNamespace }}
 BURNRATE_TOPIC_NAMESPACE: {{ .Values.kafka.topicNamespace | quote }}
 {{- end }}
@@ -82,10 +99,19 @@ SCHEMA_REGISTRY_URL: {{ .Values.schemaRegistry.url | quote }}
 SCHEMA_REGISTRY_USERNAME: {{ .Values.schemaRegistry.username | quote }}
 {{- end }}
 RUNS_RETENTION_DAYS: {{ .Values.database.runsRetentionDays | int64 | quote }}
+DB_STATEMENT_TIMEOUT_S: {{ .Values.database.statementTimeoutSeconds | int64 | quote }}
 PUBLIC_API_URL: {{ .Values.alerting.publicApiUrl | quote }}
 SMTP_FROM: {{ .Values.alerting.smtpFrom | quote }}
 RENOTIFY_MS: {{ .Values.alerting.renotifyMs | int64 | quote }}
 PAGERDUTY_EVENTS_URL: {{ .Values.alerting.pagerdutyEventsUrl | quote }}
+ALERT_DESTINATION_ALLOWLIST: {{ .Values.alerting.destinationAllowlist | quote }}
+DELIVERY_CONCURRENCY: {{ .Values.alerting.deliveryConcurrency | int64 | quote }}
+API_MAX_RANGE_DAYS: {{ .Values.api.maxRangeDays | int64 | quote }}
+API_TREE_MAX_NODES: {{ .Values.api.treeMaxNodes | int64 | quote }}
+RATE_LIMIT_PER_S: {{ .Values.rateLimits.perSecond | int64 | quote }}
+RATE_LIMIT_BURST: {{ .Values.rateLimits.burst | int64 | quote }}
+RATE_LIMIT_UNAUTHENTICATED_PER_S: {{ .Values.rateLimits.unauthenticatedPerSecond | int64 | quote }}
+RATE_LIMIT_UNAUTHENTICATED_BURST: {{ .Values.rateLimits.unauthenticatedBurst | int64 | quote }}
 SHUTDOWN_TIMEOUT_MS: {{ mul .Values.shutdownTimeoutSeconds 1000 | int64 | quote }}
 {{- if .Values.fxRates }}
 FX_RATES: {{ .Values.fxRates | quote }}
@@ -122,6 +148,9 @@ FX_RATES: {{ .Values.fxRates | quote }}
 {{- end }}
 {{- if and .Values.kafka.tls.caSecret (not .Values.kafka.tls.enabled) }}
 {{- fail "kafka.tls.caSecret is set but kafka.tls.enabled is false" }}
+{{- end }}
+{{- if eq .Values.secrets.previousKeysKey .Values.secrets.key }}
+{{- fail "secrets.previousKeysKey must differ from secrets.key (the current key)" }}
 {{- end }}
 {{- if and (eq .Values.kafka.sasl.mechanism "plain") (not .Values.kafka.tls.enabled) }}
 {{- fail "kafka.sasl.mechanism plain sends the password in clear: enable kafka.tls" }}

@@ -7,3 +7,4 @@ export * from './url-guard';
 export * from './destination.client';
 export * from './delivery-lanes';
 export * from './outbox.repository';
+export * from './destination-secrets';

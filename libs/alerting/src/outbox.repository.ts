@@ -1,4 +1,6 @@
 import type { Pool } from 'pg';
+import { SecretBox } from '@libs/secrets';
+import { openDestination } from './destination-secrets';
 import type { Anomaly, Destination } from './types';
 
 export interface OutboxRow {
@@ -21,7 +23,11 @@ export type FinalState = 'delivered' | 'failed' | 'suppressed';
  * whose lease ran out and was claimed by another writes nothing (each returns whether it still held the row).
  */
 export class AlertOutboxRepository {
-  constructor(private readonly pool: Pool) {}
+  /** Destinations are stored sealed (the anomaly consumer seals them); rows come back open. */
+  constructor(
+    private readonly pool: Pool,
+    private readonly secrets: SecretBox = SecretBox.fromEnv(),
+  ) {}
 
   /**
    * Due rows, oldest first, at most `perDestination` of any one destination (a backlog for one endpoint does not crowd
@@ -47,7 +53,9 @@ export class AlertOutboxRepository {
        returning o.id, o.delivery_id, o.anomaly_id, o.dedupe_key, o.destination_key, o.destination, o.anomaly, o.attempts`,
       [limit, perDestination, busyDestinations, leaseMs],
     );
-    return rows.sort((a, b) => Number(a.id) - Number(b.id));
+    return rows
+      .map((r) => ({ ...r, destination: openDestination(this.secrets, r.destination) }))
+      .sort((a, b) => Number(a.id) - Number(b.id));
   }
 
   async pendingCount(): Promise<number> {

@@ -9,6 +9,8 @@ import {
   maskDestination,
   normaliseDestination,
 } from './routing';
+import { SecretBox } from '@libs/secrets';
+import { openDestination, sealDestination } from './destination-secrets';
 import type { Destination, Route, RouteMatch } from './types';
 import { DestinationAllowList, DestinationGuard, type Resolver } from './url-guard';
 
@@ -89,6 +91,8 @@ export interface RouteRepositoryOptions {
   /** ALERT_DESTINATION_ALLOWLIST as the process read it: internal destinations the operator admits. */
   allowList?: string | readonly string[] | DestinationAllowList;
   resolve?: Resolver;
+  /** Seals the destinations' secrets at rest; SECRETS_KEY from the environment unless given. */
+  secrets?: SecretBox;
 }
 
 /** A stable key for a destination (for re-notify suppression and outbox uniqueness), never the secret itself. */
@@ -99,6 +103,7 @@ export function destinationKey(d: Destination): string {
 export class RouteRepository {
   private cache: { routes: Route[]; until: number } | null = null;
   private readonly guard: DestinationGuard;
+  private readonly secrets: SecretBox;
 
   /** Throws when `options.allowList` has an entry that is not a hostname, host:port or CIDR. */
   constructor(
@@ -111,6 +116,7 @@ export class RouteRepository {
         ? options.allowList
         : DestinationAllowList.parse(options.allowList);
     this.guard = new DestinationGuard(allowList, options.resolve);
+    this.secrets = options.secrets ?? SecretBox.fromEnv();
   }
 
   /** Throws RouteValidationError naming every problem, destinations that resolve to internal addresses included. */
@@ -121,7 +127,12 @@ export class RouteRepository {
     const id = randomUUID();
     await this.pool.query(
       'insert into alert_routes (id, team, match, destinations) values ($1, $2, $3, $4)',
-      [id, route.team, JSON.stringify(route.match), JSON.stringify(route.destinations)],
+      [
+        id,
+        route.team,
+        JSON.stringify(route.match),
+        JSON.stringify(route.destinations.map((d) => sealDestination(this.secrets, d))),
+      ],
     );
     this.cache = null;
     return { id, ...route };
@@ -144,7 +155,11 @@ export class RouteRepository {
       match: RouteMatch;
       destinations: Destination[];
     }>('select id, team, match, destinations from alert_routes order by created_at');
-    const routes: Route[] = [...rows, ...this.fromFile()];
+    const stored = rows.map((r) => ({
+      ...r,
+      destinations: r.destinations.map((d) => openDestination(this.secrets, d)),
+    }));
+    const routes: Route[] = [...stored, ...this.fromFile()];
     this.cache = { routes, until: Date.now() + 5000 };
     return routes;
   }

@@ -1,10 +1,19 @@
 import { Inject, Injectable, type OnApplicationBootstrap } from '@nestjs/common';
 import type { Pool } from 'pg';
-import { RouteRepository, destinationKey, routesFor, type Anomaly, type Destination } from '@libs/alerting';
+import {
+  RouteRepository,
+  destinationKey,
+  openDestination,
+  routesFor,
+  sealDestination,
+  type Anomaly,
+  type Destination,
+} from '@libs/alerting';
 import { CONFIG, type ConfigOf } from '@libs/config';
 import { Topics } from '@libs/contracts';
 import { PG_POOL } from '@libs/db';
-import { KafkaService } from '@libs/kafka';
+import { KafkaService, TransientError } from '@libs/kafka';
+import { SecretBox } from '@libs/secrets';
 import { JsonLogger } from '@libs/observability';
 import { alertRouterSpec } from './alert-router.config';
 import { DeliveryWorker } from './delivery.worker';
@@ -16,6 +25,7 @@ import { DeliveryWorker } from './delivery.worker';
 @Injectable()
 export class AnomalyConsumer implements OnApplicationBootstrap {
   private readonly routes: RouteRepository;
+  private readonly secrets = SecretBox.fromEnv();
   private readonly log: JsonLogger;
 
   constructor(
@@ -25,7 +35,7 @@ export class AnomalyConsumer implements OnApplicationBootstrap {
     private readonly worker: DeliveryWorker,
     logger: JsonLogger,
   ) {
-    this.routes = new RouteRepository(pool, config.ROUTES_FILE);
+    this.routes = new RouteRepository(pool, config.ROUTES_FILE, { secrets: this.secrets });
     this.log = logger.child({ component: 'anomalies' });
   }
 
@@ -35,7 +45,11 @@ export class AnomalyConsumer implements OnApplicationBootstrap {
       groupId: this.config.CONSUMER_GROUP,
       topics: [Topics.anomalies],
       handler: async (records) => {
-        const routes = await this.routes.all();
+        // Routes that cannot be read (a secret sealed with a key this process lacks) are a deployment to fix, not
+        // anomalies to dead-letter: the partition waits, and says why.
+        const routes = await this.routes.all().catch((err: unknown) => {
+          throw new TransientError(`alert routes unreadable: ${(err as Error).message}`, { cause: err });
+        });
         const rows: unknown[] = [];
         for (const { value: a } of records) {
           if (a.late) continue; // late data is recorded, never paged
@@ -47,7 +61,7 @@ export class AnomalyConsumer implements OnApplicationBootstrap {
                     "select distinct on (destination_key) destination from alert_outbox where dedupe_key = $1 and state in ('pending', 'delivered')",
                     [a.dedupe_key],
                   )
-                ).rows.map((r) => r.destination)
+                ).rows.map((r) => openDestination(this.secrets, r.destination))
               : routesFor(a, routes).flatMap((r) => r.destinations);
           for (const d of destinations) {
             const key = destinationKey(d);
@@ -56,7 +70,7 @@ export class AnomalyConsumer implements OnApplicationBootstrap {
               anomaly_id: a.anomaly_id,
               dedupe_key: a.dedupe_key,
               destination_key: key,
-              destination: d,
+              destination: sealDestination(this.secrets, d),
               anomaly: a,
             });
           }
