@@ -1,10 +1,10 @@
-import { request } from 'node:http';
 import type { Pool } from 'pg';
 import { topicsIn, type RunEvent } from '@libs/contracts';
 import { createPool } from '@libs/db';
 import { AvroSerde, BatchProducer, DLQ_HEADERS, provisionTopics } from '@libs/kafka';
 import { RateCardResolver, rowsFromGenaiPrices } from '@libs/pricing-core';
 import { FakeVendors } from './support/fake-vendors';
+import { postAnnouncing } from './support/http';
 import { pricedRun, runEvent } from './support/fixtures';
 import { createKey, migrated, startService, type ServiceProcess } from './support/services';
 import { readTopic, testConfig, testKafka, uid } from './support/stack';
@@ -28,31 +28,7 @@ const STRING_FIELDS = [
 ] as const;
 const BAD_TEXT = ['a\u0000b', 'a\u0007b', 'a\u007fb', 'a\u0085b', 'a\ud800b', 'b\udc00'];
 
-/**
- * Announces a 64 MB body and sends none of it: the server must refuse it from the Content-Length alone, before reading
- * (a client that sends the body gets a reset as often as the 413, which races the upload).
- */
-function declareHugeBody(url: string, key: string): Promise<number> {
-  return new Promise((resolveStatus, reject) => {
-    const req = request(url, {
-      method: 'POST',
-      headers: {
-        authorization: `Bearer ${key}`,
-        'content-type': 'application/json',
-        'content-length': 64 << 20,
-      },
-      timeout: 10_000,
-    });
-    req.on('response', (res) => {
-      res.resume();
-      resolveStatus(res.statusCode ?? 0);
-      req.destroy();
-    });
-    req.on('timeout', () => req.destroy(new Error(`${url}: no answer to a 64 MB Content-Length in 10 s`)));
-    req.on('error', reject);
-    req.flushHeaders();
-  });
-}
+const auth = (key: string) => ({ authorization: `Bearer ${key}` });
 
 async function until<T>(
   what: string,
@@ -318,7 +294,8 @@ describe('a hostile tenant beside a normal one (every service a process, the rea
     );
     expect(protoTag.status).toBe(400);
     // bodies past the limit, and bodies that are not JSON
-    expect(await declareHugeBody(`${services.get('ingestion')!.url}/v1/runs`, evilKey)).toBe(413);
+    const huge = await postAnnouncing(`${services.get('ingestion')!.url}/v1/runs`, auth(evilKey), 64 << 20);
+    expect(huge.status).toBe(413);
     expect((await call('ingestion', 'POST', '/v1/runs', evilKey, undefined, '{"run_id": ')).status).toBe(400);
 
     // ------------------------------------------------------------ hostile records straight onto Kafka, keyed to land

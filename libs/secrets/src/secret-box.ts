@@ -4,7 +4,9 @@ import { dirname } from 'node:path';
 
 const PREFIX = 'enc:v1:';
 
-export class SecretsKeyError extends Error {}
+export class SecretsKeyError extends Error {
+  override readonly name = 'SecretsKeyError';
+}
 
 interface Key {
   id: string;

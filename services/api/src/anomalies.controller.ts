@@ -1,11 +1,11 @@
 import { Controller, Get, Inject, Query, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import type { Pool } from 'pg';
 import { ApiKeyGuard, CurrentPrincipal, type Principal } from '@libs/auth';
 import { CONFIG } from '@libs/config';
 import { PG_POOL } from '@libs/db';
 import type { ApiConfig } from './api.config';
-import { badRequest, teamScope } from './http';
+import { QueryErrorResponses, badRequest, teamScope } from './http';
 import { fromDoc, parseLimit, parseRange } from './time-range';
 
 const limitOf = (q: string | undefined): number => parseLimit('limit', q, 100, 1000);
@@ -13,15 +13,7 @@ const limitOf = (q: string | undefined): number => parseLimit('limit', q, 100, 1
 @ApiTags('anomalies')
 @ApiBearerAuth()
 @UseGuards(ApiKeyGuard)
-@ApiResponse({ status: 400, description: 'A bad parameter, named in error.details.parameter' })
-@ApiResponse({
-  status: 429,
-  description: 'Over the rate limit of the API key; retry after Retry-After seconds',
-})
-@ApiResponse({
-  status: 503,
-  description: 'The query took longer than DB_STATEMENT_TIMEOUT_S and was cancelled',
-})
+@QueryErrorResponses()
 @Controller('v1')
 export class AnomaliesController {
   constructor(

@@ -1,4 +1,5 @@
-import { HttpException } from '@nestjs/common';
+import { HttpException, applyDecorators } from '@nestjs/common';
+import { ApiResponse } from '@nestjs/swagger';
 import type { ApiKeyInfo, Principal, Role } from '@libs/auth';
 import type { FieldError } from '@libs/contracts';
 
@@ -139,3 +140,17 @@ export function moneyIn(target: string | undefined, rates: Map<string, number> =
     return money((n * BigInt(Math.round(rate * 1e6)) + 500_000n) / 1_000_000n, target);
   };
 }
+
+/** The errors every query endpoint may answer, in the OpenAPI document. */
+export const QueryErrorResponses = (): ClassDecorator & MethodDecorator =>
+  applyDecorators(
+    ApiResponse({ status: 400, description: 'A bad parameter, named in error.details.parameter' }),
+    ApiResponse({
+      status: 429,
+      description: 'Over the rate limit of the API key; retry after Retry-After seconds',
+    }),
+    ApiResponse({
+      status: 503,
+      description: 'The query took longer than DB_STATEMENT_TIMEOUT_S and was cancelled',
+    }),
+  );

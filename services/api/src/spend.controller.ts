@@ -1,12 +1,21 @@
 import { Controller, Get, Inject, Param, Query, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiQuery, ApiResponse, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import type { Pool } from 'pg';
 import { ApiKeyGuard, CurrentPrincipal, type Principal } from '@libs/auth';
 import { CONFIG } from '@libs/config';
 import { PG_POOL } from '@libs/db';
 import { median, moments } from '@libs/stats';
 import type { ApiConfig } from './api.config';
-import { badRequest, money, moneyIn, notFound, oneOf, teamScope, type Money } from './http';
+import {
+  QueryErrorResponses,
+  badRequest,
+  money,
+  moneyIn,
+  notFound,
+  oneOf,
+  teamScope,
+  type Money,
+} from './http';
 import { fromDoc, parseLimit, parseRange } from './time-range';
 
 const GROUPS = {
@@ -78,15 +87,7 @@ const treeNodeProperties = {
 @ApiTags('spend')
 @ApiBearerAuth()
 @UseGuards(ApiKeyGuard)
-@ApiResponse({ status: 400, description: 'A bad parameter, named in error.details.parameter' })
-@ApiResponse({
-  status: 429,
-  description: 'Over the rate limit of the API key; retry after Retry-After seconds',
-})
-@ApiResponse({
-  status: 503,
-  description: 'The query took longer than DB_STATEMENT_TIMEOUT_S and was cancelled',
-})
+@QueryErrorResponses()
 @Controller('v1')
 export class SpendController {
   constructor(
