@@ -73,6 +73,8 @@ describe('api limits: statement timeout, cycle-safe call trees, bounded ranges, 
       RATE_LIMIT_BURST: '40',
       RATE_LIMIT_UNAUTHENTICATED_PER_S: '1',
       RATE_LIMIT_UNAUTHENTICATED_BURST: '3',
+      // the ingress is in 10/8: this test's client on loopback is not a proxy, so its X-Forwarded-For is not believed
+      TRUST_PROXY: '10.0.0.0/8',
     });
   });
 
@@ -81,9 +83,12 @@ describe('api limits: statement timeout, cycle-safe call trees, bounded ranges, 
     await pool?.end();
   });
 
-  const get = async (path: string, bearer: string | null = key) => {
+  const get = async (path: string, bearer: string | null = key, forwardedFor?: string) => {
     const res = await fetch(`${api.url}${path}`, {
-      headers: bearer ? { authorization: `Bearer ${bearer}` } : {},
+      headers: {
+        ...(bearer ? { authorization: `Bearer ${bearer}` } : {}),
+        ...(forwardedFor ? { 'x-forwarded-for': forwardedFor } : {}),
+      },
     });
     return {
       status: res.status,
@@ -285,10 +290,11 @@ describe('api limits: statement timeout, cycle-safe call trees, bounded ranges, 
     // Last: it leaves this client address refused for a moment.
     it('refuses an address that keeps failing to authenticate, before looking its keys up', async () => {
       const bad = `br_AAAAAAAA_${'C'.repeat(32)}`;
-      expect((await get('/v1/anomalies', null)).status).toBe(401);
-      expect((await get('/v1/anomalies', bad)).status).toBe(401);
-      expect((await get('/v1/anomalies', bad)).status).toBe(401);
-      const refused = await get('/v1/anomalies', bad);
+      // a new X-Forwarded-For each time does not make a new address of a client that is not a trusted proxy
+      expect((await get('/v1/anomalies', null, '198.51.100.1')).status).toBe(401);
+      expect((await get('/v1/anomalies', bad, '198.51.100.2')).status).toBe(401);
+      expect((await get('/v1/anomalies', bad, '198.51.100.3')).status).toBe(401);
+      const refused = await get('/v1/anomalies', bad, '198.51.100.4');
       expect(refused.status).toBe(429);
       expect(refused.retryAfter).toBe('1');
       // the whole address waits, valid keys too, until a token is back

@@ -38,7 +38,14 @@ installWarningFilter();
  */
 export async function bootstrapService(options: BootstrapOptions): Promise<NestFastifyApplication> {
   const bootLogger = new JsonLogger({ service: options.service });
-  const adapter = new FastifyAdapter({ bodyLimit: options.bodyLimit ?? 1024 * 1024, trustProxy: true });
+  // X-Forwarded-For is believed only from a proxy on a loopback, link-local or private address (an ingress in the
+  // cluster), never from a client on the internet, who could name any address and dodge the per-address limits.
+  // TRUST_PROXY overrides it (addresses, CIDRs or proxy-addr's names; "false" to believe none).
+  const trustProxy = process.env.TRUST_PROXY ?? 'loopback,linklocal,uniquelocal';
+  const adapter = new FastifyAdapter({
+    bodyLimit: options.bodyLimit ?? 1024 * 1024,
+    trustProxy: trustProxy === 'false' ? false : trustProxy,
+  });
   const app = await NestFactory.create<NestFastifyApplication>(options.module, adapter, {
     logger: bootLogger,
     abortOnError: false,
