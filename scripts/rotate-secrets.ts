@@ -14,19 +14,32 @@ export interface RotationReport {
   routes: number;
   outbox: number;
   keyId: string;
+  /** Rows sealed with a key neither current nor previous: left as they are, named here. */
+  unreadable: string[];
 }
 
 export async function rotateSecrets(pool: Pool, box: SecretBox): Promise<RotationReport> {
   const reseal = (d: Destination) => sealDestination(box, openDestination(box, d));
+  const unreadable: string[] = [];
+  const tryReseal = (what: string, ds: Destination[]): Destination[] | null => {
+    try {
+      return ds.map(reseal);
+    } catch (err) {
+      unreadable.push(`${what}: ${(err as Error).message}`);
+      return null;
+    }
+  };
   let routes = 0;
   const { rows } = await pool.query<{ id: string; destinations: Destination[] }>(
     'select id, destinations from alert_routes',
   );
   for (const r of rows) {
     if (!r.destinations.some((d) => destinationNeedsSealing(box, d))) continue;
+    const sealed = tryReseal(`route ${r.id}`, r.destinations);
+    if (!sealed) continue;
     await pool.query('update alert_routes set destinations = $2 where id = $1', [
       r.id,
-      JSON.stringify(r.destinations.map(reseal)),
+      JSON.stringify(sealed),
     ]);
     routes++;
   }
@@ -40,14 +53,16 @@ export async function rotateSecrets(pool: Pool, box: SecretBox): Promise<Rotatio
     after = batch.rows[batch.rows.length - 1].id;
     for (const r of batch.rows) {
       if (!destinationNeedsSealing(box, r.destination)) continue;
+      const sealed = tryReseal(`outbox row ${r.id}`, [r.destination]);
+      if (!sealed) continue;
       await pool.query('update alert_outbox set destination = $2 where id = $1', [
         r.id,
-        JSON.stringify(reseal(r.destination)),
+        JSON.stringify(sealed[0]),
       ]);
       outbox++;
     }
   }
-  return { routes, outbox, keyId: box.keyId };
+  return { routes, outbox, keyId: box.keyId, unreadable };
 }
 
 async function main(): Promise<number> {
@@ -58,7 +73,9 @@ async function main(): Promise<number> {
     process.stdout.write(
       `sealed with key ${report.keyId}: ${report.routes} routes, ${report.outbox} outbox rows re-sealed\n`,
     );
-    return 0;
+    for (const u of report.unreadable) process.stderr.write(`not re-sealed, ${u}\n`);
+    // rows left under an unknown key: add that key to SECRETS_PREVIOUS_KEYS and run again before dropping any key
+    return report.unreadable.length > 0 ? 1 : 0;
   } finally {
     await pool.end();
   }

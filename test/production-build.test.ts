@@ -129,13 +129,6 @@ describe('the production image (Dockerfile runtime stage, as Kubernetes runs it)
   const ns = `t${uid()}`;
   const logs = resolve(ROOT, '.burnrate/test-logs');
 
-  /** The local stack's sealing key (made on first use), standing in for the Secret the chart mounts. */
-  function localSecretsKey(): string {
-    const file = resolve(ROOT, '.burnrate/secrets-key');
-    SecretBox.fromEnv({ NODE_ENV: 'development' }, file);
-    return readFileSync(file, 'utf8').trim();
-  }
-
   /** The container's environment: image ENV, the ConfigMap, the stack, the Deployment's own variables. */
   function containerEnv(service: string, port: number | null): NodeJS.ProcessEnv {
     return {
@@ -151,7 +144,7 @@ describe('the production image (Dockerfile runtime stage, as Kubernetes runs it)
       KAFKA_REPLICATION_FACTOR: '1',
       BURNRATE_TOPIC_NAMESPACE: ns, // this test's own topics
       INSTANCE_ID: `${service}-0`, // the pod's name, from the downward API
-      SECRETS_KEY: localSecretsKey(), // from the burnrate-secrets Secret; the local stack's, so stored routes read
+      SECRETS_KEY: SecretBox.DEVELOPMENT_KEY, // from the burnrate-secrets Secret; the local stack's, so stored routes read
       ...(port === null ? {} : { PORT: String(port), CONSUMER_GROUP: `burnrate-${service}-${ns}` }),
     };
   }

@@ -82,8 +82,41 @@ describe('secrets at rest (real PostgreSQL)', () => {
     expect((await afterRotation.all()).find((r) => r.id === route.id)!.destinations).toEqual(
       mine.destinations,
     );
-    // and the old key alone no longer reads them
-    const oldOnly = new RouteRepository(pool, undefined, { secrets: before, resolve: noDns });
-    await expect(oldOnly.all()).rejects.toThrow(/neither SECRETS_KEY nor in SECRETS_PREVIOUS_KEYS/);
+    // and the old key alone no longer reads them: that route is left out and reported, the others still read
+    const plain = await new RouteRepository(pool, undefined, { secrets: before, resolve: noDns }).create({
+      team,
+      match: { rule: ['budget'] },
+      destinations: [{ type: 'email', to: ['budget@example.com'] }],
+    });
+    const unreadable: string[] = [];
+    const oldOnly = new RouteRepository(pool, undefined, {
+      secrets: before,
+      resolve: noDns,
+      onUnreadable: (id, _team, err) => unreadable.push(`${id}: ${err.message}`),
+    });
+    expect((await oldOnly.all()).map((r) => r.id)).toEqual([plain.id]);
+    expect(unreadable).toEqual([expect.stringMatching(new RegExp(`^${route.id}: .*neither SECRETS_KEY`))]);
+  });
+
+  it('rotation leaves a route sealed with a key it was not given as it is, names it, and re-seals the rest', async () => {
+    const stranger = SecretBox.fromEnv({ SECRETS_KEY: key() });
+    const lost = await new RouteRepository(pool, undefined, { secrets: stranger, resolve: noDns }).create({
+      team,
+      match: {},
+      destinations: [{ type: 'pagerduty', routing_key: ROUTING_KEY }],
+    });
+    const current = SecretBox.fromEnv({ SECRETS_KEY: key() });
+    const report = await rotateSecrets(pool, current);
+    // (the first test's routes are sealed with keys this rotation was not given either)
+    expect(report.unreadable).toEqual(
+      expect.arrayContaining([expect.stringMatching(new RegExp(`^route ${lost.id}: `))]),
+    );
+    const left = new Set(report.unreadable.map((u) => u.split(' ')[1].replace(/:$/, '')));
+    const { rows } = await pool.query<{ id: string; text: string }>(
+      'select id, destinations::text as text from alert_routes',
+    );
+    for (const r of rows)
+      if (!left.has(r.id) && r.text.includes('enc:v1:')) expect(r.text).toContain(`enc:v1:${current.keyId}:`);
+    expect(rows.find((r) => r.id === lost.id)!.text).toContain(`enc:v1:${stranger.keyId}:`);
   });
 });

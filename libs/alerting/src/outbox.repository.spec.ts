@@ -1,4 +1,7 @@
 import type { Pool } from 'pg';
+import { randomBytes } from 'node:crypto';
+import { SecretBox } from '@libs/secrets';
+import { sealDestination } from './destination-secrets';
 import { AlertOutboxRepository, type OutboxRow } from './outbox.repository';
 
 /** Records each statement and answers with the given row count: the fence itself is proven on PostgreSQL in test/. */
@@ -44,5 +47,20 @@ describe(AlertOutboxRepository.name, () => {
     );
     expect(calls[0].sql).toMatch(/attempts = o\.attempts \+ 1/);
     expect(calls[0].params).toEqual([50, 10, ['k1', 'k2'], 60_000]);
+  });
+
+  it('opens sealed destinations, and marks one it cannot open instead of failing the claim', async () => {
+    const box = SecretBox.fromEnv({ SECRETS_KEY: randomBytes(32).toString('base64') });
+    const stranger = SecretBox.fromEnv({ SECRETS_KEY: randomBytes(32).toString('base64') });
+    const hook = { type: 'webhook' as const, url: 'https://hooks.example.com/x', secret: 'whsec_abc' };
+    const rows = [
+      { id: '1', destination: sealDestination(box, hook) },
+      { id: '2', destination: sealDestination(stranger, hook) },
+    ];
+    const pool = { query: async () => ({ rows, rowCount: rows.length }) } as unknown as Pool;
+    const [readable, unreadable] = await new AlertOutboxRepository(pool, box).claim(50, 10, [], 60_000);
+    expect(readable.destination).toEqual(hook);
+    expect(readable.unreadable).toBeUndefined();
+    expect(unreadable.unreadable).toMatch(/neither SECRETS_KEY nor in SECRETS_PREVIOUS_KEYS/);
   });
 });

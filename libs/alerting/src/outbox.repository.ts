@@ -13,6 +13,8 @@ export interface OutboxRow {
   anomaly: Anomaly;
   /** Bumped by every claim: the fencing token of this replica's lease on the row. */
   attempts: number;
+  /** Set when the destination's secrets cannot be opened (sealed with a key this process lacks): it cannot be sent. */
+  unreadable?: string;
 }
 
 export type FinalState = 'delivered' | 'failed' | 'suppressed';
@@ -54,7 +56,13 @@ export class AlertOutboxRepository {
       [limit, perDestination, busyDestinations, leaseMs],
     );
     return rows
-      .map((r) => ({ ...r, destination: openDestination(this.secrets, r.destination) }))
+      .map((r) => {
+        try {
+          return { ...r, destination: openDestination(this.secrets, r.destination) };
+        } catch (err) {
+          return { ...r, unreadable: (err as Error).message };
+        }
+      })
       .sort((a, b) => Number(a.id) - Number(b.id));
   }
 

@@ -93,6 +93,8 @@ export interface RouteRepositoryOptions {
   resolve?: Resolver;
   /** Seals the destinations' secrets at rest; SECRETS_KEY from the environment unless given. */
   secrets?: SecretBox;
+  /** Told of a stored route whose secrets this process cannot open (sealed with a key it lacks); the route is left out. */
+  onUnreadable?: (routeId: string, team: string | null, err: Error) => void;
 }
 
 /** A stable key for a destination (for re-notify suppression and outbox uniqueness), never the secret itself. */
@@ -104,6 +106,7 @@ export class RouteRepository {
   private cache: { routes: Route[]; until: number } | null = null;
   private readonly guard: DestinationGuard;
   private readonly secrets: SecretBox;
+  private readonly onUnreadable: NonNullable<RouteRepositoryOptions['onUnreadable']>;
 
   /** Throws when `options.allowList` has an entry that is not a hostname, host:port or CIDR. */
   constructor(
@@ -117,6 +120,7 @@ export class RouteRepository {
         : DestinationAllowList.parse(options.allowList);
     this.guard = new DestinationGuard(allowList, options.resolve);
     this.secrets = options.secrets ?? SecretBox.fromEnv();
+    this.onUnreadable = options.onUnreadable ?? (() => undefined);
   }
 
   /** Throws RouteValidationError naming every problem, destinations that resolve to internal addresses included. */
@@ -155,10 +159,15 @@ export class RouteRepository {
       match: RouteMatch;
       destinations: Destination[];
     }>('select id, team, match, destinations from alert_routes order by created_at');
-    const stored = rows.map((r) => ({
-      ...r,
-      destinations: r.destinations.map((d) => openDestination(this.secrets, d)),
-    }));
+    // One route sealed with a key this process lacks costs that route, not every team's pages.
+    const stored = rows.flatMap((r) => {
+      try {
+        return [{ ...r, destinations: r.destinations.map((d) => openDestination(this.secrets, d)) }];
+      } catch (err) {
+        this.onUnreadable(r.id, r.team, err as Error);
+        return [];
+      }
+    });
     const routes: Route[] = [...stored, ...this.fromFile()];
     this.cache = { routes, until: Date.now() + 5000 };
     return routes;

@@ -1,6 +1,4 @@
 import { createCipheriv, createDecipheriv, createHash, randomBytes } from 'node:crypto';
-import { existsSync, mkdirSync, readFileSync, writeFileSync } from 'node:fs';
-import { dirname } from 'node:path';
 
 const PREFIX = 'enc:v1:';
 
@@ -39,10 +37,15 @@ export class SecretBox {
   }
 
   /**
-   * From the environment: SECRETS_KEY (current) and SECRETS_PREVIOUS_KEYS (comma-separated, still readable). Outside
-   * production an absent key is created once in `devKeyFile`, so the local stack and the tests share one.
+   * Outside production without SECRETS_KEY: a fixed, public key. It keeps nothing secret — it only keeps the local
+   * stack's code paths those of production — and every checkout reads what another sealed in the same database.
    */
-  static fromEnv(env: NodeJS.ProcessEnv = process.env, devKeyFile = '.burnrate/secrets-key'): SecretBox {
+  static readonly DEVELOPMENT_KEY = createHash('sha256')
+    .update('burnrate development key: public, never for production')
+    .digest('base64');
+
+  /** From the environment: SECRETS_KEY (current) and SECRETS_PREVIOUS_KEYS (comma-separated, still readable). */
+  static fromEnv(env: NodeJS.ProcessEnv = process.env): SecretBox {
     const previous = (env.SECRETS_PREVIOUS_KEYS ?? '')
       .split(',')
       .map((s) => s.trim())
@@ -53,11 +56,7 @@ export class SecretBox {
       throw new SecretsKeyError(
         'SECRETS_KEY is required in production (32 random bytes, base64, from a Secret)',
       );
-    if (!existsSync(devKeyFile)) {
-      mkdirSync(dirname(devKeyFile), { recursive: true });
-      writeFileSync(devKeyFile, randomBytes(32).toString('base64'), { mode: 0o600, flag: 'wx' });
-    }
-    return new SecretBox(parseKey(readFileSync(devKeyFile, 'utf8'), devKeyFile), previous);
+    return new SecretBox(parseKey(SecretBox.DEVELOPMENT_KEY, 'the development key'), previous);
   }
 
   get keyId(): string {

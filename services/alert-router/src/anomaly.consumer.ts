@@ -12,7 +12,7 @@ import {
 import { CONFIG, type ConfigOf } from '@libs/config';
 import { Topics } from '@libs/contracts';
 import { PG_POOL } from '@libs/db';
-import { KafkaService, TransientError } from '@libs/kafka';
+import { KafkaService } from '@libs/kafka';
 import { SecretBox } from '@libs/secrets';
 import { JsonLogger } from '@libs/observability';
 import { alertRouterSpec } from './alert-router.config';
@@ -35,7 +35,15 @@ export class AnomalyConsumer implements OnApplicationBootstrap {
     private readonly worker: DeliveryWorker,
     logger: JsonLogger,
   ) {
-    this.routes = new RouteRepository(pool, config.ROUTES_FILE, { secrets: this.secrets });
+    this.routes = new RouteRepository(pool, config.ROUTES_FILE, {
+      secrets: this.secrets,
+      onUnreadable: (route, team, err) =>
+        this.log.error('alert route left out: its secrets cannot be opened with SECRETS_KEY', {
+          route,
+          team,
+          err: err.message,
+        }),
+    });
     this.log = logger.child({ component: 'anomalies' });
   }
 
@@ -45,11 +53,7 @@ export class AnomalyConsumer implements OnApplicationBootstrap {
       groupId: this.config.CONSUMER_GROUP,
       topics: [Topics.anomalies],
       handler: async (records) => {
-        // Routes that cannot be read (a secret sealed with a key this process lacks) are a deployment to fix, not
-        // anomalies to dead-letter: the partition waits, and says why.
-        const routes = await this.routes.all().catch((err: unknown) => {
-          throw new TransientError(`alert routes unreadable: ${(err as Error).message}`, { cause: err });
-        });
+        const routes = await this.routes.all();
         const rows: unknown[] = [];
         for (const { value: a } of records) {
           if (a.late) continue; // late data is recorded, never paged
@@ -61,7 +65,17 @@ export class AnomalyConsumer implements OnApplicationBootstrap {
                     "select distinct on (destination_key) destination from alert_outbox where dedupe_key = $1 and state in ('pending', 'delivered')",
                     [a.dedupe_key],
                   )
-                ).rows.map((r) => openDestination(this.secrets, r.destination))
+                ).rows.flatMap((r) => {
+                  try {
+                    return [openDestination(this.secrets, r.destination)];
+                  } catch (err) {
+                    this.log.error('resolve not sent: its destination cannot be opened with SECRETS_KEY', {
+                      dedupe_key: a.dedupe_key,
+                      err: (err as Error).message,
+                    });
+                    return [];
+                  }
+                })
               : routesFor(a, routes).flatMap((r) => r.destinations);
           for (const d of destinations) {
             const key = destinationKey(d);

@@ -157,6 +157,7 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnApplicationShut
   private async deliver(row: OutboxRow, pace: () => Promise<void>): Promise<void> {
     const d = row.destination;
     const a = row.anomaly;
+    if (row.unreadable) return this.finish(row, 'failed', null, `destination unreadable: ${row.unreadable}`);
     if (a.state === 'firing' && (await this.outbox.deliveredWithin(row, this.config.RENOTIFY_MS)))
       return this.finish(row, 'suppressed', null, 'already paged within the re-notify interval');
     await pace();
