@@ -149,17 +149,20 @@ describe('a hostile tenant beside a normal one (every service a process, the rea
       recorder: 18606,
       api: 18607,
     };
-    for (const [name, port] of Object.entries(ports))
-      services.set(name, await startService(name, port, { ...env, CONSUMER_GROUP: `${name}-${ns}` }));
-    const pids = new Map([...services].map(([name, s]) => [name, s.child.pid]));
-
-    // The good team's route, and its ordinary traffic: nine days of history for three agents, then a model swap.
+    const start = async (name: string) =>
+      services.set(name, await startService(name, ports[name], { ...env, CONSUMER_GROUP: `${name}-${ns}` }));
+    // The good team's route first, through the api: the alert-router reads routes when it starts (and every 5 s).
+    await start('api');
     const route = await call('api', 'POST', '/v1/routes', goodKey, {
       team: good,
       match: {},
       destinations: [{ type: 'webhook', url: vendors.url('/hook'), secret: SECRET }],
     });
     expect(route.status).toBe(201);
+    for (const name of Object.keys(ports)) if (name !== 'api') await start(name);
+    const pids = new Map([...services].map(([name, s]) => [name, s.child.pid]));
+
+    // The good team's ordinary traffic: nine days of history for three agents, then a model swap.
     const now = Date.now();
     const today = Math.floor(now / DAY) * DAY;
     const goodRuns: RunEvent[] = [];
