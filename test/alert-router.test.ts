@@ -10,6 +10,7 @@ import { AvroSerde, BatchProducer, provisionTopics } from '@libs/kafka';
 import { FakeVendors } from './support/fake-vendors';
 import { createKey, migrated, startService, type ServiceProcess } from './support/services';
 import { readTopic, testConfig, testKafka, uid } from './support/stack';
+import { until } from './support/wait';
 
 const config = testConfig();
 const ns = `t${uid()}`;
@@ -48,21 +49,6 @@ class OddDestinations {
   async stop(): Promise<void> {
     this.server.closeAllConnections();
     await new Promise((r) => this.server.close(r));
-  }
-}
-
-async function until<T>(
-  what: string,
-  fn: () => T | Promise<T>,
-  ok: (v: T) => boolean,
-  timeoutMs = 30_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (ok(v)) return v;
-    if (Date.now() > deadline) throw new Error(`${what}: gave up waiting`);
-    await new Promise((r) => setTimeout(r, 200));
   }
 }
 

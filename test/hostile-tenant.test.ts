@@ -8,6 +8,7 @@ import { postAnnouncing } from './support/http';
 import { pricedRun, runEvent } from './support/fixtures';
 import { createKey, migrated, startService, type ServiceProcess } from './support/services';
 import { readTopic, testConfig, testKafka, uid } from './support/stack';
+import { until } from './support/wait';
 
 const config = testConfig();
 const ns = `t${uid()}`;
@@ -29,22 +30,6 @@ const STRING_FIELDS = [
 const BAD_TEXT = ['a\u0000b', 'a\u0007b', 'a\u007fb', 'a\u0085b', 'a\ud800b', 'b\udc00'];
 
 const auth = (key: string) => ({ authorization: `Bearer ${key}` });
-
-async function until<T>(
-  what: string,
-  fn: () => Promise<T> | T,
-  ok: (v: T) => boolean,
-  timeoutMs = 120_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (ok(v)) return v;
-    if (Date.now() > deadline)
-      throw new Error(`${what}: gave up waiting (last: ${JSON.stringify(v).slice(0, 400)})`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
 
 interface Answer {
   status: number;

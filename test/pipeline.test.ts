@@ -8,28 +8,13 @@ import { FakeVendors } from './support/fake-vendors';
 import { runEvent } from './support/fixtures';
 import { createKey, migrated, startService, type ServiceProcess } from './support/services';
 import { readTopic, testConfig, testKafka, uid } from './support/stack';
+import { until } from './support/wait';
 
 const config = testConfig();
 const ns = `t${uid()}`;
 const T = topicsIn(ns);
 const DAY = 86_400_000;
 const SECRET = 'whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw';
-
-async function until<T>(
-  what: string,
-  fn: () => Promise<T> | T,
-  ok: (v: T) => boolean,
-  timeoutMs = 120_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const v = await fn();
-    if (ok(v)) return v;
-    if (Date.now() > deadline)
-      throw new Error(`${what}: gave up waiting (last: ${JSON.stringify(v).slice(0, 300)})`);
-    await new Promise((r) => setTimeout(r, 500));
-  }
-}
 
 /**
  * The whole pipeline, each service its own process on the real stack: runs in over HTTP and straight onto Kafka,

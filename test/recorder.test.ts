@@ -6,25 +6,10 @@ import { RunsWriter } from '../services/recorder/src/runs.writer';
 import { pricedRun, runEvent } from './support/fixtures';
 import { createKey, migrated, startService, type ServiceProcess } from './support/services';
 import { testConfig, testKafka, uid } from './support/stack';
+import { until } from './support/wait';
 
 const config = testConfig();
 const ns = `t${uid()}`;
-
-async function until<T>(
-  what: string,
-  fn: () => Promise<T>,
-  ok: (v: T) => boolean,
-  timeoutMs = 60_000,
-): Promise<T> {
-  const deadline = Date.now() + timeoutMs;
-  let last = await fn();
-  while (!ok(last)) {
-    if (Date.now() > deadline) throw new Error(`${what}: still ${JSON.stringify(last)}`);
-    await new Promise((r) => setTimeout(r, 500));
-    last = await fn();
-  }
-  return last;
-}
 
 /** Priced runs a recorder has read so far: inserted or skipped as duplicates. */
 async function runsRead(url: string): Promise<number> {

@@ -20,6 +20,10 @@ const CODES: Record<number, string> = {
   503: 'unavailable',
 };
 
+/** SQLSTATEs of input PostgreSQL refuses as text or as a value: invalid byte sequence (NUL), untranslatable character,
+ * invalid text representation. */
+const TENANT_INPUT_SQLSTATES = new Set(['22021', '22P05', '22P02']);
+
 /** Every error answers `{"error": {"code", "message", "details"}}` with its precise status. */
 export function toApiError(status: number, body: unknown, fallbackMessage: string): ApiErrorBody {
   if (
@@ -61,7 +65,20 @@ export class ApiErrorFilter implements ExceptionFilter {
         .send(toApiError(fastifyError.statusCode, null, fastifyError.message ?? 'bad request'));
       return;
     }
-    if ((exception as { code?: unknown })?.code === '57014') {
+    const sqlState = (exception as { code?: unknown })?.code;
+    if (typeof sqlState === 'string' && TENANT_INPUT_SQLSTATES.has(sqlState)) {
+      // a parameter PostgreSQL cannot take as text or as the type asked (a NUL, a malformed number): the caller's
+      // input, whatever route let it through
+      void reply.code(400).send({
+        error: {
+          code: 'bad_request',
+          message: `a parameter cannot be used: ${(exception as Error).message}`,
+          details: null,
+        },
+      });
+      return;
+    }
+    if (sqlState === '57014') {
       // statement_timeout (DB_STATEMENT_TIMEOUT_S): PostgreSQL cancelled the query, and the backend is free again
       void reply.code(503).send({
         error: {
