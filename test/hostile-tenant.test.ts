@@ -2,11 +2,11 @@ import type { Pool } from 'pg';
 import { topicsIn, type RunEvent } from '@libs/contracts';
 import { createPool } from '@libs/db';
 import { AvroSerde, BatchProducer, DLQ_HEADERS, provisionTopics } from '@libs/kafka';
-import { RateCardResolver, rowsFromGenaiPrices } from '@libs/pricing-core';
 import { FakeVendors } from './support/fake-vendors';
 import { postAnnouncing } from './support/http';
 import { pricedRun, runEvent } from './support/fixtures';
 import { createKey, migrated, startService, type ServiceProcess } from './support/services';
+import { storedBeside } from './support/stored';
 import { readTopic, testConfig, testKafka, uid } from './support/stack';
 import { until } from './support/wait';
 
@@ -385,24 +385,8 @@ describe('a hostile tenant beside a normal one (every service a process, the rea
 
     // ------------------------------------------------------------------------------- what the good team sees
     const all = [...goodRuns, ...swap];
-    const card = new RateCardResolver(rowsFromGenaiPrices('test'));
-    const expectedCost = all.reduce((sum, r) => {
-      const p = card.price(r);
-      if (!p.ok || p.result.status !== 'priced') throw new Error(`test data must be priceable: ${r.model}`);
-      return sum + BigInt(p.result.costs.total);
-    }, 0n);
-    const stored = await until(
-      'every good run stored',
-      async () =>
-        (
-          await pool.query<{ n: string; cost: string }>(
-            'select count(*) as n, coalesce(sum(total_cost_nanos), 0) as cost from runs where team = $1',
-            [good],
-          )
-        ).rows[0],
-      (s) => Number(s.n) >= all.length,
-    );
-    expect(stored).toEqual({ n: String(all.length), cost: expectedCost.toString() });
+    const { stored, expected } = await storedBeside(pool, good, all);
+    expect(stored).toEqual(expected);
     for (const agent of goodAgents) {
       const todays = all.filter((r) => r.agent_id === agent && r.finished_at >= today).length;
       await until(

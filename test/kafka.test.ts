@@ -9,6 +9,7 @@ import {
   BatchProducer,
   DLQ_HEADERS,
   TransientError,
+  type ConsumedRecord,
   provisionTopics,
 } from '@libs/kafka';
 import type { Metrics } from '@libs/observability';
@@ -189,6 +190,13 @@ describe('libs/kafka against the real broker and registry', () => {
     expect(committed).toBe(6);
   });
 
+  /** A handler's result that passes every record on to `output`, as it came. */
+  function forward(records: ConsumedRecord<Record<string, unknown>>[], output: TopicSpec, serde: AvroSerde) {
+    return {
+      outputs: records.map((r) => ({ topic: output.name, key: r.key, value: serde.encode(output, r.value) })),
+    };
+  }
+
   async function gauge(metrics: Metrics, name: string, topicName: string): Promise<number[]> {
     const metric = (await metrics.registry.getSingleMetric(name)?.get()) ?? { values: [] };
     return metric.values.filter((v) => v.labels.topic === topicName).map((v) => v.value);
@@ -247,13 +255,7 @@ describe('libs/kafka against the real broker and registry', () => {
                 code: '22021',
               });
             }
-            return {
-              outputs: records.map((r) => ({
-                topic: output.name,
-                key: r.key,
-                value: serde.encode(output, r.value),
-              })),
-            };
+            return forward(records, output, serde);
           },
         },
         quietLogger(),
@@ -315,13 +317,7 @@ describe('libs/kafka against the real broker and registry', () => {
             // what pg throws when PostgreSQL is down
             throw Object.assign(new Error('connect ECONNREFUSED 127.0.0.1:5432'), { code: 'ECONNREFUSED' });
           }
-          return {
-            outputs: records.map((r) => ({
-              topic: output.name,
-              key: r.key,
-              value: serde.encode(output, r.value),
-            })),
-          };
+          return forward(records, output, serde);
         },
       },
       quietLogger(),

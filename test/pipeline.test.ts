@@ -3,10 +3,10 @@ import { RouteRepository } from '@libs/alerting';
 import { topicsIn, type PricedRun, type RunEvent } from '@libs/contracts';
 import { createPool } from '@libs/db';
 import { AvroSerde, BatchProducer, provisionTopics } from '@libs/kafka';
-import { RateCardResolver, rowsFromGenaiPrices } from '@libs/pricing-core';
 import { FakeVendors } from './support/fake-vendors';
 import { runEvent } from './support/fixtures';
 import { createKey, migrated, startService, type ServiceProcess } from './support/services';
+import { seededCost, storedBeside } from './support/stored';
 import { readTopic, testConfig, testKafka, uid } from './support/stack';
 import { until } from './support/wait';
 
@@ -141,26 +141,8 @@ describe('full pipeline (every service a process; HTTP and Kafka in; a crash mid
     await producer.disconnect();
 
     const all = [...runs, ...swap];
-    const card = new RateCardResolver(rowsFromGenaiPrices('test'));
-    const expected = all.reduce((sum, r) => {
-      const priced = card.price(r);
-      if (!priced.ok || priced.result.status !== 'priced')
-        throw new Error(`test data must be priceable: ${r.model}`);
-      return sum + BigInt(priced.result.costs.total);
-    }, 0n);
-
-    const stored = await until(
-      'all runs stored',
-      async () =>
-        (
-          await pool.query<{ n: string; cost: string }>(
-            'select count(*) as n, coalesce(sum(total_cost_nanos), 0) as cost from runs where team = $1',
-            [team],
-          )
-        ).rows[0],
-      (s) => Number(s.n) >= all.length,
-    );
-    expect(stored).toEqual({ n: String(all.length), cost: expected.toString() });
+    const { stored, expected } = await storedBeside(pool, team, all);
+    expect(stored).toEqual(expected);
 
     const priced = await readTopic<PricedRun>(kafka, T.runsPriced, {
       expected: all.length,
@@ -172,10 +154,7 @@ describe('full pipeline (every service a process; HTTP and Kafka in; a crash mid
     expect(new Set(ids).size).toBe(all.length);
 
     // Stats: each agent's day and 9-day baseline, stored, equal to the same arithmetic done here.
-    const cost = (r: RunEvent) => {
-      const p = card.price(r);
-      return p.ok ? Number(p.result.costs.total) : NaN;
-    };
+    const cost = (r: RunEvent) => Number(seededCost(r));
     for (const agent of ['agent-http-a', 'agent-http-b', 'agent-kafka']) {
       const mine = all.filter((r) => r.agent_id === agent);
       const todays = mine.filter((r) => r.finished_at >= today);
