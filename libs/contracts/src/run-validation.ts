@@ -25,6 +25,9 @@ export type ValidationResult =
  */
 const UNSAFE_CHARACTER = /[\p{Cc}\p{Cs}]/u;
 const UNSAFE_CHARACTERS = /[\p{Cc}\p{Cs}]/gu;
+
+/** True when `s` holds a control character or an unpaired surrogate: what no tenant string may hold, anywhere. */
+export const hasUnsafeCharacter = (s: string): boolean => UNSAFE_CHARACTER.test(s);
 /** Tag keys that name Object.prototype's own machinery: refused so tags are safe as a plain object anywhere. */
 const RESERVED_TAG_KEYS = new Set(['__proto__', 'constructor', 'prototype']);
 const ISO_INSTANT = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}(:\d{2}(\.\d{1,9})?)?(Z|[+-]\d{2}:?\d{2})$/;

@@ -1,7 +1,7 @@
 import { HttpException, applyDecorators } from '@nestjs/common';
 import { ApiResponse } from '@nestjs/swagger';
 import type { ApiKeyInfo, Principal, Role } from '@libs/auth';
-import type { FieldError } from '@libs/contracts';
+import { hasUnsafeCharacter, type FieldError } from '@libs/contracts';
 
 export function badRequest(message: string, details: unknown = null): HttpException {
   return new HttpException({ error: { code: 'bad_request', message, details } }, 400);
@@ -21,7 +21,8 @@ export function forbidden(message: string): HttpException {
 
 /** A team named in a path: printable and at most 128 characters (PostgreSQL refuses U+0000 in text). */
 export function teamParam(team: string): string {
-  if (!/^[^\p{Cc}\p{Cs}]{1,128}$/u.test(team))
+  const characters = [...team].length;
+  if (characters === 0 || characters > 128 || hasUnsafeCharacter(team))
     throw badRequest('team must be 1-128 characters without control characters', { parameter: 'team' });
   return team;
 }
