@@ -30,8 +30,10 @@ export async function provisionTopics(
     await admin.createTopics({ topics: missing, waitForLeaders: true });
   } catch (err) {
     // Another process (a replica, or another service starting at the same time) created them between listTopics and
-    // createTopics: they may not have leaders yet, which its createTopics waits for and ours then did not.
-    if (!/already exists/i.test(String((err as Error).message))) throw err;
+    // createTopics: they may not have leaders yet, which its createTopics waits for and ours then did not. Or they were
+    // created and kafkajs's own wait for their leaders gave up on a broker slow to serve them (seen on a fresh broker).
+    if (!/already exists|does not host this topic-partition|no leader/i.test(String((err as Error).message)))
+      throw err;
     await untilServed(
       admin,
       missing.map((t) => t.topic),
