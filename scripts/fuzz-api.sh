@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
 # Fuzzes both OpenAPI documents (the api's and ingestion's) with schemathesis against the running services: every
 # operation with generated valid and invalid input, as a team key and as an admin key. Fails on any 5xx. CI runs it
-# after `npm test`; locally: `bash scripts/fuzz-api.sh` (starts the stack and services with `npm run up` if needed).
+# before `npm test`; locally: `bash scripts/fuzz-api.sh`. It runs the services on a database of its own
+# (burnrate_fuzz, dropped and made again each time), because what the admin key creates there (catch-all routes,
+# settings, keys) must not reach the local stack's or the tests' data; the services are stopped again at the end.
 # FUZZ_MAX_EXAMPLES (default 40) bounds the cases per operation; FUZZ_SEED (default 1) picks them.
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
@@ -17,7 +19,16 @@ fi
 
 API="http://127.0.0.1:${API_PORT:-8080}"
 INGESTION="http://127.0.0.1:${INGESTION_PORT:-8081}"
-bash scripts/stack.sh up
+FUZZ_DB="${FUZZ_DATABASE:-burnrate_fuzz}"
+export PGHOST="${PGHOST:-127.0.0.1}" PGPORT="${PGPORT:-5432}" PGUSER="${PGUSER:-postgres}" PGPASSWORD="${PGPASSWORD:-postgres}"
+bash scripts/infra.sh up
+psql -d postgres -qc "drop database if exists $FUZZ_DB with (force)" -c "create database $FUZZ_DB" >/dev/null
+bash scripts/stack.sh down
+trap 'bash scripts/stack.sh down' EXIT
+# The local admin key, when there is one, is registered in the fuzz database too, so .burnrate/admin-key stays valid.
+if [ -z "${BURNRATE_ADMIN_KEY:-}" ] && [ -s .burnrate/admin-key ]; then BURNRATE_ADMIN_KEY="$(cat .burnrate/admin-key)"; fi
+export BURNRATE_ADMIN_KEY
+DATABASE_URL="postgres://$PGUSER:$PGPASSWORD@$PGHOST:$PGPORT/$FUZZ_DB" bash scripts/stack.sh up
 
 ADMIN="$(cat .burnrate/admin-key)"
 TEAM_KEY="$(curl -fsS -XPOST "$API/v1/api-keys" -H "Authorization: Bearer $ADMIN" -H 'content-type: application/json' \
