@@ -11,3 +11,5 @@ export * from './topics';
 export * from './kafka.service';
 export * from './kafka.module';
 export * from './partitioner';
+export * from './partition-reader';
+export * from './partition-store';

@@ -5,12 +5,11 @@ import type { Pool } from 'pg';
 import { CONFIG, type ConfigOf } from '@libs/config';
 import { Topics, changelogTopic, type PricedRun } from '@libs/contracts';
 import { PG_POOL } from '@libs/db';
-import { KafkaService, type BatchConsumer } from '@libs/kafka';
+import { KafkaService, PartitionStore, type BatchConsumer } from '@libs/kafka';
 import { JsonLogger, Metrics } from '@libs/observability';
 import { PgTeamSettingsRepository, TeamSettingsCache } from '@libs/team-settings';
 import type { AggregationSettings } from './core/agent-state';
 import { PartitionState, type AggregatorOptions } from './core/aggregator';
-import { restorePartitions } from './changelog';
 import { FileColdAgents } from './file-cold-agents';
 import { aggregatorSpec } from './aggregator.config';
 
@@ -27,8 +26,7 @@ export const STATE_CHANGELOG = changelogTopic('aggregator', 'state');
 export class AggregatorService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly settings: TeamSettingsCache;
   private readonly options: AggregatorOptions;
-  private readonly partitions = new Map<number, PartitionState>();
-  private assigned = new Set<number>();
+  private readonly store: PartitionStore<PartitionState>;
   private consumer: BatchConsumer<PricedRun> | undefined;
   private timer: NodeJS.Timeout | undefined;
   private readonly log: JsonLogger;
@@ -38,7 +36,6 @@ export class AggregatorService implements OnApplicationBootstrap, OnApplicationS
   private readonly coldAgents;
   private readonly remembered;
   private stateDir: string | undefined;
-  private readonly restoreSeconds;
   private readonly moves;
 
   constructor(
@@ -82,12 +79,25 @@ export class AggregatorService implements OnApplicationBootstrap, OnApplicationS
       'Agents moved out of memory (idle) or back into it (a new run)',
       ['to'] as const,
     );
-    this.restoreSeconds = metrics.histogram(
-      'burnrate_aggregator_restore_seconds',
-      'Time to restore partitions from the changelog',
-      [] as const,
-      [0.1, 0.5, 1, 2, 5, 10, 30, 60, 120],
-    );
+    this.store = new PartitionStore<PartitionState>({
+      name: 'aggregator',
+      kafka: kafka.kafka,
+      input: Topics.runsPriced,
+      changelog: STATE_CHANGELOG,
+      create: (p) =>
+        new PartitionState(p, this.options, this.settingsOf, FileColdAgents.forPartition(this.stateDir!, p)),
+      restore: (state, key, value) => state.restore(key, value === null ? null : value.toString()),
+      restored: (state) => state.finishRestore(),
+      release: (state) => {
+        state.cold.close();
+        this.agents.remove({ partition: String(state.partition) });
+        this.coldAgents.remove({ partition: String(state.partition) });
+        this.remembered.remove({ partition: String(state.partition) });
+      },
+      describe: (states) => ({ agents: states.reduce((n, s) => n + s.cold.size, 0) }),
+      log: this.log,
+      metrics,
+    });
   }
 
   private readonly settingsOf = (team: string): AggregationSettings => {
@@ -110,7 +120,7 @@ export class AggregatorService implements OnApplicationBootstrap, OnApplicationS
       this.config.SETTINGS_POLL_MS,
     );
     this.timer.unref();
-    await this.matchChangelogPartitions();
+    await this.store.matchPartitions();
     this.consumer = this.kafka.createConsumer<PricedRun>({
       groupId: this.config.CONSUMER_GROUP,
       topics: [Topics.runsPriced],
@@ -119,18 +129,17 @@ export class AggregatorService implements OnApplicationBootstrap, OnApplicationS
       maxRecordsPerCommit: this.config.MAX_RUNS_PER_SLICE,
       onAssignment: (assignment) => {
         // Whatever this replica held may have moved on elsewhere since: every partition is restored afresh.
-        this.assigned = new Set(assignment[Topics.runsPriced.name] ?? []);
-        this.dropPartitions([...this.partitions.keys()]);
+        this.store.assign(assignment[Topics.runsPriced.name] ?? []);
         this.agents.reset();
         this.coldAgents.reset();
         this.remembered.reset();
       },
       onUncommitted: (_topic, partition) => {
-        this.dropPartitions([partition]);
+        this.store.drop(partition);
         this.log.warn('slice not committed; partition state dropped, to be restored', { partition });
       },
       handler: async (records, ctx) => {
-        const state = await this.stateOf(ctx.partition);
+        const state = await this.store.get(ctx.partition, ctx.heartbeat);
         const result = state.process(records.map((r) => r.value));
         const serde = this.kafka.serde;
         this.runs.inc({ outcome: 'counted' }, result.counts.accepted);
@@ -150,12 +159,7 @@ export class AggregatorService implements OnApplicationBootstrap, OnApplicationS
               key: s.key,
               value: serde.encode(Topics.agentStats, s.value),
             })),
-            ...result.changelog.map((c) => ({
-              topic: STATE_CHANGELOG.name,
-              key: c.key,
-              value: c.value === null ? null : Buffer.from(c.value),
-              partition: ctx.partition,
-            })),
+            ...result.changelog.map((c) => this.store.record(ctx.partition, c.key, c.value)),
           ],
         };
       },
@@ -163,77 +167,13 @@ export class AggregatorService implements OnApplicationBootstrap, OnApplicationS
     await this.consumer.start();
   }
 
-  /**
-   * State of input partition p lives in changelog partition p, so the changelog needs at least as many partitions as
-   * runs.priced (more are created here when runs.priced has been given more).
-   */
-  private async matchChangelogPartitions(): Promise<void> {
-    const admin = this.kafka.kafka.admin();
-    await admin.connect();
-    try {
-      const { topics } = await admin.fetchTopicMetadata({
-        topics: [Topics.runsPriced.name, STATE_CHANGELOG.name],
-      });
-      const count = (name: string) => topics.find((t) => t.name === name)?.partitions.length ?? 0;
-      const [input, changelog] = [count(Topics.runsPriced.name), count(STATE_CHANGELOG.name)];
-      if (changelog < input) {
-        await admin.createPartitions({ topicPartitions: [{ topic: STATE_CHANGELOG.name, count: input }] });
-        this.log.info('changelog partitions raised to match runs.priced', { from: changelog, to: input });
-      }
-    } finally {
-      await admin.disconnect();
-    }
-  }
-
-  /** The partition's state, restored (with every other assigned partition not yet restored) on first use. */
-  private async stateOf(partition: number): Promise<PartitionState> {
-    const existing = this.partitions.get(partition);
-    if (existing) return existing;
-    const wanted = [...new Set([...this.assigned, partition])].filter((p) => !this.partitions.has(p));
-    const fresh = new Map(
-      wanted.map((p) => [
-        p,
-        new PartitionState(p, this.options, this.settingsOf, FileColdAgents.forPartition(this.stateDir!, p)),
-      ]),
-    );
-    const started = process.hrtime.bigint();
-    let records: number;
-    try {
-      records = await restorePartitions(this.kafka.kafka, STATE_CHANGELOG.name, wanted, (p, key, value) =>
-        fresh.get(p)!.restore(key, value),
-      );
-      for (const s of fresh.values()) s.finishRestore();
-    } catch (err) {
-      for (const s of fresh.values()) s.cold.close();
-      throw err;
-    }
-    const seconds = Number(process.hrtime.bigint() - started) / 1e9;
-    this.restoreSeconds.observe(seconds);
-    for (const [p, s] of fresh) this.partitions.set(p, s);
-    this.log.info('partitions restored from changelog', {
-      partitions: wanted,
-      records,
-      agents: [...fresh.values()].reduce((n, s) => n + s.cold.size, 0),
-      seconds: Math.round(seconds * 1000) / 1000,
-    });
-    return this.partitions.get(partition)!;
-  }
-
   private async reloadSettings(): Promise<void> {
     if (await this.settings.refresh()) this.log.info('team settings loaded');
   }
 
-  /** Forgets partitions (to be restored afresh if they come back) and removes their files. */
-  private dropPartitions(partitions: number[]): void {
-    for (const p of partitions) {
-      this.partitions.get(p)?.cold.close();
-      this.partitions.delete(p);
-    }
-  }
-
   onApplicationShutdown(): void {
     if (this.timer) clearInterval(this.timer);
-    this.dropPartitions([...this.partitions.keys()]);
+    this.store.releaseAll();
     if (this.stateDir) rmSync(this.stateDir, { recursive: true, force: true });
   }
 }

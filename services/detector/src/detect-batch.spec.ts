@@ -72,7 +72,6 @@ describe(detectBatch.name, () => {
     const { live, log } = firstPart(20);
     const restored = restoreFrom(compact(log));
     expect(restored.agents).toEqual(live.agents);
-    expect(restored.teams).toEqual(live.teams);
     const after = runs.slice(cut);
     const expected = rest(live, after);
     expect(expected.some((a) => a.rule === 'cost_per_run_jump' && a.state === 'firing')).toBe(true);
@@ -112,9 +111,8 @@ describe(detectBatch.name, () => {
       .map((r) => ({ ...r, priced_at: r.priced_at + 60_000 }));
     expect(retried.length).toBeGreaterThan(10);
     const out = detectBatch(restored, retried);
-    expect(out).toEqual({ anomalies: [], ledgers: [], duplicates: retried.length });
+    expect(out).toEqual({ anomalies: [], ledgers: [], teamSpend: [], duplicates: retried.length });
     expect(restored.agents).toEqual(live.agents);
-    expect(restored.teams).toEqual(live.teams);
 
     const after = runs.slice(cut);
     expect(rest(restored, [...retried, ...after])).toEqual(rest(live, after));
@@ -151,7 +149,6 @@ describe(detectBatch.name, () => {
     const restored = restoreFrom(compact(log));
     expect(({} as Record<string, unknown>).runs).toBeUndefined();
     expect(restored.agents).toEqual(live.agents);
-    expect(restored.teams).toEqual(live.teams);
     for (const name of names) {
       const a = restored.agents.get(`support/${name}`)!;
       for (const map of [a.sessions, a.parents, a.today.customers, a.today.features, a.tracked]) {

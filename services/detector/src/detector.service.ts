@@ -1,36 +1,51 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import type { Pool } from 'pg';
 import { CONFIG, type ConfigOf } from '@libs/config';
-import { Topics, changelogTopic, type PricedRun } from '@libs/contracts';
+import { Topics, changelogTopic, type PricedRun, type TopicSpec } from '@libs/contracts';
 import { PG_POOL } from '@libs/db';
-import { KafkaService, type BatchConsumer } from '@libs/kafka';
+import { KafkaService, PartitionStore, type BatchConsumer, type OutboundRecord } from '@libs/kafka';
 import { JsonLogger, Metrics } from '@libs/observability';
-import { Detector, type DetectorOptions } from './core/detector';
-import { detectBatch } from './detect-batch';
-import { restoreFromChangelog } from './changelog-restore';
-import { detectorSpec } from './detector.config';
 import { PgTeamSettingsRepository, TeamSettingsCache } from '@libs/team-settings';
+import type { Anomaly } from './core/anomaly';
+import { Detector, type DetectorOptions, type LedgerKey } from './core/detector';
+import { TeamDetector, type TeamLedger, type TeamSpend } from './core/team-detector';
+import { detectBatch, detectTeamBatch } from './detect-batch';
+import { detectorSpec } from './detector.config';
 
-export const LEDGER_CHANGELOG = changelogTopic('detector', 'ledgers');
+/** The agents' ledgers, partition p of it the state of runs.priced partition p. */
+export const AGENT_CHANGELOG = changelogTopic('detector', 'agents');
+/** The team ledgers (team and customer budgets), partition p of it the state of team-spend partition p. */
+export const TEAM_CHANGELOG = changelogTopic('detector', 'teams');
+
+/** What each team spent per slice of runs.priced, keyed by team: the input of team and customer budgets. Internal. */
+export const TEAM_SPEND: TopicSpec = {
+  name: `burnrate.detector.team-spend.v1${process.env.BURNRATE_TOPIC_NAMESPACE ? `.${process.env.BURNRATE_TOPIC_NAMESPACE}` : ''}`,
+  valueSchema: null,
+  compacted: false,
+  retentionMs: 7 * 24 * 3_600_000,
+};
 
 /**
- * runs.priced -> anomalies. Each batch's anomalies and the ledgers it changed (to a compacted changelog topic) are
- * committed with the consumed offsets in one Kafka transaction, so state and outputs never disagree after a crash:
- * a condition pages once. The ledgers are restored from the changelog before the first batch after every
- * (re)assignment. Team settings are polled from PostgreSQL and apply without a restart.
+ * runs.priced -> anomalies, in two stages that each own their state. The agent stage keeps the ledgers of the agents
+ * of its assigned partitions of runs.priced (one agent's runs are all in one partition); each slice's anomalies, the
+ * ledgers it changed (to changelog partition = input partition) and what each team spent (to the team-spend topic,
+ * keyed by team) are committed with the consumed offsets in one Kafka transaction. The team stage reads team-spend
+ * and owns team and customer budgets the same way. So a condition pages once; replicas divide the agents and teams,
+ * and a moved partition is restored from its own changelog partition only. Team settings are polled from PostgreSQL.
  */
 @Injectable()
 export class DetectorService implements OnApplicationBootstrap, OnApplicationShutdown {
   private readonly settings: TeamSettingsCache;
-  private detector: Detector;
-  private consumer: BatchConsumer<PricedRun> | undefined;
+  private readonly agentStore: PartitionStore<Detector>;
+  private readonly teamStore: PartitionStore<TeamDetector>;
+  private readonly consumers: BatchConsumer<unknown>[] = [];
   private timer: NodeJS.Timeout | undefined;
-  private restoring: Promise<void> | null = null;
   private readonly log: JsonLogger;
   private readonly emitted;
   private readonly lagMs;
-
-  private readonly dedupe: DetectorOptions;
+  private readonly agents;
+  private readonly teams;
+  private readonly options: DetectorOptions;
 
   constructor(
     @Inject(CONFIG) private readonly config: ConfigOf<typeof detectorSpec>,
@@ -40,8 +55,7 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
     metrics: Metrics,
   ) {
     this.settings = new TeamSettingsCache(new PgTeamSettingsRepository(pool));
-    this.dedupe = { dedupeWindowMs: config.DEDUPE_WINDOW_MS, dedupeMaxIds: config.DEDUPE_MAX_IDS };
-    this.detector = new Detector(this.settings.lookup, this.dedupe);
+    this.options = { dedupeWindowMs: config.DEDUPE_WINDOW_MS, dedupeMaxIds: config.DEDUPE_MAX_IDS };
     this.log = logger.child({ component: 'detector' });
     this.emitted = metrics.counter('burnrate_anomalies_total', 'Anomaly records emitted', [
       'rule',
@@ -53,6 +67,55 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
       'From a run being priced to its batch being evaluated',
       [] as const,
     );
+    this.agents = metrics.gauge('burnrate_detector_agents', 'Agents whose ledgers this replica holds', [
+      'partition',
+    ] as const);
+    this.teams = metrics.gauge('burnrate_detector_teams', 'Teams whose budgets this replica holds', [
+      'partition',
+    ] as const);
+    const parse = (value: Buffer | null) => (value === null ? null : JSON.parse(value.toString()));
+    const partitionOf = new WeakMap<object, number>();
+    this.agentStore = new PartitionStore<Detector>({
+      name: 'detector',
+      kafka: kafka.kafka,
+      input: Topics.runsPriced,
+      changelog: AGENT_CHANGELOG,
+      create: (p) => {
+        const d = new Detector(this.settings.lookup, this.options);
+        partitionOf.set(d, p);
+        return d;
+      },
+      restore: (d, key, value) => d.restore(key as LedgerKey, parse(value)),
+      restored: (d) => d.restored(),
+      release: (d) => this.agents.remove({ partition: String(partitionOf.get(d)) }),
+      describe: (ds) => ({ agents: ds.reduce((n, d) => n + d.agents.size, 0) }),
+      log: this.log,
+      metrics,
+    });
+    this.teamStore = new PartitionStore<TeamDetector>({
+      name: 'detector-teams',
+      kafka: kafka.kafka,
+      input: TEAM_SPEND,
+      changelog: TEAM_CHANGELOG,
+      create: (p) => {
+        const t = new TeamDetector(this.settings.lookup);
+        partitionOf.set(t, p);
+        return t;
+      },
+      restore: (t, key, value) => t.restore(key, parse(value) as TeamLedger | null),
+      release: (t) => this.teams.remove({ partition: String(partitionOf.get(t)) }),
+      describe: (ts) => ({ teams: ts.reduce((n, t) => n + t.teams.size, 0) }),
+      log: this.log,
+      metrics,
+    });
+  }
+
+  private anomalyRecords(anomalies: { key: string; value: Anomaly }[]): OutboundRecord[] {
+    const serde = this.kafka.serde;
+    return anomalies.map((a) => {
+      this.emitted.inc({ rule: a.value.rule, severity: a.value.severity, state: a.value.state });
+      return { topic: Topics.anomalies.name, key: a.key, value: serde.encode(Topics.anomalies, a.value) };
+    });
   }
 
   async onApplicationBootstrap(): Promise<void> {
@@ -63,71 +126,71 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
       this.config.SETTINGS_POLL_MS,
     );
     this.timer.unref();
-    this.scheduleRestore();
-    let joins = 0;
-    this.consumer = this.kafka.createConsumer<PricedRun>({
-      groupId: this.config.CONSUMER_GROUP,
+    await this.agentStore.matchPartitions();
+    await this.teamStore.matchPartitions();
+    const group = this.config.CONSUMER_GROUP;
+    const instance = this.config.INSTANCE_ID;
+
+    const agentsConsumer = this.kafka.createConsumer<PricedRun>({
+      groupId: group,
       topics: [Topics.runsPriced],
       transactional: true,
-      transactionalId: `${this.config.CONSUMER_GROUP}-${this.config.INSTANCE_ID}`,
-      onAssignment: () => {
-        if (joins++ > 0) this.scheduleRestore();
+      transactionalId: `${group}-${instance}`,
+      onAssignment: (assignment) => {
+        this.agentStore.assign(assignment[Topics.runsPriced.name] ?? []);
+        this.agents.reset();
       },
-      handler: async (records) => {
-        while (this.restoring) await this.restoring;
+      onUncommitted: (_topic, partition) => this.agentStore.drop(partition),
+      handler: async (records, ctx) => {
+        const detector = await this.agentStore.get(ctx.partition, ctx.heartbeat);
         const now = Date.now();
         for (const r of records) this.lagMs.observe(Math.max(0, now - r.value.priced_at) / 1000);
         const batch = detectBatch(
-          this.detector,
+          detector,
           records.map((r) => r.value),
         );
-        const serde = this.kafka.serde;
-        for (const a of batch.anomalies)
-          this.emitted.inc({ rule: a.value.rule, severity: a.value.severity, state: a.value.state });
+        this.agents.set({ partition: String(ctx.partition) }, detector.agents.size);
         return {
           outputs: [
-            ...batch.anomalies.map((a) => ({
-              topic: Topics.anomalies.name,
-              key: a.key,
-              value: serde.encode(Topics.anomalies, a.value),
-            })),
-            ...batch.ledgers.map((l) => ({
-              topic: LEDGER_CHANGELOG.name,
-              key: l.key,
-              value: l.value === null ? null : Buffer.from(l.value),
+            ...this.anomalyRecords(batch.anomalies),
+            ...batch.ledgers.map((l) => this.agentStore.record(ctx.partition, l.key, l.value)),
+            ...batch.teamSpend.map((s) => ({
+              topic: TEAM_SPEND.name,
+              key: s.team,
+              value: Buffer.from(JSON.stringify(s)),
             })),
           ],
         };
       },
     });
-    await this.consumer.start();
-  }
 
-  private scheduleRestore(): void {
-    const p: Promise<void> = this.restore().finally(() => {
-      if (this.restoring === p) this.restoring = null;
+    const teamsConsumer = this.kafka.createConsumer<Buffer>({
+      groupId: `${group}-teams`,
+      topics: [TEAM_SPEND],
+      transactional: true,
+      transactionalId: `${group}-teams-${instance}`,
+      onAssignment: (assignment) => {
+        this.teamStore.assign(assignment[TEAM_SPEND.name] ?? []);
+        this.teams.reset();
+      },
+      onUncommitted: (_topic, partition) => this.teamStore.drop(partition),
+      handler: async (records, ctx) => {
+        const teams = await this.teamStore.get(ctx.partition, ctx.heartbeat);
+        const batch = detectTeamBatch(
+          teams,
+          records.map((r) => JSON.parse(r.value.toString()) as TeamSpend),
+        );
+        this.teams.set({ partition: String(ctx.partition) }, teams.teams.size);
+        return {
+          outputs: [
+            ...this.anomalyRecords(batch.anomalies),
+            ...batch.ledgers.map((l) => this.teamStore.record(ctx.partition, l.key, l.value)),
+          ],
+        };
+      },
     });
-    this.restoring = p;
-  }
-
-  /** A fresh detector rebuilt from the changelog: the ledgers of partitions this instance now owns may have moved on. */
-  private async restore(): Promise<void> {
-    const detector = new Detector(this.settings.lookup, this.dedupe);
-    let restored = 0;
-    for (let attempt = 1; ; attempt++) {
-      try {
-        restored = await restoreFromChangelog(this.kafka.kafka, LEDGER_CHANGELOG.name, detector);
-        break;
-      } catch (err) {
-        // Never evaluate on empty ledgers: a condition already paged would page again.
-        this.log.error('changelog restore failed; retrying', { err, attempt });
-        await new Promise((r) => setTimeout(r, Math.min(500 * attempt, 5000)));
-        detector.agents.clear();
-        detector.teams.clear();
-      }
-    }
-    this.detector = detector;
-    this.log.info('ledgers restored from changelog', { records: restored, agents: detector.agents.size });
+    this.consumers.push(agentsConsumer as BatchConsumer<unknown>, teamsConsumer as BatchConsumer<unknown>);
+    await Promise.all([agentsConsumer.start(), teamsConsumer.start()]);
   }
 
   private async reloadSettings(): Promise<void> {
@@ -136,5 +199,7 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
 
   onApplicationShutdown(): void {
     if (this.timer) clearInterval(this.timer);
+    this.agentStore.releaseAll();
+    this.teamStore.releaseAll();
   }
 }

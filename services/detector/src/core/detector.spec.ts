@@ -3,6 +3,7 @@ import { DEFAULT_SETTINGS, type Budget } from '@libs/team-settings';
 import { agentFleet, generateRuns } from '../testing/synthetic';
 import type { Anomaly } from './anomaly';
 import { Detector, type LedgerKey } from './detector';
+import { TeamDetector } from './team-detector';
 
 const DAY = 86_400_000;
 const HOUR = 3_600_000;
@@ -64,6 +65,7 @@ function replay(
   sut: Detector,
   runs: readonly PricedRun[],
   size = 50,
+  teams?: TeamDetector,
 ): { anomalies: Anomaly[]; duplicates: number } {
   const anomalies: Anomaly[] = [];
   let duplicates = 0;
@@ -75,6 +77,8 @@ function replay(
       if (out.duplicate) duplicates++;
     }
     sut.endBatch(changed);
+    // what the slice's teams spent goes on to their team detector (in the service: the team-spend topic)
+    for (const spend of sut.takeTeamSpend()) anomalies.push(...(teams?.onSpend(spend, new Set()) ?? []));
   }
   return { anomalies, duplicates };
 }
@@ -132,7 +136,8 @@ describe(Detector.name, () => {
 
     it('keeps them as ordinary keys of the agent that sent them, and Object.prototype untouched', () => {
       const sut = new Detector(() => DEFAULT_SETTINGS);
-      replay(sut, [...history, ...hostile].sort(byTime));
+      const teams = new TeamDetector(() => DEFAULT_SETTINGS);
+      replay(sut, [...history, ...hostile].sort(byTime), 50, teams);
 
       expect(Object.getOwnPropertyNames(Object.prototype)).toEqual(prototypeNames);
       const empty = {} as Record<string, unknown>;
@@ -149,7 +154,7 @@ describe(Detector.name, () => {
         expect(Object.entries(a.today.customers)).toEqual([[name, 100_000_000]]);
         expect(Object.entries(a.today.features)).toEqual([[name, 100_000_000]]);
       }
-      const team = sut.teams.get('support')!;
+      const team = teams.teams.get('support')!;
       for (const name of HOSTILE) expect(team.month.customers[name]).toBe(100_000_000);
     });
 
@@ -209,18 +214,33 @@ describe(Detector.name, () => {
       ];
       const settings = { ...DEFAULT_SETTINGS, budgets };
       const plain = new Detector(() => settings);
-      const expected = replay(plain, history);
+      const plainTeams = new TeamDetector(() => settings);
+      const expected = replay(plain, history, 50, plainTeams);
       const retried = withRetries(history);
       const sut = new Detector(() => settings);
-      const result = replay(sut, retried);
+      const teams = new TeamDetector(() => settings);
+      const result = replay(sut, retried, 50, teams);
 
       expect(new Set(expected.anomalies.map((a) => a.rule))).toEqual(
         new Set(['budget', 'cost_per_run_jump', 'session_outlier']),
       );
       expect(result.duplicates).toBe(retried.length - history.length);
-      expect(result.anomalies).toEqual(expected.anomalies);
+      // Team budgets are judged once per slice of each partition, and the retries move the slices' boundaries: the
+      // same conditions fire and end at the same severity (a slice may cross two thresholds at once, one escalation).
+      const agents = (as: Anomaly[]) => as.filter((a) => a.agent_id !== null);
+      const team = (as: Anomaly[]) => {
+        const last = new Map<string, [string, string, number, number]>();
+        for (const a of as.filter((a) => a.agent_id === null))
+          last.set(a.dedupe_key, [a.state, a.severity, a.window_start, a.window_end]);
+        return last;
+      };
+      expect(agents(result.anomalies)).toEqual(agents(expected.anomalies));
+      expect(team(result.anomalies)).toEqual(team(expected.anomalies));
       expect(sut.agents).toEqual(plain.agents);
-      expect(sut.teams).toEqual(plain.teams);
+      const spent = (t: TeamDetector) => [...t.teams].map(([id, l]) => [id, l.day, l.month]);
+      expect(spent(teams)).toEqual(spent(plainTeams));
+      // the team and customer budgets too, summed by the team detector from what the agents' partitions spent
+      expect(expected.anomalies.some((a) => a.rule === 'budget' && a.agent_id === null)).toBe(true);
     });
 
     it('is recognised within one batch and across batches', () => {
@@ -244,7 +264,10 @@ describe(Detector.name, () => {
       sut.endBatch(changed);
       expect(sut.agents.get('support/agent')!.today.runs).toBe(1);
       expect(sut.agents.get('billing/agent')!.today.runs).toBe(1);
-      expect(sut.teams.get('billing')!.day.spendNanos).toBe(10_000_000);
+      expect(sut.takeTeamSpend().map((s) => [s.team, s.entries.map((e) => e.nanos)])).toEqual([
+        ['support', [10_000_000]],
+        ['billing', [10_000_000]],
+      ]);
     });
 
     it('is counted again once out of the window of stream time, and the forgotten run ids are deleted', () => {

@@ -14,6 +14,7 @@ import { ChildRunLoopRule } from '../rules/child-run-loop.rule';
 import { SessionOutlierRule } from '../rules/session-outlier.rule';
 import { UnpricedModelRule } from '../rules/unpriced-model.rule';
 import { BudgetRule } from '../rules/budget.rule';
+import type { TeamSpend, TeamSpendEntry } from './team-detector';
 
 const HISTORY_DAYS = 60;
 const DRIFT_LOOKBACK_DAYS = 35;
@@ -73,22 +74,13 @@ export interface AgentLedger {
   tracked: TrackedSet;
 }
 
-/** Team-wide month and day accumulators for team and customer budgets. */
-export interface TeamLedger {
-  team: string;
-  currency: string;
-  day: { start: number; end: number; spendNanos: number; customers: Record<string, number> };
-  month: { start: number; end: number; spendNanos: number; customers: Record<string, number> };
-  tracked: TrackedSet;
-}
-
 /**
  * Changelog keys. An agent's open sessions are each a record of their own (`session:` + JSON [agent, session id]), not
  * part of the agent's: a batch then writes the sessions it touched, not every open one (an agent with hundreds of open
  * sessions made each of its ledger records kilobytes, the largest cost of this service). The run ids a batch counted
  * are one record (`seen:` + JSON [team, run id] of its first run: unique, as one team's run is counted once).
  */
-export type LedgerKey = `agent:${string}` | `team:${string}` | `session:${string}` | `seen:${string}`;
+export type LedgerKey = `agent:${string}` | `session:${string}` | `seen:${string}`;
 
 /** The run ids (team NUL run_id) one batch counted, and the stream time at its end. */
 interface RunIds {
@@ -153,13 +145,14 @@ export function topOf(map: Record<string, number>, n = 5): Contributor[] {
 }
 
 /**
- * The detector's framework-free core: priced runs in event-time order per agent (as the agent-keyed topic delivers
- * them) update the agent's day ledger, trailing history, minute and session counters and budget accumulators; every
- * live run re-evaluates the rules, and the tracker turns their verdicts into firing / escalated / resolved records.
+ * The detector's framework-free core for one partition of runs.priced: priced runs in event-time order per agent (as
+ * the agent-keyed topic delivers them) update the agent's day ledger, trailing history, minute and session counters
+ * and budget accumulators; every live run re-evaluates the rules, and the tracker turns their verdicts into firing /
+ * escalated / resolved records. What a team spends is summed here per slice (`takeTeamSpend`) and goes on, keyed by
+ * team, to the TeamDetector that owns team and customer budgets: a team's agents live in many partitions.
  */
 export class Detector {
   readonly agents = new Map<string, AgentLedger>();
-  readonly teams = new Map<string, TeamLedger>();
   private readonly tracker = new AnomalyTracker();
   private readonly zscore = new SpendZScoreRule();
   private readonly jump = new CostPerRunJumpRule();
@@ -190,6 +183,8 @@ export class Detector {
   private remembered = 0;
   /** The run ids counted since the last `endBatch`. */
   private counting: RunIds | undefined;
+  /** Team spend counted since the last `takeTeamSpend`, by team, day and customer. */
+  private spend = new Map<string, TeamSpendEntry & { team: string; currency: string }>();
 
   constructor(
     private readonly settingsOf: SettingsLookup,
@@ -198,10 +193,6 @@ export class Detector {
 
   static agentKey(team: string, agentId: string): LedgerKey {
     return `agent:${team}/${agentId}`;
-  }
-
-  static teamKey(team: string): LedgerKey {
-    return `team:${team}`;
   }
 
   static sessionKey(team: string, agentId: string, sessionId: string): LedgerKey {
@@ -215,7 +206,7 @@ export class Detector {
   /**
    * Applies one changelog record (its parsed JSON value; `null` deletes), in changelog order.
    */
-  restore(key: LedgerKey, value: AgentLedger | TeamLedger | OpenSession | Omit<RunIds, 'key'> | null): void {
+  restore(key: LedgerKey, value: AgentLedger | OpenSession | Omit<RunIds, 'key'> | null): void {
     const kind = key.slice(0, key.indexOf(':'));
     const id = key.slice(key.indexOf(':') + 1);
     if (kind === 'session') {
@@ -234,9 +225,6 @@ export class Detector {
       ledger.sessions ??= this.agents.get(id)?.sessions ?? this.orphanSessions.get(id) ?? dict();
       this.orphanSessions.delete(id);
       this.agents.set(id, ledger);
-    } else if (kind === 'team') {
-      if (value === null) this.teams.delete(id);
-      else this.teams.set(id, teamFromJson(value as TeamLedger));
     } else if (kind === 'seen') {
       const before = this.runIds.get(key);
       if (before) this.forget(before);
@@ -298,9 +286,21 @@ export class Detector {
     return this.remembered;
   }
 
-  ledger(key: LedgerKey): AgentLedger | TeamLedger | undefined {
-    const id = key.slice(key.indexOf(':') + 1);
-    return key.startsWith('agent:') ? this.agents.get(id) : this.teams.get(id);
+  ledger(key: LedgerKey): AgentLedger | undefined {
+    return key.startsWith('agent:') ? this.agents.get(key.slice('agent:'.length)) : undefined;
+  }
+
+  /** What each team spent in the runs since the last call, by day and customer, oldest first. */
+  takeTeamSpend(): TeamSpend[] {
+    const byTeam = new Map<string, TeamSpend>();
+    for (const { team, currency, ...entry } of this.spend.values()) {
+      let t = byTeam.get(team);
+      if (!t) byTeam.set(team, (t = { team, currency, entries: [] }));
+      t.entries.push(entry);
+    }
+    this.spend = new Map();
+    for (const t of byTeam.values()) t.entries.sort((x, y) => x.at - y.at);
+    return [...byTeam.values()];
   }
 
   /** The changelog value of `key` now: JSON, or null when it is gone. An agent's record leaves out its sessions. */
@@ -316,7 +316,6 @@ export class Detector {
     }
     const ledger = this.ledger(key);
     if (!ledger) return null;
-    if (!('sessions' in ledger)) return JSON.stringify(ledger);
     // eslint-disable-next-line @typescript-eslint/no-unused-vars
     const { sessions, ...rest } = ledger;
     return JSON.stringify(rest);
@@ -339,9 +338,8 @@ export class Detector {
     const settings = this.settingsOf(p.team);
     const tz = settings.timezone;
     const at = run.finished_at;
-    changed.add(Detector.agentKey(p.team, run.agent_id)).add(Detector.teamKey(p.team));
+    changed.add(Detector.agentKey(p.team, run.agent_id));
     const a = this.agentLedger(p, tz);
-    const t = this.teamLedger(p, tz);
     const cost = p.price_status === 'priced' ? p.total_cost_nanos : 0;
     const late =
       (run.received_at !== null && run.received_at - at > settings.lateAfterMs) ||
@@ -353,7 +351,7 @@ export class Detector {
         this.addToDay(past, p, cost, settings);
         this.derived.delete(a);
       }
-      this.addToTeam(t, p, cost, tz);
+      this.addTeamSpend(p, cost, late, dayWindow(at, tz).start);
       if (at >= a.month.start) a.month.spendNanos += cost;
       return { anomalies: [], changed, duplicate: false };
     }
@@ -479,36 +477,7 @@ export class Detector {
     const emit = new LedgerEmit(at, late, p.currency, run.run_id, a.today);
     anomalies.push(...this.tracker.apply(a.tracked, evals, emit));
 
-    this.addToTeam(t, p, cost, tz);
-    anomalies.push(...this.tracker.expire(t.tracked, at, expiry));
-    const teamEvals: (Evaluation | null)[] = [];
-    for (const b of settings.budgets) {
-      if (b.scope === 'agent') continue;
-      if (b.scope === 'customer' && b.subject !== run.customer_id) continue;
-      const w = b.period === 'day' ? t.day : t.month;
-      teamEvals.push(
-        this.budget.evaluate({
-          team: p.team,
-          agentId: null,
-          budget: b,
-          windowStart: w.start,
-          windowEnd: w.end,
-          spentNanos: b.scope === 'team' ? w.spendNanos : (w.customers[b.subject] ?? 0),
-          currency: p.currency,
-        }),
-      );
-    }
-    if (teamEvals.length)
-      anomalies.push(
-        ...this.tracker.apply(t.tracked, teamEvals, {
-          at,
-          late,
-          currency: p.currency,
-          triggerRunId: run.run_id,
-          topCustomers: topOf(t.month.customers),
-          topFeatures: [],
-        }),
-      );
+    this.addTeamSpend(p, cost, late, a.today.start);
     return { anomalies, changed, duplicate: false };
   }
 
@@ -568,22 +537,6 @@ export class Detector {
     return a;
   }
 
-  private teamLedger(p: PricedRun, tz: string): TeamLedger {
-    let t = this.teams.get(p.team);
-    if (!t) {
-      const at = p.run.finished_at;
-      t = {
-        team: p.team,
-        currency: p.currency,
-        day: { ...dayWindow(at, tz), spendNanos: 0, customers: dict() },
-        month: { ...monthWindow(at, tz), spendNanos: 0, customers: dict() },
-        tracked: dict(),
-      };
-      this.teams.set(p.team, t);
-    }
-    return t;
-  }
-
   private addToDay(d: DayTotals | Today, p: PricedRun, cost: number, settings: DetectorSettings): void {
     const run = p.run;
     d.spendNanos += cost;
@@ -602,18 +555,25 @@ export class Detector {
     }
   }
 
-  private addToTeam(t: TeamLedger, p: PricedRun, cost: number, tz: string): void {
-    const at = p.run.finished_at;
-    if (at >= t.day.end) t.day = { ...dayWindow(at, tz), spendNanos: 0, customers: dict() };
-    if (at >= t.month.end) t.month = { ...monthWindow(at, tz), spendNanos: 0, customers: dict() };
-    const customer = p.run.customer_id;
-    if (at >= t.day.start) {
-      t.day.spendNanos += cost;
-      if (customer) bump(t.day.customers, customer, cost);
-    }
-    if (at >= t.month.start) {
-      t.month.spendNanos += cost;
-      if (customer) bump(t.month.customers, customer, cost);
+  /** The run's cost, summed with the slice's other runs of its team, day and customer, for the team's budgets. */
+  private addTeamSpend(p: PricedRun, cost: number, late: boolean, dayStart: number): void {
+    const run = p.run;
+    const key = `${p.team}\u0000${dayStart}\u0000${run.customer_id ?? ''}`;
+    const e = this.spend.get(key);
+    if (!e)
+      this.spend.set(key, {
+        team: p.team,
+        currency: p.currency,
+        at: run.finished_at,
+        customer: run.customer_id,
+        nanos: cost,
+        run_id: run.run_id,
+        late,
+      });
+    else {
+      e.nanos += cost;
+      e.late &&= late;
+      if (run.finished_at >= e.at) [e.at, e.run_id] = [run.finished_at, run.run_id];
     }
   }
 
@@ -710,13 +670,6 @@ function agentFromJson(a: AgentLedger): AgentLedger {
   a.parents = asDict(a.parents);
   a.tracked = asDict(a.tracked);
   return a;
-}
-
-function teamFromJson(t: TeamLedger): TeamLedger {
-  t.day.customers = asDict(t.day.customers);
-  t.month.customers = asDict(t.month.customers);
-  t.tracked = asDict(t.tracked);
-  return t;
 }
 
 function ewma(norm: { mean: number; n: number }, x: number): { mean: number; n: number } {

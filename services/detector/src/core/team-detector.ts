@@ -1,0 +1,148 @@
+import { dayWindow, monthWindow, type DetectorSettings } from '@libs/team-settings';
+import { BudgetRule } from '../rules/budget.rule';
+import type { Anomaly, Evaluation } from './anomaly';
+import { AnomalyTracker, type TrackedSet } from './anomaly-tracker';
+import { topOf } from './detector';
+
+/** What a team's runs in one slice of one partition cost on one day, for one customer (or none). */
+export interface TeamSpendEntry {
+  /** finished_at of the latest of those runs. */
+  at: number;
+  customer: string | null;
+  nanos: number;
+  /** The latest of those runs: the trigger of what the spend makes fire. */
+  run_id: string;
+  /** Every one of those runs was late. */
+  late: boolean;
+}
+
+/** The record of the team-spend topic (keyed by team): one team's spend in one slice of one partition of runs.priced. */
+export interface TeamSpend {
+  team: string;
+  currency: string;
+  entries: TeamSpendEntry[];
+}
+
+/** Team-wide month and day accumulators for team and customer budgets. */
+export interface TeamLedger {
+  team: string;
+  currency: string;
+  day: { start: number; end: number; spendNanos: number; customers: Record<string, number> };
+  month: { start: number; end: number; spendNanos: number; customers: Record<string, number> };
+  tracked: TrackedSet;
+}
+
+export type TeamLedgerKey = `team:${string}`;
+
+const dict = <T>(): Record<string, T> => Object.create(null) as Record<string, T>;
+const asDict = <T>(o: Record<string, T> | undefined): Record<string, T> => Object.assign(dict<T>(), o);
+const MAX_CUSTOMERS = 500;
+const OTHER = '(other)';
+
+function bump(map: Record<string, number>, key: string, by: number): void {
+  if (key in map || Object.keys(map).length < MAX_CUSTOMERS) map[key] = (map[key] ?? 0) + by;
+  else map[OTHER] = (map[OTHER] ?? 0) + by;
+}
+
+/**
+ * Team and customer budgets, for the teams of one partition of the team-spend topic. A team's agents live in many
+ * partitions of runs.priced; their detectors send what the team spent, keyed by team, so one owner sums it all.
+ */
+export class TeamDetector {
+  readonly teams = new Map<string, TeamLedger>();
+  private readonly tracker = new AnomalyTracker();
+  private readonly budget = new BudgetRule();
+
+  constructor(private readonly settingsOf: (team: string) => DetectorSettings) {}
+
+  static key(team: string): TeamLedgerKey {
+    return `team:${team}`;
+  }
+
+  /** Applies one changelog record (its parsed JSON value; null deletes). */
+  restore(key: string, value: TeamLedger | null): void {
+    if (!key.startsWith('team:')) return;
+    const team = key.slice('team:'.length);
+    if (value === null) this.teams.delete(team);
+    else
+      this.teams.set(team, {
+        ...value,
+        day: { ...value.day, customers: asDict(value.day.customers) },
+        month: { ...value.month, customers: asDict(value.month.customers) },
+        tracked: asDict(value.tracked),
+      });
+  }
+
+  /** The changelog value of a team's ledger now. */
+  persisted(key: TeamLedgerKey): string | null {
+    const t = this.teams.get(key.slice('team:'.length));
+    return t ? JSON.stringify(t) : null;
+  }
+
+  /** One team-spend record: adds it up and evaluates the team's and its customers' budgets. */
+  onSpend(spend: TeamSpend, changed: Set<TeamLedgerKey>): Anomaly[] {
+    const settings = this.settingsOf(spend.team);
+    const tz = settings.timezone;
+    const out: Anomaly[] = [];
+    changed.add(TeamDetector.key(spend.team));
+    for (const e of spend.entries) {
+      const t = this.ledger(spend, e.at, tz);
+      const at = e.at;
+      if (at >= t.day.end) t.day = { ...dayWindow(at, tz), spendNanos: 0, customers: dict() };
+      if (at >= t.month.end) t.month = { ...monthWindow(at, tz), spendNanos: 0, customers: dict() };
+      if (at >= t.day.start) {
+        t.day.spendNanos += e.nanos;
+        if (e.customer) bump(t.day.customers, e.customer, e.nanos);
+      }
+      if (at >= t.month.start) {
+        t.month.spendNanos += e.nanos;
+        if (e.customer) bump(t.month.customers, e.customer, e.nanos);
+      }
+      out.push(...this.tracker.expire(t.tracked, at, { at, late: e.late, currency: spend.currency }));
+      const evals: (Evaluation | null)[] = [];
+      for (const b of settings.budgets) {
+        if (b.scope === 'agent') continue;
+        if (b.scope === 'customer' && b.subject !== e.customer) continue;
+        const w = b.period === 'day' ? t.day : t.month;
+        evals.push(
+          this.budget.evaluate({
+            team: spend.team,
+            agentId: null,
+            budget: b,
+            windowStart: w.start,
+            windowEnd: w.end,
+            spentNanos: b.scope === 'team' ? w.spendNanos : (w.customers[b.subject] ?? 0),
+            currency: spend.currency,
+          }),
+        );
+      }
+      if (evals.length)
+        out.push(
+          ...this.tracker.apply(t.tracked, evals, {
+            at,
+            late: e.late,
+            currency: spend.currency,
+            triggerRunId: e.run_id,
+            topCustomers: topOf(t.month.customers),
+            topFeatures: [],
+          }),
+        );
+    }
+    return out;
+  }
+
+  private ledger(spend: TeamSpend, at: number, tz: string): TeamLedger {
+    let t = this.teams.get(spend.team);
+    if (!t) {
+      t = {
+        team: spend.team,
+        currency: spend.currency,
+        day: { ...dayWindow(at, tz), spendNanos: 0, customers: dict() },
+        month: { ...monthWindow(at, tz), spendNanos: 0, customers: dict() },
+        tracked: dict(),
+      };
+      this.teams.set(spend.team, t);
+    }
+    return t;
+  }
+}
