@@ -18,7 +18,7 @@ import { DEFAULT_OPTIONS, PartitionState } from '../services/aggregator/src/core
 import type { AggregationSettings } from '../services/aggregator/src/core/agent-state';
 import { FileColdAgents } from '../services/aggregator/src/file-cold-agents';
 import { pricedRun, runEvent } from '../test/support/fixtures';
-import { peakRssMb, quick, round, startBuiltService, stop } from './support';
+import { metricValue, peakRssMb, quick, round, startBuiltService, stop } from './support';
 
 const DAY = 86_400_000;
 const settings: AggregationSettings = {
@@ -137,12 +137,6 @@ async function committed(admin: Admin, group: string, topic: string): Promise<nu
   return offsets[0].partitions.reduce((s, p) => s + Math.max(0, Number(p.offset)), 0);
 }
 
-async function metric(port: number, name: string): Promise<number> {
-  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
-  const line = text.split('\n').find((l) => l.startsWith(name));
-  return line ? Number(line.split(' ').pop()) : NaN;
-}
-
 async function main(): Promise<void> {
   const core = coreThroughput();
   console.log(`aggregator core: ${round(core)} runs/s on one core (slices of 4,000, 2,000 agents)`);
@@ -207,9 +201,14 @@ async function main(): Promise<void> {
   );
   while ((await committed(admin, group, T.runsPriced.name)) < total + wake.length)
     await new Promise((r) => setTimeout(r, 50));
-  const restore = await metric(18592, 'burnrate_aggregator_restore_seconds_sum');
+  const store = { store: 'aggregator' };
+  const restore = await metricValue(18592, 'burnrate_state_restore_seconds_sum', store);
+  const restores = await metricValue(18592, 'burnrate_state_restore_seconds_count', store);
+  const records = await metricValue(18592, 'burnrate_state_restored_records_total', store);
   await stop(svc);
-  console.log(`aggregator restore: ${agents} agents from the changelog in ${round(restore, 2)} s`);
+  console.log(
+    `aggregator restore: ${agents} agents from the changelog in ${round(restore, 2)} s (${restores} restore(s), ${records} changelog records)`,
+  );
   await producer.disconnect();
   await admin.disconnect();
   console.log(

@@ -51,13 +51,9 @@ async function main(): Promise<void> {
   process.stdout.write(JSON.stringify(merged) + '\n');
 }
 
-/** Figures that compare two benchmarks' results: end to end against one INSERT per run, and memory in one object. */
+/** Figures gathered from several benchmarks' results: peak memory of each service, in one object. */
 function derive(m: Record<string, unknown>): void {
   const num = (k: string) => (typeof m[k] === 'number' ? (m[k] as number) : null);
-  const diy = num('diy_rows_per_s');
-  const e2e = num('e2e_runs_per_s');
-  if (diy !== null) m.diy_runs_per_s = diy;
-  if (diy !== null && e2e !== null) m.vs_diy = Number((e2e / diy).toFixed(1));
   const rss = (typeof m.peak_rss_mb === 'object' && m.peak_rss_mb ? m.peak_rss_mb : {}) as Record<
     string,
     unknown

@@ -66,3 +66,32 @@ export function peakRssMb(pid: number | undefined): number | null {
 }
 
 export const round = (v: number, digits = 0): number => Number(v.toFixed(digits));
+
+/** One sample of a Prometheus text exposition: `name{label="value",...} value`. */
+export interface MetricSample {
+  name: string;
+  labels: Record<string, string>;
+  value: number;
+}
+
+/** Every sample a service's /metrics shows now. */
+export async function scrapeMetrics(port: number): Promise<MetricSample[]> {
+  const text = await (await fetch(`http://127.0.0.1:${port}/metrics`)).text();
+  const samples: MetricSample[] = [];
+  for (const line of text.split('\n')) {
+    const m = /^([a-zA-Z_:][\w:]*)(?:\{(.*)\})?\s+(\S+)/.exec(line);
+    if (!m) continue;
+    const labels: Record<string, string> = {};
+    for (const l of (m[2] ?? '').matchAll(/(\w+)="((?:[^"\\]|\\.)*)"/g)) labels[l[1]] = l[2];
+    samples.push({ name: m[1], labels, value: Number(m[3]) });
+  }
+  return samples;
+}
+
+/** The value of the first sample named `name` whose labels include `labels` (NaN when there is none). */
+export async function metricValue(port: number, name: string, labels: Record<string, string> = {}): Promise<number> {
+  const sample = (await scrapeMetrics(port)).find(
+    (s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v),
+  );
+  return sample ? sample.value : NaN;
+}

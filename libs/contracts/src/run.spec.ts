@@ -1,5 +1,5 @@
 import { loadSchemas } from './schemas';
-import { PRICED_RUN_SHAPE, REJECTED_RUN_SHAPE, RUN_EVENT_SHAPE } from './run';
+import { isSuccessfulRun, PRICED_RUN_SHAPE, REJECTED_RUN_SHAPE, RUN_EVENT_SHAPE } from './run';
 
 interface AvroField {
   name: string;
@@ -49,5 +49,16 @@ describe('run contract types', () => {
     const priced = loadSchemas().get('dev.burnrate.v1.PricedRun')!.schema as { fields: AvroField[] };
     const run = priced.fields.find((f) => f.name === 'run')!.type as { type: string; name: string };
     expect(run).toMatchObject({ type: 'record', name: 'RunEvent' });
+  });
+});
+
+describe('isSuccessfulRun', () => {
+  it('is a run with status success and, when scored, a quality score at or above the threshold', () => {
+    const run = (status: string, quality_score: number | null) => ({ status, quality_score });
+    expect(isSuccessfulRun(run('success', null), 0.7)).toBe(true);
+    expect(isSuccessfulRun(run('success', 0.7), 0.7)).toBe(true);
+    expect(isSuccessfulRun(run('success', 0.69), 0.7)).toBe(false);
+    expect(isSuccessfulRun(run('error', null), 0)).toBe(false);
+    expect(isSuccessfulRun(run('error', 1), 0)).toBe(false);
   });
 });

@@ -157,3 +157,15 @@ export const PRICED_RUN_SHAPE: AvroShape<PricedRun> = {
   price_tier: 'string?',
   priced_at: 'timestamp-millis',
 };
+
+/**
+ * The one definition of a successful run, used by every figure that counts them (the aggregator's day buckets, the
+ * detector's cost per successful run, and the recorder's SQL in services/recorder/src/runs.writer.ts, which states it
+ * again in SQL): status `success` and, when it has a quality score, one at or above the team's threshold.
+ */
+export function isSuccessfulRun(
+  run: { status: string; quality_score: number | null },
+  qualityThreshold: number,
+): boolean {
+  return run.status === 'success' && (run.quality_score === null || run.quality_score >= qualityThreshold);
+}

@@ -106,6 +106,7 @@ export class RunsWriter {
            successful_runs, unpriced_runs, cost_nanos, input_tokens, output_tokens, cache_read_tokens)
          select date_trunc('hour', i.finished_at), i.team, i.agent_id, coalesce(i.customer_id, ''), coalesce(i.feature, ''),
            i.model, coalesce(i.cost_centre, ''), i.currency, count(*),
+           -- isSuccessfulRun (libs/contracts run.ts) in SQL; 0 is the default quality threshold there too
            count(*) filter (where i.status = 'success' and (i.quality_score is null
              or i.quality_score >= coalesce(ts.quality_threshold, 0))),
            count(*) filter (where i.price_status = 'unpriced'),

@@ -1,4 +1,10 @@
-import type { AgentBaseline, AgentStats, PricedRun, SessionTotals } from '@libs/contracts';
+import {
+  isSuccessfulRun,
+  type AgentBaseline,
+  type AgentStats,
+  type PricedRun,
+  type SessionTotals,
+} from '@libs/contracts';
 import { median, moments } from '@libs/stats';
 import { dayWindow, type Window } from '@libs/team-settings';
 import { BucketRing, F, WIDTH, type RunFigures } from './buckets';
@@ -174,8 +180,7 @@ export class AgentState {
     if (di < 0) return false;
     const priced = p.price_status === 'priced';
     const spend = priced ? p.total_cost_nanos : 0;
-    const success =
-      run.status === 'success' && (run.quality_score === null || run.quality_score >= s.qualityThreshold);
+    const success = isSuccessfulRun(run, s.qualityThreshold);
     const figures: RunFigures = {
       spend,
       successful: success,

@@ -1,3 +1,4 @@
+import { moments } from '@libs/stats';
 import type { Contributor } from './anomaly';
 
 /** An agent's totals for one day (in its team's time zone). Money in nano-units. */
@@ -39,25 +40,10 @@ export interface AgentDayContext {
   topFeatures: Contributor[];
 }
 
-export function meanStddev(xs: readonly number[]): { mean: number; stddev: number } {
-  if (xs.length === 0) return { mean: 0, stddev: 0 };
-  const mean = xs.reduce((a, b) => a + b, 0) / xs.length;
-  if (xs.length === 1) return { mean, stddev: 0 };
-  const variance = xs.reduce((a, x) => a + (x - mean) ** 2, 0) / (xs.length - 1);
-  return { mean, stddev: Math.sqrt(variance) };
-}
-
-export function median(xs: readonly number[]): number {
-  if (xs.length === 0) return 0;
-  const s = [...xs].sort((a, b) => a - b);
-  const mid = s.length >> 1;
-  return s.length % 2 ? s[mid] : (s[mid - 1] + s[mid]) / 2;
-}
-
 /** Baseline over the last `days` complete days of `history` (oldest first). Days without runs count as zero spend. */
 export function baselineOf(history: readonly DayTotals[], days: number): Baseline {
   const window = history.slice(-days);
-  const spend = meanStddev(window.map((d) => d.spendNanos));
+  const spend = moments(window.map((d) => d.spendNanos));
   const runs = window.reduce((a, d) => a + d.runs, 0);
   const successful = window.reduce((a, d) => a + d.successful, 0);
   const total = window.reduce((a, d) => a + d.spendNanos, 0);

@@ -187,6 +187,26 @@ describe(Detector.name, () => {
     });
   });
 
+  it('forgets an agent without a run for the whole history the rules read, with its sessions, and tells the changelog', () => {
+    const sut = new Detector(() => DEFAULT_SETTINGS);
+    replay(sut, [
+      priced('support', START, { agent_id: 'quiet', session_id: 's1' }),
+      priced('support', START + HOUR, { agent_id: 'busy' }),
+    ]);
+    const changed = new Set<LedgerKey>();
+    sut.onRun(priced('support', START + 59 * DAY, { agent_id: 'busy' }), changed);
+    sut.endBatch(changed);
+    expect([...sut.agents.keys()].sort()).toEqual(['support/busy', 'support/quiet']);
+    const later = new Set<LedgerKey>();
+    sut.onRun(priced('support', START + 61 * DAY, { agent_id: 'busy' }), later);
+    sut.endBatch(later);
+    expect([...sut.agents.keys()]).toEqual(['support/busy']);
+    expect(later).toContain(Detector.agentKey('support', 'quiet'));
+    expect(later).toContain(Detector.sessionKey('support', 'quiet', 's1'));
+    expect(sut.persisted(Detector.agentKey('support', 'quiet'))).toBeNull();
+    expect(sut.persisted(Detector.sessionKey('support', 'quiet', 's1'))).toBeNull();
+  });
+
   describe('a run delivered again', () => {
     /** Every fifth run delivered a second time a few runs later, priced again (another offset, another priced_at). */
     function withRetries(runs: readonly PricedRun[]): PricedRun[] {

@@ -1,7 +1,8 @@
-import type { PricedRun } from '@libs/contracts';
 import type { Anomaly, Contributor, Evaluation } from './anomaly';
 import { AnomalyTracker, type EmitContext, type TrackedSet } from './anomaly-tracker';
-import { baselineOf, median, type AgentDayContext, type Baseline, type DayTotals } from './context';
+import { isSuccessfulRun, type PricedRun } from '@libs/contracts';
+import { median } from '@libs/stats';
+import { baselineOf, type AgentDayContext, type Baseline, type DayTotals } from './context';
 import type { DetectorSettings } from '@libs/team-settings';
 import { dayWindow, minuteWindow, monthWindow, type Window } from '@libs/team-settings';
 import { SpendZScoreRule } from '../rules/spend-zscore.rule';
@@ -17,6 +18,8 @@ import { BudgetRule } from '../rules/budget.rule';
 import type { TeamSpend, TeamSpendEntry } from './team-detector';
 
 const HISTORY_DAYS = 60;
+const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
 const DRIFT_LOOKBACK_DAYS = 35;
 const CLOSED_SESSIONS_KEPT = 200;
 const MAX_OPEN_SESSIONS = 2000;
@@ -183,6 +186,8 @@ export class Detector {
   private remembered = 0;
   /** The run ids counted since the last `endBatch`. */
   private counting: RunIds | undefined;
+  /** The stream-time hour of the last sweep for idle agents. */
+  private sweptHour = 0;
   /** Team spend counted since the last `takeTeamSpend`, by team, day and customer. */
   private spend = new Map<string, TeamSpendEntry & { team: string; currency: string }>();
 
@@ -272,6 +277,28 @@ export class Detector {
         break;
       this.forget(oldest);
       changed.add(oldest.key);
+    }
+    const hour = Math.floor(this.streamTime / HOUR);
+    if (hour > this.sweptHour) {
+      this.sweptHour = hour;
+      this.forgetIdleAgents(changed);
+    }
+  }
+
+  /**
+   * Agents without a run for the whole history the rules read (HISTORY_DAYS of stream time) have nothing left to judge
+   * against: their ledgers and open sessions leave memory and the changelog, unless an incident of theirs is open.
+   */
+  private forgetIdleAgents(changed: Set<LedgerKey>): void {
+    const before = this.streamTime - HISTORY_DAYS * DAY;
+    for (const [id, a] of this.agents) {
+      if (a.clock >= before) continue;
+      let open = false;
+      for (const _ in a.tracked) open = true;
+      if (open) continue;
+      for (const s of Object.keys(a.sessions)) changed.add(Detector.sessionKey(a.team, a.agentId, s));
+      this.agents.delete(id);
+      changed.add(`agent:${id}`);
     }
   }
 
@@ -506,7 +533,7 @@ export class Detector {
 
   private closedMedian(a: AgentLedger): number {
     let m = this.medians.get(a);
-    if (m === undefined) this.medians.set(a, (m = median(a.closedSessions)));
+    if (m === undefined) this.medians.set(a, (m = median(a.closedSessions) ?? 0));
     return m;
   }
 
@@ -541,11 +568,7 @@ export class Detector {
     const run = p.run;
     d.spendNanos += cost;
     d.runs++;
-    if (
-      run.status === 'success' &&
-      (run.quality_score === null || run.quality_score >= settings.qualityThreshold)
-    )
-      d.successful++;
+    if (isSuccessfulRun(run, settings.qualityThreshold)) d.successful++;
     if (!run.customer_id) d.unattributedNanos += cost;
     if (p.price_status === 'unpriced') d.unpricedRuns++;
     if ('customers' in d) {
