@@ -1,13 +1,15 @@
 /**
  * One-shot set-up of a burnrate installation (the Kubernetes migration Job runs this; so does `npm run up`):
- * database migrations, Kafka topics, Avro schema registration, and the rate card's first seed.
+ * database migrations, Kafka topics, Avro schema registration, the rate card's first seed, and the detector's state
+ * carried over from 0.2's single changelog (carry-detector-state.ts).
  */
 import { commonSpec, loadConfigOrExit } from '@libs/config';
-import { Topics, defaultSchemaDir, loadSchemas } from '@libs/contracts';
+import { Topics, defaultSchemaDir, detectorTopics, loadSchemas } from '@libs/contracts';
 import { createPool, runMigrations } from '@libs/db';
 import { seedRateCardIfEmpty } from '@libs/pricing-core';
 import { AvroSerde, createKafka, provisionTopics } from '@libs/kafka';
 import { JsonLogger } from '@libs/observability';
+import { carryDetectorState } from './carry-detector-state';
 
 export async function migrate(): Promise<void> {
   const config = loadConfigOrExit(commonSpec);
@@ -19,11 +21,18 @@ export async function migrate(): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
   try {
-    const created = await provisionTopics(admin, config, Object.values(Topics));
+    const { agents, teams, teamSpend } = detectorTopics();
+    const created = await provisionTopics(admin, config, [
+      ...Object.values(Topics),
+      agents,
+      teams,
+      teamSpend,
+    ]);
     log.info('topics provisioned', { created });
   } finally {
     await admin.disconnect();
   }
+  await carryDetectorState(kafka, log);
 
   const schemas = loadSchemas(defaultSchemaDir());
   const withSchemas = Object.values(Topics).filter((t) => t.valueSchema && schemas.has(t.valueSchema));

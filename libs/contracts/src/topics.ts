@@ -82,6 +82,26 @@ export function changelogTopic(
   };
 }
 
+/**
+ * The detector's own topics: the changelogs of its two stages (agents, by runs.priced partition; teams, by team-spend
+ * partition) and team-spend between them (what each team spent per slice of runs.priced, keyed by team).
+ * `legacyLedgers` is where 0.2 and earlier kept every ledger, partitioned by ledger key; `npm run migrate` carries it
+ * over once (scripts/carry-detector-state.ts).
+ */
+export function detectorTopics(ns = process.env.BURNRATE_TOPIC_NAMESPACE) {
+  return {
+    agents: changelogTopic('detector', 'agents', ns),
+    teams: changelogTopic('detector', 'teams', ns),
+    teamSpend: {
+      name: `burnrate.detector.team-spend.v1${ns ? `.${ns}` : ''}`,
+      valueSchema: null,
+      compacted: false,
+      retentionMs: 7 * DAY_MS,
+    } satisfies TopicSpec,
+    legacyLedgers: changelogTopic('detector', 'ledgers', ns),
+  };
+}
+
 /** The partition key of every run-derived topic: one agent's runs in one partition, in order. */
 export function agentKey(team: string | null | undefined, agentId: string): string {
   return team ? `${team}/${agentId}` : agentId;

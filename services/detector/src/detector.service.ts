@@ -1,7 +1,7 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import type { Pool } from 'pg';
 import { CONFIG, type ConfigOf } from '@libs/config';
-import { Topics, changelogTopic, type PricedRun, type TopicSpec } from '@libs/contracts';
+import { Topics, detectorTopics, type PricedRun } from '@libs/contracts';
 import { PG_POOL } from '@libs/db';
 import { KafkaService, PartitionStore, type BatchConsumer, type OutboundRecord } from '@libs/kafka';
 import { JsonLogger, Metrics } from '@libs/observability';
@@ -12,18 +12,13 @@ import { TeamDetector, type TeamLedger, type TeamSpend } from './core/team-detec
 import { detectBatch, detectTeamBatch } from './detect-batch';
 import { detectorSpec } from './detector.config';
 
+const DETECTOR_TOPICS = detectorTopics();
 /** The agents' ledgers, partition p of it the state of runs.priced partition p. */
-export const AGENT_CHANGELOG = changelogTopic('detector', 'agents');
+export const AGENT_CHANGELOG = DETECTOR_TOPICS.agents;
 /** The team ledgers (team and customer budgets), partition p of it the state of team-spend partition p. */
-export const TEAM_CHANGELOG = changelogTopic('detector', 'teams');
-
+export const TEAM_CHANGELOG = DETECTOR_TOPICS.teams;
 /** What each team spent per slice of runs.priced, keyed by team: the input of team and customer budgets. Internal. */
-export const TEAM_SPEND: TopicSpec = {
-  name: `burnrate.detector.team-spend.v1${process.env.BURNRATE_TOPIC_NAMESPACE ? `.${process.env.BURNRATE_TOPIC_NAMESPACE}` : ''}`,
-  valueSchema: null,
-  compacted: false,
-  retentionMs: 7 * 24 * 3_600_000,
-};
+export const TEAM_SPEND = DETECTOR_TOPICS.teamSpend;
 
 /**
  * runs.priced -> anomalies, in two stages that each own their state. The agent stage keeps the ledgers of the agents
