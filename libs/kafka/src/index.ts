@@ -6,7 +6,6 @@ export * from './avro-serde';
 export * from './batch-producer';
 export * from './batch-consumer';
 export * from './failure';
-export * from './read-and-forget';
 export * from './topics';
 export * from './kafka.service';
 export * from './kafka.module';
