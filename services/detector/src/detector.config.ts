@@ -8,7 +8,7 @@ export const detectorSpec = {
   INSTANCE_ID: str(process.env.HOSTNAME ?? 'local'),
   /** How far back (stream time) a repeated run_id is recognised and dropped, as in the aggregator... */
   DEDUPE_WINDOW_MS: int(15 * 60_000, { min: 0 }),
-  /** ...and the most run ids remembered for it (the detector holds every partition's: its restore reads them all). */
+  /** ...and the most run ids remembered for it, per partition of runs.priced. */
   DEDUPE_MAX_IDS: int(200_000, { min: 1000 }),
   /** How often team settings and budgets are re-read from PostgreSQL. */
   SETTINGS_POLL_MS: int(5000, { min: 200 }),
