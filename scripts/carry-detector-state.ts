@@ -1,16 +1,23 @@
 /**
- * Upgrading from 0.2: the detector kept every ledger in one changelog (`burnrate.detector.ledgers.changelog.v1`),
- * partitioned by ledger key, and every replica read all of it. It now keeps an agent's ledger in the partition of the
- * agent's runs (`…detector.agents.changelog…`) and team budgets in the partition of the team (`…detector.teams…`).
- * `migrate` (the pre-upgrade hook) calls this: when the old changelog has records and the new one has none, the latest
- * record of every agent, open session and team is written to its new partition, in one Kafka transaction (all or
- * nothing), so the upgraded detector starts with its 60 days of history and open incidents instead of learning again.
- * Run ids kept for dedupe are not carried (they matter for minutes). Afterwards the old topic can be deleted.
+ * Upgrading from 0.2: the detector kept a ledger of every agent (its own copy of the per-agent figures, and its open
+ * incidents) and team in one changelog (`burnrate.detector.ledgers.changelog.v1`), partitioned by ledger key, and
+ * every replica read all of it. The figures are now the aggregator's alone (it has kept them all along); the detector
+ * keeps each agent's open incidents in the partition of the agent's agent-stats (`…detector.agents.changelog…`) and
+ * the team ledgers in the partition of the team's team-spend (`…detector.teams…`). `migrate` (the pre-upgrade hook)
+ * calls this: when the old changelog has records and the new ones none, every agent's open incidents and every team
+ * ledger are written to their new partitions in one Kafka transaction (all or nothing), so an incident open at the
+ * upgrade still resolves where it paged and is not paged again. Afterwards the old topic can be deleted.
  */
 import type { Admin, Kafka } from 'kafkajs';
 import { Topics, detectorTopics, topicsIn } from '@libs/contracts';
 import { murmur2, readPartitions } from '@libs/kafka';
 import type { JsonLogger } from '@libs/observability';
+
+interface LegacyAgentLedger {
+  team: string;
+  agentId: string;
+  tracked?: Record<string, unknown>;
+}
 
 const partitionOf = (key: string, count: number) => (murmur2(Buffer.from(key)) & 0x7fffffff) % count;
 
@@ -27,9 +34,9 @@ export async function carryDetectorState(
   kafka: Kafka,
   log: JsonLogger,
   ns?: string,
-): Promise<{ agents: number; sessions: number; teams: number } | null> {
+): Promise<{ agents: number; teams: number } | null> {
   const T = detectorTopics(ns);
-  const runsPriced = (ns ? topicsIn(ns) : Topics).runsPriced.name;
+  const topics = ns ? topicsIn(ns) : Topics;
   const admin = kafka.admin();
   await admin.connect();
   let legacy: { count: number; records: bigint };
@@ -38,8 +45,10 @@ export async function carryDetectorState(
   try {
     legacy = await partitionsOf(admin, T.legacyLedgers.name);
     if (legacy.records === 0n) return null;
-    const [agents, teams, priced, spend] = await Promise.all(
-      [T.agents.name, T.teams.name, runsPriced, T.teamSpend.name].map((t) => partitionsOf(admin, t)),
+    const [agents, teams, stats, spend] = await Promise.all(
+      [T.agents.name, T.teams.name, topics.agentStats.name, topics.teamSpend.name].map((t) =>
+        partitionsOf(admin, t),
+      ),
     );
     if (agents.records > 0n || teams.records > 0n) {
       log.info('detector state already carried over (its new changelogs have records); nothing to do', {
@@ -47,10 +56,10 @@ export async function carryDetectorState(
       });
       return null;
     }
-    if (agents.count === 0 || teams.count === 0 || priced.count === 0 || spend.count === 0)
+    if (agents.count === 0 || teams.count === 0 || stats.count === 0 || spend.count === 0)
       throw new Error('the detector topics must be provisioned before its state is carried over');
-    // the agents' changelog follows runs.priced partition for partition; the teams' follows team-spend
-    agentsCount = priced.count;
+    // the agents' changelog follows agent-stats partition for partition; the teams' follows team-spend
+    agentsCount = stats.count;
     teamsCount = spend.count;
   } finally {
     await admin.disconnect();
@@ -65,17 +74,21 @@ export async function carryDetectorState(
 
   const agents: { key: string; value: Buffer; partition: number }[] = [];
   const teams: { key: string; value: Buffer; partition: number }[] = [];
-  let sessions = 0;
   for (const [key, value] of latest) {
     if (value === null) continue;
     const colon = key.indexOf(':');
     const [kind, id] = [key.slice(0, colon), key.slice(colon + 1)];
-    if (kind === 'agent') agents.push({ key, value, partition: partitionOf(id, agentsCount) });
-    else if (kind === 'session') {
-      const [agent] = JSON.parse(id) as [string, string];
-      agents.push({ key, value, partition: partitionOf(agent, agentsCount) });
-      sessions++;
+    if (kind === 'agent') {
+      // of a 0.2 agent ledger, only its open incidents are the detector's now
+      const { team, agentId, tracked } = JSON.parse(value.toString()) as LegacyAgentLedger;
+      if (tracked && Object.keys(tracked).length > 0)
+        agents.push({
+          key,
+          value: Buffer.from(JSON.stringify({ team, agentId, tracked })),
+          partition: partitionOf(id, agentsCount),
+        });
     } else if (kind === 'team') teams.push({ key, value, partition: partitionOf(id, teamsCount) });
+    // sessions and run ids: the aggregator's now
   }
 
   const producer = kafka.producer({
@@ -102,7 +115,7 @@ export async function carryDetectorState(
   } finally {
     await producer.disconnect();
   }
-  const carried = { agents: agents.length - sessions, sessions, teams: teams.length };
+  const carried = { agents: agents.length, teams: teams.length };
   log.info('detector state carried over to its partition-aligned changelogs', {
     from: T.legacyLedgers.name,
     ...carried,

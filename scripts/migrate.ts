@@ -21,13 +21,8 @@ export async function migrate(): Promise<void> {
   const admin = kafka.admin();
   await admin.connect();
   try {
-    const { agents, teams, teamSpend } = detectorTopics();
-    const created = await provisionTopics(admin, config, [
-      ...Object.values(Topics),
-      agents,
-      teams,
-      teamSpend,
-    ]);
+    const { agents, teams } = detectorTopics();
+    const created = await provisionTopics(admin, config, [...Object.values(Topics), agents, teams]);
     log.info('topics provisioned', { created });
   } finally {
     await admin.disconnect();

@@ -1,19 +1,57 @@
 import type { Kafka } from 'kafkajs';
-import { detectorTopics, topicsIn, type PricedRun } from '@libs/contracts';
+import { detectorTopics, topicsIn } from '@libs/contracts';
 import { murmur2, provisionTopics, readPartitions } from '@libs/kafka';
 import { DEFAULT_SETTINGS, type Budget } from '@libs/team-settings';
-import { Detector, type LedgerKey } from '../services/detector/src/core/detector';
-import { TeamDetector } from '../services/detector/src/core/team-detector';
-import { detectBatch, detectTeamBatch } from '../services/detector/src/detect-batch';
-import { agentFleet, generateRuns } from '../services/detector/src/testing/synthetic';
+import { Detector } from '../services/detector/src/core/detector';
+import { TeamDetector, type TeamLedger } from '../services/detector/src/core/team-detector';
 import { carryDetectorState } from '../scripts/carry-detector-state';
 import { quietLogger, testConfig, testKafka, uid } from './support/stack';
 
 const config = testConfig({ KAFKA_TOPIC_PARTITIONS: '6' });
 const DAY = 86_400_000;
 const START = Date.UTC(2026, 1, 2);
-const budget: Budget = { scope: 'team', subject: '', period: 'month', amountNanos: 1e9, currency: 'USD' };
-const settings = { ...DEFAULT_SETTINGS, budgets: [budget] };
+const settings = {
+  ...DEFAULT_SETTINGS,
+  budgets: [{ scope: 'team', subject: '', period: 'month', amountNanos: 1e9, currency: 'USD' } as Budget],
+};
+
+/** A 0.2 agent ledger as its changelog held it: the detector's own copy of the agent's figures, and its incidents. */
+function legacyAgent(team: string, agentId: string, open: boolean) {
+  return {
+    team,
+    agentId,
+    currency: 'USD',
+    clock: START + 3 * DAY,
+    today: {
+      start: START + 3 * DAY,
+      end: START + 4 * DAY,
+      spendNanos: 5e9,
+      runs: 40,
+      customers: {},
+      features: {},
+    },
+    history: [],
+    recentCosts: [1e8],
+    tracked: open
+      ? {
+          [`spend_zscore|${team}|${agentId}||d`]: {
+            key: `spend_zscore|${team}|${agentId}||d`,
+            rule: 'spend_zscore',
+            team,
+            agentId,
+            windowStart: START + 3 * DAY,
+            windowEnd: START + 4 * DAY,
+            severity: 'error',
+            startedAt: START + 3 * DAY + 1000,
+            seq: 0,
+            paged: true,
+            last: { severity: 'error', observed: 5, threshold: 2, summary: 'spend' },
+            currency: 'USD',
+          },
+        }
+      : {},
+  };
+}
 
 describe('carrying 0.2 detector state over to the partition-aligned changelogs (real broker)', () => {
   let kafka: Kafka;
@@ -22,61 +60,81 @@ describe('carrying 0.2 detector state over to the partition-aligned changelogs (
     kafka = testKafka(config);
   });
 
-  it('puts every agent, open session and team in the partition its new owner restores, once', async () => {
+  it('puts every open incident and team ledger in the partition its new owner restores, once', async () => {
     const ns = `t${uid()}`;
     const T = detectorTopics(ns);
-    // 0.2's state: one detector for everything, every ledger in the partition its key hashed to (3 partitions)
-    const runs: PricedRun[] = [
-      ...generateRuns({ start: START, days: 4, agents: agentFleet(12, 3), incidents: [], seed: 3 }),
-    ];
-    const live = new Detector(() => settings);
+    const agents = Array.from({ length: 30 }, (_, i) =>
+      legacyAgent(i % 2 ? 'support' : 'growth', `agent-${i}`, i % 3 === 0),
+    );
     const teams = new TeamDetector(() => settings);
-    const legacy: { key: string; value: string | null }[] = [];
-    for (let i = 0; i < runs.length; i += 100) {
-      const out = detectBatch(live, runs.slice(i, i + 100));
-      legacy.push(...out.ledgers, ...detectTeamBatch(teams, out.teamSpend).ledgers);
-    }
-    const openSessions = [...live.agents.values()].reduce((n, a) => n + Object.keys(a.sessions).length, 0);
-    expect(openSessions).toBeGreaterThan(0);
-    expect(teams.teams.size).toBeGreaterThan(0);
+    teams.onSpend(
+      {
+        team: 'support',
+        currency: 'USD',
+        entries: [{ at: START, customer_id: 'acme', spend_nanos: 2e9, run_id: 'r1', late: false }],
+      },
+      new Set(),
+    );
+    teams.onSpend(
+      {
+        team: 'growth',
+        currency: 'USD',
+        entries: [{ at: START, customer_id: null, spend_nanos: 3e8, run_id: 'r2', late: false }],
+      },
+      new Set(),
+    );
+    // 0.2's changelog: every ledger, its sessions and run ids, in the partition its key hashed to (3 partitions)
+    const legacy = [
+      ...agents.map((a) => ({ key: `agent:${a.team}/${a.agentId}`, value: JSON.stringify(a) })),
+      {
+        key: 'session:["support/agent-1","s1"]',
+        value: JSON.stringify({ start: START, last: START, cost: 1, runs: 1 }),
+      },
+      { key: 'seen:["support","r1"]', value: JSON.stringify({ at: START, ids: ['support\u0000r1'] }) },
+      ...[...teams.teams.keys()].map((t) => ({
+        key: `team:${t}`,
+        value: teams.persisted(TeamDetector.key(t)),
+      })),
+    ];
 
     const admin = kafka.admin();
     await admin.connect();
     await provisionTopics(admin, testConfig({ KAFKA_TOPIC_PARTITIONS: '3' }), [T.legacyLedgers]);
-    await provisionTopics(admin, config, [topicsIn(ns).runsPriced, T.agents, T.teams, T.teamSpend]);
+    const topics = topicsIn(ns);
+    await provisionTopics(admin, config, [topics.agentStats, topics.teamSpend, T.agents, T.teams]);
     await admin.disconnect();
     const producer = kafka.producer({ idempotent: true });
     await producer.connect();
-    await producer.send({
-      topic: T.legacyLedgers.name,
-      acks: -1,
-      messages: legacy.map((r) => ({ key: r.key, value: r.value })),
-    });
+    await producer.send({ topic: T.legacyLedgers.name, acks: -1, messages: legacy });
     await producer.disconnect();
 
-    const carried = await carryDetectorState(kafka, quietLogger(), ns);
-    expect(carried).toEqual({ agents: live.agents.size, sessions: openSessions, teams: teams.teams.size });
+    const open = agents.filter((a) => Object.keys(a.tracked).length > 0);
+    expect(await carryDetectorState(kafka, quietLogger(), ns)).toEqual({ agents: open.length, teams: 2 });
 
-    // Each partition restored on its own gives exactly the agents whose runs are in that partition of runs.priced.
+    // Each partition restored on its own gives exactly the open incidents of the agents in that partition of
+    // agent-stats, and the team ledgers of the teams in that partition of team-spend.
     const partitionOf = (key: string) => (murmur2(Buffer.from(key)) & 0x7fffffff) % 6;
     const restored = new Map<string, unknown>();
     for (let p = 0; p < 6; p++) {
       const d = new Detector(() => settings);
       await readPartitions(kafka, T.agents.name, [p], (_p, m) =>
-        d.restore(m.key!.toString() as LedgerKey, m.value ? JSON.parse(m.value.toString()) : null),
+        d.restore(m.key!.toString(), m.value ? JSON.parse(m.value.toString()) : null),
       );
-      d.restored();
-      for (const [id, ledger] of d.agents) {
+      for (const [id, incidents] of d.agents) {
         expect(partitionOf(id)).toBe(p);
-        restored.set(id, ledger);
+        restored.set(id, incidents);
       }
     }
-    expect(restored).toEqual(live.agents);
+    expect(restored).toEqual(
+      new Map(
+        open.map((a) => [`${a.team}/${a.agentId}`, { team: a.team, agentId: a.agentId, tracked: a.tracked }]),
+      ),
+    );
     const teamLedgers = new TeamDetector(() => settings);
     for (let p = 0; p < 6; p++)
       await readPartitions(kafka, T.teams.name, [p], (part, m) => {
         expect(partitionOf(m.key!.toString().slice('team:'.length))).toBe(part);
-        teamLedgers.restore(m.key!.toString(), JSON.parse(m.value!.toString()));
+        teamLedgers.restore(m.key!.toString(), JSON.parse(m.value!.toString()) as TeamLedger);
       });
     expect(teamLedgers.teams).toEqual(teams.teams);
 

@@ -35,6 +35,32 @@ export interface SessionTotals {
   closed: boolean;
 }
 
+export interface NamedSpend {
+  name: string;
+  spend_nanos: number;
+}
+
+/** The rule inputs the aggregator keeps beyond the day and the baseline (schemas/agent-stats.avsc AgentSignals). */
+export interface AgentSignals {
+  last_run_at: number;
+  last_run_id: string | null;
+  history_days: number;
+  yesterday: AgentStatsBucket | null;
+  month: { start: number; end: number; spend_nanos: number };
+  baseline_cost_per_run_nanos: number | null;
+  baseline_cost_per_success_nanos: number | null;
+  baseline_unattributed_mean_nanos: number;
+  recent_cost_per_run: { nanos: number; runs: number } | null;
+  reference_cost_per_run: { nanos: number; days: number } | null;
+  minutes: { start: number; runs: number }[];
+  minute_norm: number | null;
+  parents: { parent_run_id: string; children: number }[];
+  child_norm: number | null;
+  top_customers: NamedSpend[];
+  top_features: NamedSpend[];
+  unpriced_models: { provider: string; model: string; runs_today: number }[];
+}
+
 export interface AgentStats {
   team: string;
   agent_id: string;
@@ -46,4 +72,6 @@ export interface AgentStats {
   hour: AgentStatsBucket;
   baseline: AgentBaseline;
   sessions: { open: number; closed: number; median_cost_nanos: number | null; changed: SessionTotals[] };
+  /** Null in records written before the aggregator carried them. */
+  signals: AgentSignals | null;
 }

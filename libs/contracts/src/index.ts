@@ -5,3 +5,4 @@ export * from './run-validation';
 export * from './openapi';
 export * from './agent-stats';
 export * from './anomaly';
+export * from './team-spend';

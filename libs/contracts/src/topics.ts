@@ -35,6 +35,12 @@ const BASE_TOPICS = {
     compacted: false,
     retentionMs: 7 * DAY_MS,
   },
+  teamSpend: {
+    name: 'burnrate.team-spend.v1',
+    valueSchema: 'dev.burnrate.v1.TeamSpend',
+    compacted: false,
+    retentionMs: 7 * DAY_MS,
+  },
   anomalies: {
     name: 'burnrate.anomalies.v1',
     valueSchema: 'dev.burnrate.v1.Anomaly',
@@ -83,21 +89,15 @@ export function changelogTopic(
 }
 
 /**
- * The detector's own topics: the changelogs of its two stages (agents, by runs.priced partition; teams, by team-spend
- * partition) and team-spend between them (what each team spent per slice of runs.priced, keyed by team).
- * `legacyLedgers` is where 0.2 and earlier kept every ledger, partitioned by ledger key; `npm run migrate` carries it
- * over once (scripts/carry-detector-state.ts).
+ * The detector's changelogs: its agents' incidents (partition p the state of agent-stats partition p) and its team
+ * ledgers (partition p the state of team-spend partition p). `legacyLedgers` is where 0.2 and earlier kept every
+ * ledger, partitioned by ledger key; `npm run migrate` carries its team ledgers over once
+ * (scripts/carry-detector-state.ts).
  */
 export function detectorTopics(ns = process.env.BURNRATE_TOPIC_NAMESPACE) {
   return {
     agents: changelogTopic('detector', 'agents', ns),
     teams: changelogTopic('detector', 'teams', ns),
-    teamSpend: {
-      name: `burnrate.detector.team-spend.v1${ns ? `.${ns}` : ''}`,
-      valueSchema: null,
-      compacted: false,
-      retentionMs: 7 * DAY_MS,
-    } satisfies TopicSpec,
     legacyLedgers: changelogTopic('detector', 'ledgers', ns),
   };
 }

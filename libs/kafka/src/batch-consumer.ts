@@ -219,15 +219,7 @@ export class BatchConsumer<T> {
   async start(): Promise<void> {
     const { options } = this;
     if (options.transactional) {
-      this.txProducer = this.kafka.producer({
-        transactionalId: options.transactionalId ?? `${options.groupId}-${hostname()}-${process.pid}`,
-        idempotent: true,
-        maxInFlightRequests: 1,
-        transactionTimeout: 15000,
-        allowAutoTopicCreation: false,
-        createPartitioner: KeyedPartitioner,
-      });
-      await this.txProducer.connect();
+      this.txProducer = await this.connectTxProducer();
     } else {
       this.plainProducer = new BatchProducer(this.kafka, { lingerMs: 0 });
       await this.plainProducer.connect();
@@ -557,14 +549,30 @@ export class BatchConsumer<T> {
     return { records, deadLetters };
   }
 
+  private async connectTxProducer(): Promise<Producer> {
+    const { options } = this;
+    const producer = this.kafka.producer({
+      transactionalId: options.transactionalId ?? `${options.groupId}-${hostname()}-${process.pid}`,
+      idempotent: true,
+      maxInFlightRequests: 1,
+      transactionTimeout: 15000,
+      allowAutoTopicCreation: false,
+      createPartitioner: KeyedPartitioner,
+    });
+    await producer.connect();
+    return producer;
+  }
+
   private async commit(
     topic: string,
     partition: number,
     offset: string,
     outputs: OutboundRecord[],
   ): Promise<void> {
-    if (this.txProducer) {
-      const tx = await this.txProducer.transaction();
+    if (this.options.transactional) {
+      this.txProducer ??= await this.connectTxProducer();
+      const producer = this.txProducer;
+      const tx = await producer.transaction();
       try {
         await sendInRequests(tx, outputs, {
           compression: this.options.compression ?? CompressionTypes.None,
@@ -576,7 +584,13 @@ export class BatchConsumer<T> {
         });
         await tx.commit();
       } catch (err) {
+        // Whatever state the transaction was left in (an abort can fail too, leaving it open on the broker with this
+        // attempt's records, to be committed with the retry's), a new producer with the same transactional id
+        // fences it: initialising it aborts any transaction still open, so the retry starts clean and nothing it
+        // retries is committed twice.
         await tx.abort().catch(() => undefined);
+        if (this.txProducer === producer) this.txProducer = undefined;
+        await producer.disconnect().catch(() => undefined);
         throw err;
       }
       return;

@@ -11,7 +11,7 @@ export function aggregatorModule(config: object) {
       ServiceCoreModule.forRoot({ service: 'aggregator', config }),
       KafkaModule.forRoot({
         clientId: 'aggregator',
-        topics: [Topics.runsPriced, Topics.agentStats, STATE_CHANGELOG],
+        topics: [Topics.runsPriced, Topics.agentStats, Topics.teamSpend, STATE_CHANGELOG],
         producer: false,
       }),
       DbModule,

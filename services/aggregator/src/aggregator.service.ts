@@ -8,7 +8,7 @@ import { PG_POOL } from '@libs/db';
 import { KafkaService, PartitionStore, type BatchConsumer } from '@libs/kafka';
 import { JsonLogger, Metrics } from '@libs/observability';
 import { PgTeamSettingsRepository, TeamSettingsCache } from '@libs/team-settings';
-import type { AggregationSettings } from './core/agent-state';
+import { aggregationSettings, type AggregationSettings } from './core/agent-state';
 import { PartitionState, type AggregatorOptions } from './core/aggregator';
 import { FileColdAgents } from './file-cold-agents';
 import { aggregatorSpec } from './aggregator.config';
@@ -100,15 +100,8 @@ export class AggregatorService implements OnApplicationBootstrap, OnApplicationS
     });
   }
 
-  private readonly settingsOf = (team: string): AggregationSettings => {
-    const s = this.settings.lookup(team);
-    return {
-      timezone: s.timezone,
-      qualityThreshold: s.qualityThreshold,
-      baselineDays: s.zscore.baselineDays,
-      sessionIdleMs: s.session.idleCloseMs,
-    };
-  };
+  private readonly settingsOf = (team: string): AggregationSettings =>
+    aggregationSettings(this.settings.lookup(team));
 
   async onApplicationBootstrap(): Promise<void> {
     mkdirSync(this.config.STATE_DIR, { recursive: true });
@@ -158,6 +151,11 @@ export class AggregatorService implements OnApplicationBootstrap, OnApplicationS
               topic: Topics.agentStats.name,
               key: s.key,
               value: serde.encode(Topics.agentStats, s.value),
+            })),
+            ...result.teamSpend.map((t) => ({
+              topic: Topics.teamSpend.name,
+              key: t.team,
+              value: serde.encode(Topics.teamSpend, t),
             })),
             ...result.changelog.map((c) => this.store.record(ctx.partition, c.key, c.value)),
           ],

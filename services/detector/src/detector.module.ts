@@ -3,7 +3,7 @@ import { Topics } from '@libs/contracts';
 import { DbModule } from '@libs/db';
 import { KafkaModule } from '@libs/kafka';
 import { ServiceCoreModule } from '@libs/observability';
-import { AGENT_CHANGELOG, DetectorService, TEAM_CHANGELOG, TEAM_SPEND } from './detector.service';
+import { AGENT_CHANGELOG, DetectorService, TEAM_CHANGELOG } from './detector.service';
 
 export function detectorModule(config: object) {
   @Module({
@@ -11,7 +11,7 @@ export function detectorModule(config: object) {
       ServiceCoreModule.forRoot({ service: 'detector', config }),
       KafkaModule.forRoot({
         clientId: 'detector',
-        topics: [Topics.runsPriced, Topics.anomalies, AGENT_CHANGELOG, TEAM_SPEND, TEAM_CHANGELOG],
+        topics: [Topics.agentStats, Topics.teamSpend, Topics.anomalies, AGENT_CHANGELOG, TEAM_CHANGELOG],
         producer: false,
       }),
       DbModule,

@@ -1,32 +1,29 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import type { Pool } from 'pg';
 import { CONFIG, type ConfigOf } from '@libs/config';
-import { Topics, detectorTopics, type PricedRun } from '@libs/contracts';
+import { Topics, detectorTopics, type AgentStats, type TeamSpend } from '@libs/contracts';
 import { PG_POOL } from '@libs/db';
 import { KafkaService, PartitionStore, type BatchConsumer, type OutboundRecord } from '@libs/kafka';
 import { JsonLogger, Metrics } from '@libs/observability';
 import { PgTeamSettingsRepository, TeamSettingsCache } from '@libs/team-settings';
 import type { Anomaly } from './core/anomaly';
-import { Detector, type DetectorOptions, type LedgerKey } from './core/detector';
-import { TeamDetector, type TeamLedger, type TeamSpend } from './core/team-detector';
+import { Detector, type AgentIncidents } from './core/detector';
+import { TeamDetector, type TeamLedger } from './core/team-detector';
 import { detectBatch, detectTeamBatch } from './detect-batch';
 import { detectorSpec } from './detector.config';
 
 const DETECTOR_TOPICS = detectorTopics();
-/** The agents' ledgers, partition p of it the state of runs.priced partition p. */
+/** The agents' open incidents, partition p of it the state of agent-stats partition p. */
 export const AGENT_CHANGELOG = DETECTOR_TOPICS.agents;
 /** The team ledgers (team and customer budgets), partition p of it the state of team-spend partition p. */
 export const TEAM_CHANGELOG = DETECTOR_TOPICS.teams;
-/** What each team spent per slice of runs.priced, keyed by team: the input of team and customer budgets. Internal. */
-export const TEAM_SPEND = DETECTOR_TOPICS.teamSpend;
 
 /**
- * runs.priced -> anomalies, in two stages that each own their state. The agent stage keeps the ledgers of the agents
- * of its assigned partitions of runs.priced (one agent's runs are all in one partition); each slice's anomalies, the
- * ledgers it changed (to changelog partition = input partition) and what each team spent (to the team-spend topic,
- * keyed by team) are committed with the consumed offsets in one Kafka transaction. The team stage reads team-spend
- * and owns team and customer budgets the same way. So a condition pages once; replicas divide the agents and teams,
- * and a moved partition is restored from its own changelog partition only. Team settings are polled from PostgreSQL.
+ * The rules, over what the aggregator keeps: agent-stats -> anomalies, and team-spend -> team and customer budget
+ * anomalies. Each stage holds only the state of its assigned partitions (the agents' open incidents; the teams' day
+ * and month spend and incidents) in a PartitionStore; each slice's anomalies, its changelog records (changelog
+ * partition = input partition) and its consumed offsets are committed in one Kafka transaction, so a condition pages
+ * once, and replicas divide the agents and teams. Team settings are polled from PostgreSQL and apply without a restart.
  */
 @Injectable()
 export class DetectorService implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -40,7 +37,6 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
   private readonly lagMs;
   private readonly agents;
   private readonly teams;
-  private readonly options: DetectorOptions;
 
   constructor(
     @Inject(CONFIG) private readonly config: ConfigOf<typeof detectorSpec>,
@@ -50,7 +46,6 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
     metrics: Metrics,
   ) {
     this.settings = new TeamSettingsCache(new PgTeamSettingsRepository(pool));
-    this.options = { dedupeWindowMs: config.DEDUPE_WINDOW_MS, dedupeMaxIds: config.DEDUPE_MAX_IDS };
     this.log = logger.child({ component: 'detector' });
     this.emitted = metrics.counter('burnrate_anomalies_total', 'Anomaly records emitted', [
       'rule',
@@ -59,12 +54,14 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
     ] as const);
     this.lagMs = metrics.histogram(
       'burnrate_detector_event_lag_seconds',
-      'From a run being priced to its batch being evaluated',
+      'From the latest run behind an agent-stats record finishing to the record being evaluated',
       [] as const,
     );
-    this.agents = metrics.gauge('burnrate_detector_agents', 'Agents whose ledgers this replica holds', [
-      'partition',
-    ] as const);
+    this.agents = metrics.gauge(
+      'burnrate_detector_agents',
+      'Agents with an open incident this replica holds',
+      ['partition'] as const,
+    );
     this.teams = metrics.gauge('burnrate_detector_teams', 'Teams whose budgets this replica holds', [
       'partition',
     ] as const);
@@ -73,15 +70,14 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
     this.agentStore = new PartitionStore<Detector>({
       name: 'detector',
       kafka: kafka.kafka,
-      input: Topics.runsPriced,
+      input: Topics.agentStats,
       changelog: AGENT_CHANGELOG,
       create: (p) => {
-        const d = new Detector(this.settings.lookup, this.options);
+        const d = new Detector(this.settings.lookup);
         partitionOf.set(d, p);
         return d;
       },
-      restore: (d, key, value) => d.restore(key as LedgerKey, parse(value)),
-      restored: (d) => d.restored(),
+      restore: (d, key, value) => d.restore(key, parse(value) as AgentIncidents | null),
       release: (d) => this.agents.remove({ partition: String(partitionOf.get(d)) }),
       describe: (ds) => ({ agents: ds.reduce((n, d) => n + d.agents.size, 0) }),
       log: this.log,
@@ -90,7 +86,7 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
     this.teamStore = new PartitionStore<TeamDetector>({
       name: 'detector-teams',
       kafka: kafka.kafka,
-      input: TEAM_SPEND,
+      input: Topics.teamSpend,
       changelog: TEAM_CHANGELOG,
       create: (p) => {
         const t = new TeamDetector(this.settings.lookup);
@@ -126,20 +122,22 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
     const group = this.config.CONSUMER_GROUP;
     const instance = this.config.INSTANCE_ID;
 
-    const agentsConsumer = this.kafka.createConsumer<PricedRun>({
+    const agentsConsumer = this.kafka.createConsumer<AgentStats>({
       groupId: group,
-      topics: [Topics.runsPriced],
+      topics: [Topics.agentStats],
       transactional: true,
       transactionalId: `${group}-${instance}`,
       onAssignment: (assignment) => {
-        this.agentStore.assign(assignment[Topics.runsPriced.name] ?? []);
+        this.agentStore.assign(assignment[Topics.agentStats.name] ?? []);
         this.agents.reset();
       },
       onUncommitted: (_topic, partition) => this.agentStore.drop(partition),
       handler: async (records, ctx) => {
         const detector = await this.agentStore.get(ctx.partition, ctx.heartbeat);
         const now = Date.now();
-        for (const r of records) this.lagMs.observe(Math.max(0, now - r.value.priced_at) / 1000);
+        for (const r of records)
+          if (r.value.signals && !r.value.late)
+            this.lagMs.observe(Math.max(0, now - r.value.signals.last_run_at) / 1000);
         const batch = detectBatch(
           detector,
           records.map((r) => r.value),
@@ -149,23 +147,18 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
           outputs: [
             ...this.anomalyRecords(batch.anomalies),
             ...batch.ledgers.map((l) => this.agentStore.record(ctx.partition, l.key, l.value)),
-            ...batch.teamSpend.map((s) => ({
-              topic: TEAM_SPEND.name,
-              key: s.team,
-              value: Buffer.from(JSON.stringify(s)),
-            })),
           ],
         };
       },
     });
 
-    const teamsConsumer = this.kafka.createConsumer<Buffer>({
+    const teamsConsumer = this.kafka.createConsumer<TeamSpend>({
       groupId: `${group}-teams`,
-      topics: [TEAM_SPEND],
+      topics: [Topics.teamSpend],
       transactional: true,
       transactionalId: `${group}-teams-${instance}`,
       onAssignment: (assignment) => {
-        this.teamStore.assign(assignment[TEAM_SPEND.name] ?? []);
+        this.teamStore.assign(assignment[Topics.teamSpend.name] ?? []);
         this.teams.reset();
       },
       onUncommitted: (_topic, partition) => this.teamStore.drop(partition),
@@ -173,7 +166,7 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
         const teams = await this.teamStore.get(ctx.partition, ctx.heartbeat);
         const batch = detectTeamBatch(
           teams,
-          records.map((r) => JSON.parse(r.value.toString()) as TeamSpend),
+          records.map((r) => r.value),
         );
         this.teams.set({ partition: String(ctx.partition) }, teams.teams.size);
         return {

@@ -1,15 +1,20 @@
 import {
   isSuccessfulRun,
   type AgentBaseline,
+  type AgentSignals,
   type AgentStats,
   type PricedRun,
   type SessionTotals,
 } from '@libs/contracts';
 import { median, moments } from '@libs/stats';
-import { dayWindow, type Window } from '@libs/team-settings';
+import { dayWindow, type DetectorSettings, type Window } from '@libs/team-settings';
 import { BucketRing, F, WIDTH, type RunFigures } from './buckets';
+import { DRIFT_LOOKBACK_DAYS, Signals, type SignalSettings, type SignalsJson } from './signals';
 
 const HOUR = 3_600_000;
+const DAY = 24 * HOUR;
+/** Days of history the detector's rules look at, at most (its ledger kept 60). */
+const HISTORY_DAYS = 60;
 const CLOSED_SESSIONS_KEPT = 200;
 const MAX_OPEN_SESSIONS = 2000;
 const MAX_TREE_RUNS = 20_000;
@@ -21,13 +26,25 @@ export const hourWindow = (t: number): Window => {
 };
 
 /** What the aggregator needs to know about a team; from team_settings, defaults otherwise. */
-export interface AggregationSettings {
+export interface AggregationSettings extends SignalSettings {
   timezone: string;
   qualityThreshold: number;
   /** Complete days in the baseline (at most the ring's length minus today). */
   baselineDays: number;
   /** A session closes after this much stream time without a run (plus the grace period, so no on-time run reopens it). */
   sessionIdleMs: number;
+}
+
+/** A team's aggregation settings from its detector settings (the one source of both). */
+export function aggregationSettings(s: DetectorSettings, maxBaselineDays = Infinity): AggregationSettings {
+  return {
+    timezone: s.timezone,
+    qualityThreshold: s.qualityThreshold,
+    baselineDays: Math.min(s.zscore.baselineDays, maxBaselineDays),
+    sessionIdleMs: s.session.idleCloseMs,
+    recentRuns: s.costPerRun.recentRuns,
+    referenceDays: s.costPerRunDrift.referenceDays,
+  };
 }
 
 export interface Session {
@@ -61,6 +78,8 @@ export interface AgentStateJson {
   roots?: [string, string][];
   /** Cold store only: sessions changed or closed since the agent's last changelog records, written with its next. */
   unwritten?: string[];
+  /** The rule signals (absent before the aggregator kept them). */
+  g?: SignalsJson;
 }
 
 /**
@@ -89,6 +108,8 @@ export class AgentState {
   /** The day of the latest run, kept: a day's window is worked out once, not for each of its runs. */
   private lastDay: Window & { tz: string } = { start: 0, end: 0, tz: '' };
   private closedNow: SessionTotals[] | undefined;
+  /** What the detector's rules read beyond the buckets: month, recent costs, minutes, parents, today's dimensions. */
+  signals = new Signals();
 
   constructor(
     readonly team: string,
@@ -117,6 +138,7 @@ export class AgentState {
     if (j.closed?.length) a.closed = [...j.closed];
     if (j.roots?.length) a.roots = new Map(j.roots);
     if (j.unwritten?.length) a.unwritten = new Set(j.unwritten);
+    a.signals = Signals.fromJSON(j.g);
     return a;
   }
 
@@ -153,6 +175,7 @@ export class AgentState {
       hours: this.hours.toJSON(),
       ...(this.closed?.length && { closed: this.closed }),
       ...(this.roots?.size && { roots: [...this.roots] }),
+      g: this.signals.toJSON(),
     };
   }
 
@@ -176,6 +199,17 @@ export class AgentState {
     if (s.timezone !== this.tz && dayWindow(at, s.timezone).start >= this.days.newestEnd())
       this.tz = s.timezone;
     const day = this.dayOf(at);
+    const live = day.start >= this.days.newestStart();
+    if (this.days.find(day.start) < 0) {
+      const oldest = this.days.oldestIfFull();
+      if (oldest >= 0 && this.days.get(oldest, F.start) < day.start)
+        this.signals.keepPastDay(
+          this.days.get(oldest, F.start),
+          this.days.get(oldest, F.spend),
+          this.days.get(oldest, F.runs),
+          at,
+        );
+    }
     const di = this.days.slotFor(day);
     if (di < 0) return false;
     const priced = p.price_status === 'priced';
@@ -198,6 +232,7 @@ export class AgentState {
     this.firstDay = Math.min(this.firstDay, day.start);
     this.clock = Math.max(this.clock, at);
     this.currency = p.currency;
+    this.signals.apply(p, spend, live, day.start, this.tz);
     this.addToSession(p, spend);
     this.closeIdleSessions(this.clock, s.sessionIdleMs + graceMs);
     return true;
@@ -383,7 +418,65 @@ export class AgentState {
         median_cost_nanos: this.closed?.length ? median(this.closed) : null,
         changed: changed.slice(0, CHANGED_SESSIONS_EMITTED),
       },
+      signals: this.signalsOf(day, s),
     };
+  }
+
+  /** The rule signals of a stats record about `today`. */
+  private signalsOf(today: Window, s: AggregationSettings): AgentSignals {
+    let spend = 0;
+    let runs = 0;
+    let successful = 0;
+    let unattributed = 0;
+    let days = 0;
+    let end = today.start;
+    for (let n = 0; n < s.baselineDays; n++) {
+      const day = this.dayOf(end - 1);
+      if (day.start < this.firstDay) break;
+      const i = this.days.find(day.start);
+      if (i >= 0) {
+        spend += this.days.get(i, F.spend);
+        runs += this.days.get(i, F.runs);
+        successful += this.days.get(i, F.successful);
+        unattributed += this.days.get(i, F.unattributed);
+      }
+      days++;
+      end = day.start;
+    }
+    const yesterday = this.dayOf(today.start - 1);
+    const historyDays = Number.isFinite(this.firstDay)
+      ? Math.max(0, Math.min(HISTORY_DAYS, Math.round((today.start - this.firstDay) / DAY)))
+      : 0;
+    return {
+      ...this.signals.snapshot(s, this.clock),
+      history_days: historyDays,
+      yesterday: yesterday.start >= this.firstDay ? this.days.bucket(yesterday) : null,
+      baseline_cost_per_run_nanos: runs > 0 ? spend / runs : null,
+      baseline_cost_per_success_nanos: successful > 0 ? spend / successful : null,
+      baseline_unattributed_mean_nanos: days > 0 ? unattributed / days : 0,
+      reference_cost_per_run: this.driftReference(today, s.referenceDays),
+    };
+  }
+
+  /**
+   * Cost per run of the oldest `referenceDays` days of the last DRIFT_LOOKBACK_DAYS complete days (from the agent's
+   * first day, if later): what prompt creep is measured from. Null without runs in them.
+   */
+  private driftReference(today: Window, referenceDays: number): { nanos: number; days: number } | null {
+    const from = Math.max(this.firstDay, today.start - DRIFT_LOOKBACK_DAYS * DAY);
+    const until = Math.min(today.start, from + referenceDays * DAY);
+    if (!(until > from)) return null;
+    let spend = 0;
+    let runs = 0;
+    const add = (start: number, s: number, r: number) => {
+      if (start >= from - HOUR && start < until - HOUR) [spend, runs] = [spend + s, runs + r];
+    };
+    const past = this.signals.past;
+    for (let i = 0; i < past.length; i += 3) add(past[i], past[i + 1], past[i + 2]);
+    for (let i = 0; i < this.days.slots; i++)
+      if (this.days.get(i, F.end) !== 0)
+        add(this.days.get(i, F.start), this.days.get(i, F.spend), this.days.get(i, F.runs));
+    return runs > 0 ? { nanos: spend / runs, days: Math.round((until - from) / DAY) } : null;
   }
 
   /** True when nothing the state holds is inside the baseline any more: the agent can leave memory. */

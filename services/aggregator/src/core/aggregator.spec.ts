@@ -12,6 +12,8 @@ const settings: AggregationSettings = {
   qualityThreshold: 0.5,
   baselineDays: 14,
   sessionIdleMs: 30 * 60_000,
+  recentRuns: 20,
+  referenceDays: 7,
 };
 
 let seq = 0;

@@ -1,4 +1,11 @@
-import { agentKey, type AgentStats, type PricedRun } from '@libs/contracts';
+import {
+  agentKey,
+  type AgentStats,
+  type PricedRun,
+  type TeamSpend,
+  type TeamSpendEntry,
+} from '@libs/contracts';
+import { dayWindow } from '@libs/team-settings';
 import { AgentState, type AgentStateJson, type AggregationSettings, type SessionTuple } from './agent-state';
 import { MemoryColdAgents, type ColdAgents } from './cold-agents';
 
@@ -39,6 +46,8 @@ export interface ChangelogEntry {
 
 export interface SliceResult {
   stats: { key: string; value: AgentStats }[];
+  /** What each team's runs in the slice cost, by day and customer (to burnrate.team-spend.v1, keyed by team). */
+  teamSpend: TeamSpend[];
   changelog: ChangelogEntry[];
   counts: {
     accepted: number;
@@ -223,6 +232,7 @@ export class PartitionState {
     const changed = new Map<string, { late: boolean; lateAt: number }>();
     const accepted: string[] = [];
     const startHour = Math.floor(this.streamTime / HOUR);
+    const spend = new Map<string, TeamSpendEntry & { team: string; currency: string }>();
     for (const p of runs) {
       const run = p.run;
       // a run_id is the team's own: another team's run with the same id is another run
@@ -238,6 +248,7 @@ export class PartitionState {
       this.streamTime = Math.max(this.streamTime, run.finished_at);
       const key = agentKey(p.team, run.agent_id);
       const settings = this.settingsOf(p.team);
+      addTeamSpend(spend, p, late, dayWindow(run.finished_at, settings.timezone).start);
       let agent = this.agents.get(key);
       if (!agent) {
         agent = this.revive(key);
@@ -338,7 +349,7 @@ export class PartitionState {
         key: `${META}${this.partition}`,
         value: JSON.stringify({ streamTime: this.streamTime, nextSeq: this.nextSeq, sweptAt: this.sweptAt }),
       });
-    return { stats, changelog, counts };
+    return { stats, teamSpend: teamSpendOf(spend), changelog, counts };
   }
 
   /** An agent out of memory, in its JSON form (with the sessions its next changelog records are to write). */
@@ -384,4 +395,43 @@ export class PartitionState {
   get rememberedIds(): number {
     return this.seenCount;
   }
+}
+
+/** A run's cost, summed with the slice's other runs of its team, day and customer, for the team's budgets. */
+function addTeamSpend(
+  spend: Map<string, TeamSpendEntry & { team: string; currency: string }>,
+  p: PricedRun,
+  late: boolean,
+  dayStart: number,
+): void {
+  const run = p.run;
+  const cost = p.price_status === 'priced' ? p.total_cost_nanos : 0;
+  const key = `${p.team}\u0000${dayStart}\u0000${run.customer_id ?? ''}`;
+  const e = spend.get(key);
+  if (!e)
+    spend.set(key, {
+      team: p.team,
+      currency: p.currency,
+      at: run.finished_at,
+      customer_id: run.customer_id ?? null,
+      spend_nanos: cost,
+      run_id: run.run_id,
+      late,
+    });
+  else {
+    e.spend_nanos += cost;
+    e.late &&= late;
+    if (run.finished_at >= e.at) [e.at, e.run_id] = [run.finished_at, run.run_id];
+  }
+}
+
+function teamSpendOf(spend: Map<string, TeamSpendEntry & { team: string; currency: string }>): TeamSpend[] {
+  const byTeam = new Map<string, TeamSpend>();
+  for (const { team, currency, ...entry } of spend.values()) {
+    let t = byTeam.get(team);
+    if (!t) byTeam.set(team, (t = { team, currency, entries: [] }));
+    t.entries.push(entry);
+  }
+  for (const t of byTeam.values()) t.entries.sort((x, y) => x.at - y.at);
+  return [...byTeam.values()];
 }

@@ -102,6 +102,26 @@ export class BucketRing {
     return this.data[i * WIDTH + field];
   }
 
+  /** The slot a new bucket would take from the oldest one (the ring is full), or -1 when a slot is free. */
+  oldestIfFull(): number {
+    let target = -1;
+    let oldest = Infinity;
+    for (let i = 0; i < this.slots; i++) {
+      if (!this.used(i)) return -1;
+      const s = this.data[i * WIDTH + F.start];
+      if (s < oldest) [oldest, target] = [s, i];
+    }
+    return target;
+  }
+
+  /** The newest bucket's start, or -Infinity when empty. */
+  newestStart(): number {
+    let start = -Infinity;
+    for (let i = 0; i < this.slots; i++)
+      if (this.used(i)) start = Math.max(start, this.data[i * WIDTH + F.start]);
+    return start;
+  }
+
   /** The newest bucket's end, or 0 when empty. */
   newestEnd(): number {
     let end = 0;

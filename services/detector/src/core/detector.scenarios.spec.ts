@@ -1,6 +1,7 @@
 import type { Anomaly, RuleName } from './anomaly';
 import { Detector } from './detector';
 import { DEFAULT_SETTINGS } from '@libs/team-settings';
+import { Chain } from '../testing/chain';
 import { agentFleet, generateRuns, RATES, type AgentProfile, type Incident } from '../testing/synthetic';
 
 const DAY = 86_400_000;
@@ -8,12 +9,10 @@ const HOUR = 3_600_000;
 const START = Date.UTC(2026, 1, 2); // a Monday
 const HISTORY_DAYS = 21;
 
+/** The history through the aggregator's partition state and the detector's rules, in slices of 50 runs. */
 function replay(agents: AgentProfile[], days: number, incidents: Incident[], seed: number): Anomaly[] {
-  const sut = new Detector(() => DEFAULT_SETTINGS);
-  const out: Anomaly[] = [];
-  for (const run of generateRuns({ start: START, days, agents, incidents, seed }))
-    out.push(...sut.onRun(run).anomalies);
-  return out;
+  const chain = new Chain(() => DEFAULT_SETTINGS);
+  return chain.process(generateRuns({ start: START, days, agents, incidents, seed }), 50).anomalies;
 }
 
 /** The first page for the agent by one of `rules` from `since` on (history days may hold unrelated anomalies). */

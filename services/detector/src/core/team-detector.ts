@@ -1,27 +1,9 @@
+import type { TeamSpend } from '@libs/contracts';
 import { dayWindow, monthWindow, type DetectorSettings } from '@libs/team-settings';
 import { BudgetRule } from '../rules/budget.rule';
 import type { Anomaly, Evaluation } from './anomaly';
 import { AnomalyTracker, type TrackedSet } from './anomaly-tracker';
 import { topOf } from './detector';
-
-/** What a team's runs in one slice of one partition cost on one day, for one customer (or none). */
-export interface TeamSpendEntry {
-  /** finished_at of the latest of those runs. */
-  at: number;
-  customer: string | null;
-  nanos: number;
-  /** The latest of those runs: the trigger of what the spend makes fire. */
-  run_id: string;
-  /** Every one of those runs was late. */
-  late: boolean;
-}
-
-/** The record of the team-spend topic (keyed by team): one team's spend in one slice of one partition of runs.priced. */
-export interface TeamSpend {
-  team: string;
-  currency: string;
-  entries: TeamSpendEntry[];
-}
 
 /** Team-wide month and day accumulators for team and customer budgets. */
 export interface TeamLedger {
@@ -33,6 +15,7 @@ export interface TeamLedger {
 }
 
 export type TeamLedgerKey = `team:${string}`;
+export type { TeamSpend };
 
 const dict = <T>(): Record<string, T> => Object.create(null) as Record<string, T>;
 const asDict = <T>(o: Record<string, T> | undefined): Record<string, T> => Object.assign(dict<T>(), o);
@@ -91,18 +74,18 @@ export class TeamDetector {
       if (at >= t.day.end) t.day = { ...dayWindow(at, tz), spendNanos: 0, customers: dict() };
       if (at >= t.month.end) t.month = { ...monthWindow(at, tz), spendNanos: 0, customers: dict() };
       if (at >= t.day.start) {
-        t.day.spendNanos += e.nanos;
-        if (e.customer) bump(t.day.customers, e.customer, e.nanos);
+        t.day.spendNanos += e.spend_nanos;
+        if (e.customer_id) bump(t.day.customers, e.customer_id, e.spend_nanos);
       }
       if (at >= t.month.start) {
-        t.month.spendNanos += e.nanos;
-        if (e.customer) bump(t.month.customers, e.customer, e.nanos);
+        t.month.spendNanos += e.spend_nanos;
+        if (e.customer_id) bump(t.month.customers, e.customer_id, e.spend_nanos);
       }
       out.push(...this.tracker.expire(t.tracked, at, { at, late: e.late, currency: spend.currency }));
       const evals: (Evaluation | null)[] = [];
       for (const b of settings.budgets) {
         if (b.scope === 'agent') continue;
-        if (b.scope === 'customer' && b.subject !== e.customer) continue;
+        if (b.scope === 'customer' && b.subject !== e.customer_id) continue;
         const w = b.period === 'day' ? t.day : t.month;
         evals.push(
           this.budget.evaluate({
