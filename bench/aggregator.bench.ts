@@ -14,19 +14,16 @@ import { agentKey, topicsIn, type PricedRun } from '@libs/contracts';
 import { AvroSerde, BatchProducer, createKafka, provisionTopics } from '@libs/kafka';
 import { JsonLogger } from '@libs/observability';
 import { commonSpec, parseConfig } from '@libs/config';
+import { DEFAULT_SETTINGS } from '@libs/team-settings';
 import { DEFAULT_OPTIONS, PartitionState } from '../services/aggregator/src/core/aggregator';
-import type { AggregationSettings } from '../services/aggregator/src/core/agent-state';
+import { aggregationSettings } from '../services/aggregator/src/core/agent-state';
 import { FileColdAgents } from '../services/aggregator/src/file-cold-agents';
 import { pricedRun, runEvent } from '../test/support/fixtures';
 import { metricValue, peakRssMb, quick, round, startBuiltService, stop } from './support';
 
 const DAY = 86_400_000;
-const settings: AggregationSettings = {
-  timezone: 'UTC',
-  qualityThreshold: 0,
-  baselineDays: 14,
-  sessionIdleMs: 30 * 60_000,
-};
+/** The default team's settings (UTC, no quality threshold, a 14-day baseline, sessions idle after 30 minutes). */
+const settings = aggregationSettings(DEFAULT_SETTINGS, DEFAULT_OPTIONS.maxBaselineDays);
 setFlagsFromString('--expose-gc');
 const gc = runInNewContext('gc') as () => void;
 
@@ -210,6 +207,8 @@ async function main(): Promise<void> {
     `aggregator restore: ${agents} agents from the changelog in ${round(restore, 2)} s (${restores} restore(s), ${records} changelog records)`,
   );
   await producer.disconnect();
+  const mine = (await admin.listTopics()).filter((topic) => topic.endsWith(`.${ns}`));
+  await admin.deleteTopics({ topics: mine }).catch(() => undefined);
   await admin.disconnect();
   console.log(
     JSON.stringify({

@@ -1,50 +1,57 @@
 /**
- * Detector latency: from the run that crosses a threshold being published on runs.priced to its anomaly being
- * readable (committed) on the anomalies topic, through the real service process on the real broker. Each trial is a
- * run of a model the rate card cannot price (the unpriced-model rule fires on the first such run), against an agent
- * with a few days of history already in the detector's ledgers.
+ * Detector latency, through the chain the card describes: from the run that crosses a threshold being published on
+ * runs.priced to its anomaly being readable (committed) on the anomalies topic, through the real aggregator and
+ * detector processes (dist/) on the real broker. The aggregator counts the run and commits its agent-stats record
+ * (with the rules' inputs, its signals) in a transaction; the detector judges that record and commits the anomaly in
+ * another. Each trial is a run of a model the rate card cannot price (the unpriced-model rule fires on the first such
+ * run), against an agent with a few days of history already in the aggregator's state.
  */
-import { spawn, type ChildProcess } from 'node:child_process';
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { mkdtempSync, rmSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import type { Admin } from 'kafkajs';
 import { agentKey, topicsIn, type PricedRun } from '@libs/contracts';
 import { AvroSerde, BatchProducer, createKafka, provisionTopics } from '@libs/kafka';
 import { JsonLogger } from '@libs/observability';
 import { commonSpec, parseConfig } from '@libs/config';
 import type { Anomaly } from '../services/detector/src/core/anomaly';
 import { agentFleet, generateRuns } from '../services/detector/src/testing/synthetic';
-import { quick, round, stop } from './support';
+import { quick, round, startBuiltService, stop } from './support';
 
-const ROOT = resolve(__dirname, '..');
 const DAY = 86_400_000;
-
-async function startDetector(port: number, env: Record<string, string>): Promise<ChildProcess> {
-  const built = resolve(ROOT, 'dist/services/detector/src/main.js');
-  const args = existsSync(built)
-    ? [built]
-    : ['-r', '@swc-node/register', resolve(ROOT, 'services/detector/src/main.ts')];
-  const child = spawn(process.execPath, args, {
-    cwd: ROOT,
-    env: { ...process.env, PORT: String(port), LOG_LEVEL: 'warn', ...env },
-    stdio: ['ignore', process.env.BENCH_DEBUG ? 'inherit' : 'ignore', 'inherit'],
-  });
-  const deadline = Date.now() + 90_000;
-  for (;;) {
-    if (child.exitCode !== null) throw new Error(`detector exited with ${child.exitCode}`);
-    try {
-      if ((await fetch(`http://127.0.0.1:${port}/readyz`)).ok) return child;
-    } catch {
-      // not yet
-    }
-    if (Date.now() > deadline) throw new Error('detector not ready');
-    await new Promise((r) => setTimeout(r, 250));
-  }
-}
+const sleep = (ms: number) => new Promise<void>((r) => setTimeout(r, ms));
 
 const percentile = (xs: number[], p: number) => {
   const s = [...xs].sort((a, b) => a - b);
   return s[Math.min(s.length - 1, Math.ceil((p / 100) * s.length) - 1)];
 };
+
+/** Records of `topic` the group has committed, summed over its partitions. */
+async function committed(admin: Admin, group: string, topic: string): Promise<number> {
+  const offsets = await admin.fetchOffsets({ groupId: group, topics: [topic] });
+  return offsets[0].partitions.reduce((s, p) => s + Math.max(0, Number(p.offset)), 0);
+}
+
+/**
+ * Whether the group has committed every record of `topic`, a topic written only in transactions: each partition
+ * written ends with a commit marker, never consumed, so it is caught up at the high watermark minus one.
+ */
+async function caughtUp(admin: Admin, group: string, topic: string): Promise<boolean> {
+  const [ends, offsets] = await Promise.all([
+    admin.fetchTopicOffsets(topic),
+    admin.fetchOffsets({ groupId: group, topics: [topic] }),
+  ]);
+  const done = new Map(offsets[0].partitions.map((p) => [p.partition, Number(p.offset)]));
+  return ends.every((e) => Number(e.high) === 0 || (done.get(e.partition) ?? -1) >= Number(e.high) - 1);
+}
+
+async function until(what: string, ready: () => Promise<boolean>, timeoutMs = 120_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs;
+  while (!(await ready())) {
+    if (Date.now() > deadline) throw new Error(`${what} after ${timeoutMs / 1000} s`);
+    await sleep(200);
+  }
+}
 
 async function main(): Promise<void> {
   const config = parseConfig(commonSpec, process.env);
@@ -53,7 +60,7 @@ async function main(): Promise<void> {
   const kafka = createKafka(config, 'bench-detector', new JsonLogger({ bench: 'detector' }, 'error'));
   const admin = kafka.admin();
   await admin.connect();
-  await provisionTopics(admin, config, [T.runsPriced, T.anomalies]);
+  await provisionTopics(admin, config, [T.runsPriced, T.agentStats, T.anomalies]);
   const serde = await AvroSerde.create(config, [T.runsPriced, T.anomalies]);
   const producer = new BatchProducer(kafka, { lingerMs: 0 });
   await producer.connect();
@@ -89,17 +96,25 @@ async function main(): Promise<void> {
     },
   });
 
-  const detector = await startDetector(18593, {
-    BURNRATE_TOPIC_NAMESPACE: ns,
-    CONSUMER_GROUP: `detector-${ns}`,
-    INSTANCE_ID: ns,
-  });
-  const group = `detector-${ns}`;
-  for (let committed = 0; committed < history.length;) {
-    await new Promise((r) => setTimeout(r, 200));
-    const offsets = await admin.fetchOffsets({ groupId: group, topics: [T.runsPriced.name] });
-    committed = offsets[0].partitions.reduce((s, p) => s + Math.max(0, Number(p.offset)), 0);
-  }
+  const stateDir = mkdtempSync(join(tmpdir(), 'bench-detector-'));
+  const env = { BURNRATE_TOPIC_NAMESPACE: ns, INSTANCE_ID: ns };
+  const aggregatorGroup = `aggregator-${ns}`;
+  const detectorGroup = `detector-${ns}`;
+  const [aggregator, detector] = await Promise.all([
+    startBuiltService('aggregator', 18598, { ...env, CONSUMER_GROUP: aggregatorGroup, STATE_DIR: stateDir }),
+    startBuiltService('detector', 18593, { ...env, CONSUMER_GROUP: detectorGroup }),
+  ]);
+  const started = Date.now();
+  await until(
+    `the aggregator has not committed the ${history.length} runs of history`,
+    async () => (await committed(admin, aggregatorGroup, T.runsPriced.name)) >= history.length,
+  );
+  await until(`the detector has not caught up with agent-stats`, () =>
+    caughtUp(admin, detectorGroup, T.agentStats.name),
+  );
+  console.log(
+    `detector bench: ${history.length} runs of history through aggregator + detector in ${round((Date.now() - started) / 1000, 1)} s after both were ready`,
+  );
 
   const trials = quick ? 15 : 60;
   const latencies: number[] = [];
@@ -132,21 +147,24 @@ async function main(): Promise<void> {
         value: serde.encode(T.runsPriced, run),
       },
     ]);
-    const deadline = sent + 10_000;
-    while (!arrivals.has(run.run.run_id) && Date.now() < deadline) await new Promise((r) => setTimeout(r, 2));
+    const deadline = sent + 15_000;
+    while (!arrivals.has(run.run.run_id) && Date.now() < deadline) await sleep(2);
     const arrived = arrivals.get(run.run.run_id);
-    if (arrived === undefined) throw new Error(`no anomaly for trial ${i} within 10 s`);
+    if (arrived === undefined) throw new Error(`no anomaly for trial ${i} within 15 s`);
     latencies.push(arrived - sent);
-    await new Promise((r) => setTimeout(r, 100));
+    await sleep(100);
   }
-  await stop(detector);
+  await Promise.all([stop(detector), stop(aggregator)]);
   await reader.disconnect();
   await producer.disconnect();
+  const mine = (await admin.listTopics()).filter((topic) => topic.endsWith(`.${ns}`));
+  await admin.deleteTopics({ topics: mine }).catch(() => undefined);
   await admin.disconnect();
+  rmSync(stateDir, { recursive: true, force: true });
   const p50 = percentile(latencies, 50);
   const p99 = percentile(latencies, 99);
   console.log(
-    `detector: run published -> anomaly committed, ${trials} trials: p50 ${round(p50)} ms, p99 ${round(p99)} ms, max ${Math.max(...latencies)} ms`,
+    `detector latency through aggregator + detector: run published on runs.priced -> anomaly committed, ${trials} trials: p50 ${round(p50)} ms, p99 ${round(p99)} ms, max ${Math.max(...latencies)} ms`,
   );
   console.log(JSON.stringify({ detector_latency_p50_ms: round(p50), detector_latency_p99_ms: round(p99) }));
 }

@@ -89,7 +89,11 @@ export async function scrapeMetrics(port: number): Promise<MetricSample[]> {
 }
 
 /** The value of the first sample named `name` whose labels include `labels` (NaN when there is none). */
-export async function metricValue(port: number, name: string, labels: Record<string, string> = {}): Promise<number> {
+export async function metricValue(
+  port: number,
+  name: string,
+  labels: Record<string, string> = {},
+): Promise<number> {
   const sample = (await scrapeMetrics(port)).find(
     (s) => s.name === name && Object.entries(labels).every(([k, v]) => s.labels[k] === v),
   );

@@ -401,10 +401,14 @@ describe('a hostile tenant beside a normal one (every service a process, the rea
         (r) => r !== undefined && Number(r.runs) === todays,
       );
     }
+    // (the swap's spend can page first too: the day's z-score and the cost-per-run jump are judged on the same record)
     const page = await until(
-      'the good team’s page',
+      'the good team’s page for the swap',
       () =>
-        vendors.at('/hook').filter((r) => (r.body.data as { agent_id?: string })?.agent_id === 'support-a'),
+        vendors.at('/hook').filter((r) => {
+          const data = r.body.data as { agent_id?: string; rule?: string } | undefined;
+          return data?.agent_id === 'support-a' && data.rule === 'cost_per_run_jump';
+        }),
       (a) => a.length > 0,
     );
     expect(page[0].problems).toEqual([]);

@@ -4,7 +4,7 @@ import { AvroSerde, BatchProducer, provisionTopics } from '@libs/kafka';
 import {
   assignments,
   byPartition,
-  fingerprint,
+  outcomes,
   lagOf,
   metricsText,
   partitionsOf,
@@ -62,6 +62,10 @@ describe('scale-out: three aggregators and three detectors over six partitions (
     SETTINGS_POLL_MS: '500',
   });
 
+  /** What a service consumes: the aggregator runs.priced, the detector the aggregator's agent-stats. */
+  const inputOf = (service: Service, ns: string) =>
+    service === 'aggregator' ? topicsIn(ns).runsPriced.name : topicsIn(ns).agentStats.name;
+
   async function start(ns: string, service: Service, port: number, instance: string) {
     const svc = await startService(service, port, envOf(ns, service, instance));
     services.push(svc);
@@ -80,7 +84,9 @@ describe('scale-out: three aggregators and three detectors over six partitions (
 
   async function setUp(ns: string) {
     const T = topicsIn(ns);
-    await withAdmin((admin) => provisionTopics(admin, config, [T.runsPriced, T.agentStats, T.anomalies]));
+    await withAdmin((admin) =>
+      provisionTopics(admin, config, [T.runsPriced, T.agentStats, T.teamSpend, T.anomalies]),
+    );
     const serde = await AvroSerde.create(config, [T.runsPriced, T.agentStats, T.anomalies]);
     return { T, serde };
   }
@@ -106,17 +112,29 @@ describe('scale-out: three aggregators and three detectors over six partitions (
     }
   }
 
-  /** Both services' groups have consumed runs.priced to its end. */
+  /**
+   * The aggregator has consumed runs.priced to its end, and then the detector agent-stats: to its end, or (after a
+   * killed aggregator's transaction was aborted, records no consumer commits past) without a move for three seconds.
+   */
   async function consumedAll(ns: string, timeoutMs: number): Promise<void> {
-    const topic = topicsIn(ns).runsPriced.name;
+    const T = topicsIn(ns);
+    let last = -1;
+    let stillSince = Date.now();
     await withAdmin((admin) =>
       until(
-        `aggregator and detector of ${ns} consume runs.priced to the end`,
-        async () => ({
-          aggregator: await lagOf(admin, `aggregator-${ns}`, topic),
-          detector: await lagOf(admin, `detector-${ns}`, topic),
-        }),
-        (lag) => lag.aggregator === 0 && lag.detector === 0,
+        `aggregator and detector of ${ns} consume runs.priced and agent-stats to the end`,
+        async () => {
+          const aggregator = await lagOf(admin, `aggregator-${ns}`, T.runsPriced.name);
+          const detector = await lagOf(admin, `detector-${ns}`, T.agentStats.name, true);
+          const [committed] = await admin.fetchOffsets({
+            groupId: `detector-${ns}`,
+            topics: [T.agentStats.name],
+          });
+          const position = committed.partitions.reduce((n, p) => n + Number(p.offset), 0);
+          if (position !== last || aggregator > 0) [last, stillSince] = [position, Date.now()];
+          return { aggregator, detector, settled: Date.now() - stillSince >= 3000 };
+        },
+        (lag) => lag.aggregator === 0 && (lag.detector === 0 || lag.settled),
         timeoutMs,
       ),
     );
@@ -166,15 +184,19 @@ describe('scale-out: three aggregators and three detectors over six partitions (
     for (;;) {
       const samples = await Promise.all(replicas.map(async (s) => byPartition(await metricsText(s), name)));
       const { members } = await withAdmin((admin) =>
-        assignments(admin, `${service}-${ns}`, topicsIn(ns).runsPriced.name),
+        assignments(admin, `${service}-${ns}`, inputOf(service, ns)),
       );
       const labels = samples.flatMap((m) => [...m.keys()]);
       const held = new Map(samples.flatMap((m) => [...m].filter(([, v]) => v > 0)));
+      // The aggregator holds every agent of its partitions; the detector only those with an open incident, so for
+      // it the partitions it reports are what is compared.
       const ok =
         samples.every((m) => m.size > 0) &&
         new Set(labels).size === labels.length &&
-        held.size === agentsPerPartition.size &&
-        [...agentsPerPartition].every(([p, n]) => held.get(p) === n);
+        (service === 'detector'
+          ? labels.length === agentsPerPartition.size
+          : held.size === agentsPerPartition.size &&
+            [...agentsPerPartition].every(([p, n]) => held.get(p) === n));
       if (ok || Date.now() > deadline) return { ok, replicas: samples, assignment: members };
       await new Promise((r) => setTimeout(r, 500));
     }
@@ -249,7 +271,7 @@ describe('scale-out: three aggregators and three detectors over six partitions (
       for (const service of ['aggregator', 'detector'] as const)
         await until(
           `${service} group stable with three members each holding partitions`,
-          () => assignments(admin, `${service}-${scaleNs}`, topic),
+          () => assignments(admin, `${service}-${scaleNs}`, inputOf(service, scaleNs)),
           (g) => g.state === 'Stable' && g.members.length === 3 && g.members.every((m) => m.length > 0),
           90_000,
         );
@@ -285,7 +307,7 @@ describe('scale-out: three aggregators and three detectors over six partitions (
     await Promise.all([aggregators[1].stop('SIGKILL'), detectors[1].stop('SIGKILL')]);
     const lagAtKill = await withAdmin(async (admin) => ({
       aggregator: await lagOf(admin, `aggregator-${scaleNs}`, topic),
-      detector: await lagOf(admin, `detector-${scaleNs}`, topic),
+      detector: await lagOf(admin, `detector-${scaleNs}`, topicsIn(scaleNs).agentStats.name, true),
     }));
     await rest;
 
@@ -298,24 +320,37 @@ describe('scale-out: three aggregators and three detectors over six partitions (
         `${Math.round((Date.now() - began) / 1000)} s`,
     );
 
-    // Final agent-stats: every agent's whole record as the single replica left it, but for two fields that describe
+    // Final agent-stats: every agent's whole record as the single replica left it, but for the fields that describe
     // the slice that produced the record rather than the agent: slices are cut where the fetches and the rebalances
     // fell (the reference read a backlog, these replicas a stream), so they legitimately differ:
     // - `stream_time`, the partition's stream time at the end of that slice (seen to differ for a few agents);
-    // - `sessions.changed`, the sessions that slice changed (differs for every agent).
+    // - `sessions.changed`, the sessions that slice changed (differs for every agent);
+    // - what the slice touched among the rule signals: `minutes`, `parents`, `unpriced_models`.
     const comparable = (m: Map<string, AgentStats>) =>
       Object.fromEntries(
         [...m]
           .sort(([a], [b]) => a.localeCompare(b))
           .map(([key, s]) => [
             key,
-            { ...s, stream_time: undefined, sessions: { ...s.sessions, changed: undefined } },
+            {
+              ...s,
+              stream_time: undefined,
+              sessions: { ...s.sessions, changed: undefined },
+              signals: s.signals && {
+                ...s.signals,
+                minutes: undefined,
+                parents: undefined,
+                unpriced_models: undefined,
+              },
+            },
           ]),
       );
     expect(comparable(stats)).toEqual(comparable(reference.stats));
 
-    // Anomalies: the same multiset (nothing lost, nothing twice).
-    expect(anomalies.map(fingerprint).sort()).toEqual(reference.anomalies.map(fingerprint).sort());
+    // Anomalies: the same conditions, each paged once and ending alike (nothing lost, nothing twice).
+    expect(new Set(anomalies.map((a) => a.anomaly_id)).size).toBe(anomalies.length);
+    expect(outcomes(anomalies)).toEqual(outcomes(reference.anomalies));
+    expect(Object.values(outcomes(anomalies)).every((o) => (o as { fired: number }).fired === 1)).toBe(true);
   }, 600_000);
 
   /**
@@ -337,16 +372,21 @@ describe('scale-out: three aggregators and three detectors over six partitions (
         .map((labels) => ({ labels, assignment: snapshot.assignment })),
       // ...and no partition at two replicas.
       partitionsAtTwoReplicas: [...new Set(all.filter((p, i) => all.indexOf(p) !== i))],
-      // Together: every partition with agents, each with exactly the agents whose key hashes to it.
-      agentsPerPartition: Object.fromEntries(
-        snapshot.replicas.flatMap((m) => [...m].filter(([, v]) => v > 0)),
-      ),
+      // Together: every partition with agents, the aggregator's each with exactly the agents whose key hashes to it
+      // (the detector keeps only agents with an open incident: its partitions are compared).
+      agentsPerPartition:
+        service === 'detector'
+          ? [...new Set(all)].sort((a, b) => a - b)
+          : Object.fromEntries(snapshot.replicas.flatMap((m) => [...m].filter(([, v]) => v > 0))),
     }).toEqual({
       gauge: `burnrate_${service}_agents`,
       replicasWithoutPartitions: 0,
       replicasOutsideTheirAssignment: [],
       partitionsAtTwoReplicas: [],
-      agentsPerPartition: Object.fromEntries(agentsPerPartition),
+      agentsPerPartition:
+        service === 'detector'
+          ? [...agentsPerPartition.keys()].sort((a, b) => a - b)
+          : Object.fromEntries(agentsPerPartition),
     });
   }
 
@@ -354,7 +394,7 @@ describe('scale-out: three aggregators and three detectors over six partitions (
     expectOwnPartitionsOnly('aggregator');
   });
 
-  it('before the kill, each detector replica held the agents of its own partitions only', () => {
+  it('before the kill, each detector replica held the state of its own partitions only', () => {
     expectOwnPartitionsOnly('detector');
   });
 

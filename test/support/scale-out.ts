@@ -193,13 +193,23 @@ export function byPartition(text: string, name: string): Map<number, number> {
   return out;
 }
 
-/** Records between the group's committed offsets and the end of `topic`, over all partitions. */
-export async function lagOf(admin: Admin, groupId: string, topic: string): Promise<number> {
+/**
+ * Records between the group's committed offsets and the end of `topic`, over all partitions. A topic written in
+ * transactions (agent-stats) ends each partition with a commit marker that no consumer commits past: with
+ * `transactional`, a partition one short of its end is caught up.
+ */
+export async function lagOf(
+  admin: Admin,
+  groupId: string,
+  topic: string,
+  transactional = false,
+): Promise<number> {
   const ends = await admin.fetchTopicOffsets(topic);
   const [committed] = await admin.fetchOffsets({ groupId, topics: [topic] });
   return ends.reduce((n, e) => {
     const c = Number(committed?.partitions.find((p) => p.partition === e.partition)?.offset ?? -1);
-    return n + Number(e.high) - Math.max(c, Number(e.low));
+    const behind = Number(e.high) - Math.max(c, Number(e.low));
+    return n + (transactional && c >= 0 && behind === 1 ? 0 : behind);
   }, 0);
 }
 
@@ -226,20 +236,24 @@ export async function assignments(
  * (it is dedupe_key + a sequence number: taken as an id, not a fact), as are the measured values (observed, threshold,
  * summary), which follow from the same facts.
  */
-export function fingerprint(a: AnomalyRecord): string {
-  return JSON.stringify([
-    a.rule,
-    a.team,
-    a.agent_id,
-    a.state,
-    a.severity,
-    a.window_start,
-    a.window_end,
-    a.dedupe_key,
-    a.late,
-    a.detected_at,
-    a.trigger_run_id,
-  ]);
+/**
+ * What a run of the detector paged, independent of where its slices were cut: for each condition (dedupe key), how
+ * many times it fired (a condition pages once), whether it ended open or resolved and at what severity, and whether
+ * any record of it was late.
+ * Which run showed a condition, and when in event time, depend on the slices (a backlog read in slices of thousands
+ * shows a day's jump at a later run than a stream read in small ones); so does an escalation (one slice may cross two
+ * thresholds at once). Ids must be unique either way.
+ */
+export function outcomes(anomalies: readonly AnomalyRecord[]): Record<string, unknown> {
+  const out: Record<string, { fired: number; state: string; severity: string; late: boolean }> = {};
+  for (const a of anomalies) {
+    const o = (out[a.dedupe_key] ??= { fired: 0, state: 'open', severity: a.severity, late: false });
+    if (a.state === 'firing') o.fired++;
+    o.state = a.state === 'resolved' ? 'resolved' : 'open';
+    o.severity = a.severity;
+    o.late ||= a.late;
+  }
+  return out;
 }
 
 /** Counts of each value. */
