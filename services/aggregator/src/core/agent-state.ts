@@ -110,6 +110,8 @@ export class AgentState {
   private closedNow: SessionTotals[] | undefined;
   /** What the detector's rules read beyond the buckets: month, recent costs, minutes, parents, today's dimensions. */
   signals = new Signals();
+  /** The start of the newest day bucket (the agent's current day), -Infinity before its first run. */
+  private newestDay = -Infinity;
 
   constructor(
     readonly team: string,
@@ -139,6 +141,7 @@ export class AgentState {
     if (j.roots?.length) a.roots = new Map(j.roots);
     if (j.unwritten?.length) a.unwritten = new Set(j.unwritten);
     a.signals = Signals.fromJSON(j.g);
+    a.newestDay = a.days.newestStart();
     return a;
   }
 
@@ -199,8 +202,9 @@ export class AgentState {
     if (s.timezone !== this.tz && dayWindow(at, s.timezone).start >= this.days.newestEnd())
       this.tz = s.timezone;
     const day = this.dayOf(at);
-    const live = day.start >= this.days.newestStart();
-    if (this.days.find(day.start) < 0) {
+    let di = this.days.find(day.start);
+    const live = di >= 0 ? day.start >= this.newestDay : day.start > this.newestDay;
+    if (di < 0) {
       const oldest = this.days.oldestIfFull();
       if (oldest >= 0 && this.days.get(oldest, F.start) < day.start)
         this.signals.keepPastDay(
@@ -209,9 +213,10 @@ export class AgentState {
           this.days.get(oldest, F.runs),
           at,
         );
+      di = this.days.slotFor(day);
+      if (di < 0) return false;
+      this.newestDay = Math.max(this.newestDay, day.start);
     }
-    const di = this.days.slotFor(day);
-    if (di < 0) return false;
     const priced = p.price_status === 'priced';
     const spend = priced ? p.total_cost_nanos : 0;
     const success = isSuccessfulRun(run, s.qualityThreshold);
@@ -347,8 +352,20 @@ export class AgentState {
    * daily spend from exact integer sums, and of daily cost per run over the days that had runs.
    */
   baseline(today: Window, baselineDays: number): AgentBaseline {
+    return this.baselineWalk(today, baselineDays).baseline;
+  }
+
+  /** The baseline and the pooled sums over the same days (one walk back through the days). */
+  private baselineWalk(
+    today: Window,
+    baselineDays: number,
+  ): {
+    baseline: AgentBaseline;
+    pooled: { spend: number; runs: number; successful: number; unattributed: number; days: number };
+  } {
     const spend: number[] = [];
     const perRun: number[] = [];
+    const pooled = { spend: 0, runs: 0, successful: 0, unattributed: 0, days: 0 };
     let end = today.start;
     for (let n = 0; n < baselineDays; n++) {
       const day = this.dayOf(end - 1);
@@ -358,6 +375,13 @@ export class AgentState {
       const runs = i >= 0 ? this.days.get(i, F.runs) : 0;
       spend.push(s);
       if (runs > 0) perRun.push(s / runs);
+      pooled.spend += s;
+      pooled.runs += runs;
+      if (i >= 0) {
+        pooled.successful += this.days.get(i, F.successful);
+        pooled.unattributed += this.days.get(i, F.unattributed);
+      }
+      pooled.days++;
       end = day.start;
     }
     const m = moments(spend);
@@ -372,13 +396,16 @@ export class AgentState {
           : 0;
     }
     return {
-      days: spend.length,
-      first_day: Number.isFinite(this.firstDay) ? this.firstDay : today.start,
-      spend_mean_nanos: m.mean,
-      spend_stddev_nanos: m.stddev,
-      cost_per_run_mean_nanos: cprMean,
-      cost_per_run_stddev_nanos: cprStd,
-      spend_zscore: m.stddev > 0 ? (todaySpend - m.mean) / m.stddev : null,
+      baseline: {
+        days: spend.length,
+        first_day: Number.isFinite(this.firstDay) ? this.firstDay : today.start,
+        spend_mean_nanos: m.mean,
+        spend_stddev_nanos: m.stddev,
+        cost_per_run_mean_nanos: cprMean,
+        cost_per_run_stddev_nanos: cprStd,
+        spend_zscore: m.stddev > 0 ? (todaySpend - m.mean) / m.stddev : null,
+      },
+      pooled,
     };
   }
 
@@ -402,6 +429,7 @@ export class AgentState {
     changed.sort((a, b) => b.cost_nanos - a.cost_nanos || (a.session_key < b.session_key ? -1 : 1));
     this.touched = undefined;
     this.closedNow = undefined;
+    const walk = this.baselineWalk(day, s.baselineDays);
     return {
       team: this.team,
       agent_id: this.agentId,
@@ -411,38 +439,24 @@ export class AgentState {
       late,
       day: this.days.bucket(day),
       hour: this.hours.bucket(hourWindow(ref)),
-      baseline: this.baseline(day, s.baselineDays),
+      baseline: walk.baseline,
       sessions: {
         open: this.sessions?.size ?? 0,
         closed: this.closed?.length ?? 0,
         median_cost_nanos: this.closed?.length ? median(this.closed) : null,
         changed: changed.slice(0, CHANGED_SESSIONS_EMITTED),
       },
-      signals: this.signalsOf(day, s),
+      signals: this.signalsOf(day, s, walk.pooled),
     };
   }
 
   /** The rule signals of a stats record about `today`. */
-  private signalsOf(today: Window, s: AggregationSettings): AgentSignals {
-    let spend = 0;
-    let runs = 0;
-    let successful = 0;
-    let unattributed = 0;
-    let days = 0;
-    let end = today.start;
-    for (let n = 0; n < s.baselineDays; n++) {
-      const day = this.dayOf(end - 1);
-      if (day.start < this.firstDay) break;
-      const i = this.days.find(day.start);
-      if (i >= 0) {
-        spend += this.days.get(i, F.spend);
-        runs += this.days.get(i, F.runs);
-        successful += this.days.get(i, F.successful);
-        unattributed += this.days.get(i, F.unattributed);
-      }
-      days++;
-      end = day.start;
-    }
+  private signalsOf(
+    today: Window,
+    s: AggregationSettings,
+    pooled: { spend: number; runs: number; successful: number; unattributed: number; days: number },
+  ): AgentSignals {
+    const { spend, runs, successful, unattributed, days } = pooled;
     const yesterday = this.dayOf(today.start - 1);
     const historyDays = Number.isFinite(this.firstDay)
       ? Math.max(0, Math.min(HISTORY_DAYS, Math.round((today.start - this.firstDay) / DAY)))

@@ -5,7 +5,6 @@ import {
   type TeamSpend,
   type TeamSpendEntry,
 } from '@libs/contracts';
-import { dayWindow } from '@libs/team-settings';
 import { AgentState, type AgentStateJson, type AggregationSettings, type SessionTuple } from './agent-state';
 import { MemoryColdAgents, type ColdAgents } from './cold-agents';
 
@@ -248,7 +247,6 @@ export class PartitionState {
       this.streamTime = Math.max(this.streamTime, run.finished_at);
       const key = agentKey(p.team, run.agent_id);
       const settings = this.settingsOf(p.team);
-      addTeamSpend(spend, p, late, dayWindow(run.finished_at, settings.timezone).start);
       let agent = this.agents.get(key);
       if (!agent) {
         agent = this.revive(key);
@@ -264,6 +262,8 @@ export class PartitionState {
           );
         this.agents.set(key, agent);
       }
+      // the team's spend by the day of the run in the agent's time zone (the team's; the agent's day is kept, cheap)
+      addTeamSpend(spend, p, late, agent.dayOf(run.finished_at).start);
       if (!agent.apply(p, late, settings, this.options.graceMs, this.horizon)) {
         counts.tooOld++;
         continue;

@@ -122,7 +122,7 @@ export class Signals {
   toJSON(): SignalsJson {
     return {
       ...(this.month && { m: [this.month.start, this.month.end, this.month.spend] }),
-      ...(this.recent.length && { r: this.recent }),
+      ...(this.recent.length && { r: this.recent.slice(-RECENT_MAX) }),
       ...(this.minute.start > 0 && {
         mi: [this.minute.start, this.minute.runs, this.minuteNorm.mean, this.minuteNorm.n],
       }),
@@ -161,7 +161,8 @@ export class Signals {
     const priced = p.price_status === 'priced';
     if (priced) {
       this.recent.push(cost);
-      if (this.recent.length > RECENT_MAX) this.recent.shift();
+      // trimmed in steps, not one shift a run (the snapshot reads the last `recentRuns` ≤ RECENT_MAX of them)
+      if (this.recent.length >= 2 * RECENT_MAX) this.recent.splice(0, this.recent.length - RECENT_MAX);
     }
     if (!this.today || dayStart > this.today.start)
       this.today = { start: dayStart, customers: new Map(), features: new Map(), unpriced: new Map() };
