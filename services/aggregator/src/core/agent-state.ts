@@ -107,6 +107,7 @@ export class AgentState {
   private sessionsIdleFrom = -Infinity;
   /** The day of the latest run, kept: a day's window is worked out once, not for each of its runs. */
   private lastDay: Window & { tz: string } = { start: 0, end: 0, tz: '' };
+  private yesterday: (Window & { tz: string }) | undefined;
   private closedNow: SessionTotals[] | undefined;
   /** What the detector's rules read beyond the buckets: month, recent costs, minutes, parents, today's dimensions. */
   signals = new Signals();
@@ -457,7 +458,7 @@ export class AgentState {
     pooled: { spend: number; runs: number; successful: number; unattributed: number; days: number },
   ): AgentSignals {
     const { spend, runs, successful, unattributed, days } = pooled;
-    const yesterday = this.dayOf(today.start - 1);
+    const yesterday = this.yesterdayOf(today);
     const historyDays = Number.isFinite(this.firstDay)
       ? Math.max(0, Math.min(HISTORY_DAYS, Math.round((today.start - this.firstDay) / DAY)))
       : 0;
@@ -470,6 +471,15 @@ export class AgentState {
       baseline_unattributed_mean_nanos: days > 0 ? unattributed / days : 0,
       reference_cost_per_run: this.driftReference(today, s.referenceDays),
     };
+  }
+
+  /** The day before `today` (kept: a window is worked out once a day, not for every stats record). */
+  private yesterdayOf(today: Window): Window {
+    const kept = this.yesterday;
+    if (kept && kept.end === today.start && kept.tz === this.tz) return kept;
+    const w = dayWindow(today.start - 1, this.tz);
+    this.yesterday = { ...w, tz: this.tz };
+    return w;
   }
 
   /**

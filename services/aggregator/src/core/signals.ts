@@ -5,7 +5,7 @@ const MINUTE = 60_000;
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 /** Most priced costs kept for the recent cost per run (a team's costPerRun.recentRuns is read up to this). */
-export const RECENT_MAX = 100;
+export const RECENT_MAX = 50;
 /** Days back the drift reference is taken from (its oldest `referenceDays` days). */
 export const DRIFT_LOOKBACK_DAYS = 35;
 const MAX_OPEN_PARENTS = 5000;
