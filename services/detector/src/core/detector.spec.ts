@@ -6,8 +6,7 @@ import { detectBatch } from '../detect-batch';
 import { Chain } from '../testing/chain';
 import { agentFleet, generateRuns } from '../testing/synthetic';
 import type { Anomaly } from './anomaly';
-import { Detector, type IncidentKey } from './detector';
-import { TeamDetector } from './team-detector';
+import { Detector } from './detector';
 
 const DAY = 86_400_000;
 const HOUR = 3_600_000;
