@@ -52,6 +52,8 @@ export interface Session {
   last: number;
   cost: number;
   runs: number;
+  /** False while the session has no record on the changelog yet (opened since the agent's last records). */
+  logged?: boolean;
 }
 
 /** An open session in the changelog: [start, last, cost, runs]. */
@@ -259,7 +261,7 @@ export class AgentState {
     let s = this.sessions.get(key);
     if (!s) {
       if (this.sessions.size >= MAX_OPEN_SESSIONS) this.closeOldestSession();
-      s = { start: run.started_at, last: run.finished_at, cost: 0, runs: 0 };
+      s = { start: run.started_at, last: run.finished_at, cost: 0, runs: 0, logged: false };
       this.sessions.set(key, s);
       this.sessionsIdleFrom = Math.min(this.sessionsIdleFrom, run.finished_at);
     }
@@ -280,6 +282,7 @@ export class AgentState {
     const sessions: [string, string | null][] = [];
     for (const key of this.unwritten ?? []) {
       const s = this.sessions?.get(key);
+      if (s) s.logged = true;
       sessions.push([
         key,
         s ? JSON.stringify([s.start, s.last, s.cost, s.runs] satisfies SessionTuple) : null,
@@ -341,7 +344,9 @@ export class AgentState {
       closed: true,
     });
     this.touched?.delete(key);
-    (this.unwritten ??= new Set()).add(key);
+    // A session that never had a record needs no delete (it was most of the changelog's records for one-run sessions).
+    if (s.logged === false) this.unwritten?.delete(key);
+    else (this.unwritten ??= new Set()).add(key);
     if (this.roots) for (const [runId, k] of this.roots) if (k === key) this.roots.delete(runId);
     // a quiet agent keeps no empty maps (hundreds of bytes each)
     if (this.roots?.size === 0) this.roots = undefined;
