@@ -1,4 +1,3 @@
-import { moments } from '@libs/stats';
 import type { Contributor } from './anomaly';
 
 /** An agent's totals for one day (in its team's time zone). Money in nano-units. */
@@ -22,7 +21,7 @@ export interface Baseline {
   unattributedMean: number;
 }
 
-/** The day-level facts the stats rules read: from the detector's own ledger or from an agent-stats record. */
+/** The day-level facts the stats rules read, from an agent-stats record. */
 export interface AgentDayContext {
   team: string;
   agentId: string;
@@ -38,23 +37,6 @@ export interface AgentDayContext {
   referenceCostPerRun: { nanos: number; days: number } | null;
   topCustomers: Contributor[];
   topFeatures: Contributor[];
-}
-
-/** Baseline over the last `days` complete days of `history` (oldest first). Days without runs count as zero spend. */
-export function baselineOf(history: readonly DayTotals[], days: number): Baseline {
-  const window = history.slice(-days);
-  const spend = moments(window.map((d) => d.spendNanos));
-  const runs = window.reduce((a, d) => a + d.runs, 0);
-  const successful = window.reduce((a, d) => a + d.successful, 0);
-  const total = window.reduce((a, d) => a + d.spendNanos, 0);
-  return {
-    days: window.length,
-    spendMean: spend.mean,
-    spendStddev: spend.stddev,
-    costPerRunMean: runs > 0 ? total / runs : null,
-    costPerSuccessMean: successful > 0 ? total / successful : null,
-    unattributedMean: window.length ? window.reduce((a, d) => a + d.unattributedNanos, 0) / window.length : 0,
-  };
 }
 
 export const money = (nanos: number, currency: string): string =>
