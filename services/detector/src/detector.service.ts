@@ -122,9 +122,15 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
     const group = this.config.CONSUMER_GROUP;
     const instance = this.config.INSTANCE_ID;
 
+    const upgraded = await this.firstStartAfter02();
+    if (upgraded)
+      this.log.info(
+        'first start after 0.2 (which read runs.priced): agent-stats is read from its end, so the past week is not judged again',
+      );
     const agentsConsumer = this.kafka.createConsumer<AgentStats>({
       groupId: group,
       topics: [Topics.agentStats],
+      fromBeginning: !upgraded,
       transactional: true,
       transactionalId: `${group}-${instance}`,
       onAssignment: (assignment) => {
@@ -179,6 +185,29 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
     });
     this.consumers.push(agentsConsumer as BatchConsumer<unknown>, teamsConsumer as BatchConsumer<unknown>);
     await Promise.all([agentsConsumer.start(), teamsConsumer.start()]);
+  }
+
+  /**
+   * True on the first start of this detector group after an upgrade from 0.2: the old ledger changelog has records and
+   * the group has no offset on agent-stats yet. Read from the beginning, the topic's week of records would page
+   * again every incident 0.2 already paged and resolved (its open ones were carried over by the migration).
+   */
+  private async firstStartAfter02(): Promise<boolean> {
+    const admin = this.kafka.kafka.admin();
+    await admin.connect();
+    try {
+      const legacy = DETECTOR_TOPICS.legacyLedgers.name;
+      if (!(await admin.listTopics()).includes(legacy)) return false;
+      const ends = await admin.fetchTopicOffsets(legacy);
+      if (!ends.some((o) => BigInt(o.high) > BigInt(o.low))) return false;
+      const [committed] = await admin.fetchOffsets({
+        groupId: this.config.CONSUMER_GROUP,
+        topics: [Topics.agentStats.name],
+      });
+      return (committed?.partitions ?? []).every((p) => p.offset === '-1');
+    } finally {
+      await admin.disconnect();
+    }
   }
 
   private async reloadSettings(): Promise<void> {
