@@ -99,11 +99,6 @@ export class PartitionStore<S> {
     this.partitionsHeld.set({ store: this.options.name }, this.held.size);
   }
 
-  /** The partitions whose state is in memory, with it. */
-  entries(): IterableIterator<[number, S]> {
-    return this.held.entries();
-  }
-
   /**
    * The state of `partition`, restored first (with every other assigned partition not held yet) when it is not held.
    * `heartbeat` keeps the consuming member alive through a long restore.

@@ -206,11 +206,6 @@ export class Signals {
     if (this.parents.size === 0) this.parents = undefined;
   }
 
-  /** Whether a run has touched this agent since the last snapshot. */
-  get touched(): boolean {
-    return this.lastRunAt > 0;
-  }
-
   /**
    * The signals part of the agent's next stats record (what the day ring gives is laid in by the caller), and the
    * start of a new update.

@@ -9,6 +9,7 @@ import {
   type RuleName,
   type Severity,
 } from './anomaly';
+import { isEmpty } from './dict';
 
 /** The state kept per dedupe key: what was last emitted, so a condition pages once and escalates or resolves. */
 export interface TrackedAnomaly {
@@ -37,11 +38,6 @@ export interface EmitContext {
 }
 
 export type TrackedSet = Record<string, TrackedAnomaly>;
-
-function isEmpty(set: TrackedSet): boolean {
-  for (const _ in set) return false;
-  return true;
-}
 
 /**
  * Turns rule verdicts into anomaly records: a new condition fires once, a worse one escalates, a clear one (or one whose

@@ -2,6 +2,7 @@ import { agentKey, type AgentStats, type AgentStatsBucket } from '@libs/contract
 import type { DetectorSettings } from '@libs/team-settings';
 import { dedupeKey, type Anomaly, type Contributor, type Evaluation } from './anomaly';
 import { AnomalyTracker, type EmitContext, type TrackedSet } from './anomaly-tracker';
+import { asDict, dict, isEmpty } from './dict';
 import type { AgentDayContext, DayTotals } from './context';
 import { SpendZScoreRule } from '../rules/spend-zscore.rule';
 import { CostPerRunJumpRule } from '../rules/cost-per-run-jump.rule';
@@ -13,12 +14,6 @@ import { ChildRunLoopRule } from '../rules/child-run-loop.rule';
 import { SessionOutlierRule } from '../rules/session-outlier.rule';
 import { UnpricedModelRule } from '../rules/unpriced-model.rule';
 import { BudgetRule } from '../rules/budget.rule';
-
-/**
- * An object without a prototype: its keys come from tenants (dedupe keys name sessions, parents, models), and on a
- * plain object `__proto__` would reach Object.prototype.
- */
-const dict = <T>(): Record<string, T> => Object.create(null) as Record<string, T>;
 
 /** What the detector keeps for an agent: its open incidents. An agent without one is not kept at all. */
 export interface AgentIncidents {
@@ -50,11 +45,6 @@ const totalsOf = (b: AgentStatsBucket): DayTotals => ({
   unpricedRuns: b.unpriced_runs,
 });
 
-function isEmpty(set: Record<string, unknown>): boolean {
-  for (const _ in set) return false;
-  return true;
-}
-
 /**
  * The rules over agent-stats, for the agents of one partition of burnrate.agent-stats.v1. The aggregator owns every
  * per-agent figure (day buckets, baselines, sessions, minutes, parents, recent costs, month spend; one engine, one
@@ -79,10 +69,6 @@ export class Detector {
 
   constructor(private readonly settingsOf: SettingsLookup) {}
 
-  static key(team: string, agentId: string): IncidentKey {
-    return `agent:${agentKey(team, agentId)}`;
-  }
-
   /** Applies one changelog record (its parsed JSON value; null deletes). */
   restore(key: string, value: AgentIncidents | null): void {
     if (!key.startsWith('agent:')) return;
@@ -91,8 +77,8 @@ export class Detector {
     else
       this.agents.set(id, {
         ...value,
-        tracked: Object.assign(dict(), value.tracked),
-        ...(value.ended && { ended: Object.assign(dict<number>(), value.ended) }),
+        tracked: asDict(value.tracked),
+        ...(value.ended && { ended: asDict(value.ended) }),
       });
   }
 
@@ -110,9 +96,10 @@ export class Detector {
     const key: IncidentKey = `agent:${id}`;
     const settings = this.settingsOf(s.team);
     const at = sig.last_run_at;
-    const a = this.agents.get(id) ?? { team: s.team, agentId: s.agent_id, tracked: dict() };
-    const wasKept = this.agents.has(id);
-    const before = JSON.stringify([a.tracked, a.ended]);
+    const kept = this.agents.get(id);
+    const a = kept ?? { team: s.team, agentId: s.agent_id, tracked: dict() };
+    // (an agent without open incidents is most records: nothing to serialise to tell whether it changed)
+    const before = kept && JSON.stringify([a.tracked, a.ended]);
     // Judged first, then what the latest run leaves behind resolved: a condition whose window the batch both showed
     // and ended (a session that grew and then went idle within it) pages, and resolves, instead of going unseen.
     const anomalies = s.late ? [] : this.tracker.apply(a.tracked, this.judge(s, settings, a), this.emit(s));
@@ -125,10 +112,12 @@ export class Detector {
       for (const [k, end] of Object.entries(a.ended)) if (end < at - ENDED_KEPT_MS) delete a.ended[k];
       if (isEmpty(a.ended)) delete a.ended;
     }
-    if (isEmpty(a.tracked) && !a.ended) {
-      if (wasKept) this.agents.delete(id);
-    } else if (!wasKept) this.agents.set(id, a);
-    if (before !== JSON.stringify([a.tracked, a.ended])) changed.add(key);
+    const keep = !isEmpty(a.tracked) || a.ended !== undefined;
+    if (keep !== (kept !== undefined)) {
+      if (keep) this.agents.set(id, a);
+      else this.agents.delete(id);
+      changed.add(key);
+    } else if (keep && before !== JSON.stringify([a.tracked, a.ended])) changed.add(key);
     return anomalies;
   }
 
@@ -141,8 +130,8 @@ export class Detector {
     const { evals, closedSessions } = this.evaluate(s, settings);
     return evals.filter((e) => {
       if (!e || e.rule !== 'session_outlier' || e.windowEnd > at) return true;
-      const key = dedupeKey(e);
       if (!closedSessions.has(e)) return false;
+      const key = dedupeKey(e);
       if (a.ended && key in a.ended) {
         delete a.ended[key];
         return false;
@@ -286,12 +275,4 @@ export class Detector {
       topFeatures: sig.top_features as Contributor[],
     };
   }
-}
-
-export function topOf(map: Record<string, number>, n = 5): Contributor[] {
-  return Object.entries(map)
-    .filter(([, v]) => v > 0)
-    .sort((a, b) => b[1] - a[1])
-    .slice(0, n)
-    .map(([name, spend_nanos]) => ({ name, spend_nanos }));
 }

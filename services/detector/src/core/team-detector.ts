@@ -1,9 +1,9 @@
 import type { TeamSpend } from '@libs/contracts';
 import { dayWindow, monthWindow, type DetectorSettings } from '@libs/team-settings';
 import { BudgetRule } from '../rules/budget.rule';
-import type { Anomaly, Evaluation } from './anomaly';
+import type { Anomaly, Contributor, Evaluation } from './anomaly';
 import { AnomalyTracker, type TrackedSet } from './anomaly-tracker';
-import { topOf } from './detector';
+import { asDict, dict } from './dict';
 
 /** Team-wide month and day accumulators for team and customer budgets. */
 export interface TeamLedger {
@@ -17,8 +17,6 @@ export interface TeamLedger {
 export type TeamLedgerKey = `team:${string}`;
 export type { TeamSpend };
 
-const dict = <T>(): Record<string, T> => Object.create(null) as Record<string, T>;
-const asDict = <T>(o: Record<string, T> | undefined): Record<string, T> => Object.assign(dict<T>(), o);
 const MAX_CUSTOMERS = 500;
 const OTHER = '(other)';
 
@@ -27,9 +25,18 @@ function bump(map: Record<string, number>, key: string, by: number): void {
   else map[OTHER] = (map[OTHER] ?? 0) + by;
 }
 
+/** The top `n` names of a map by spend. */
+function topOf(map: Record<string, number>, n = 5): Contributor[] {
+  return Object.entries(map)
+    .filter(([, v]) => v > 0)
+    .sort((a, b) => b[1] - a[1])
+    .slice(0, n)
+    .map(([name, spend_nanos]) => ({ name, spend_nanos }));
+}
+
 /**
- * Team and customer budgets, for the teams of one partition of the team-spend topic. A team's agents live in many
- * partitions of runs.priced; their detectors send what the team spent, keyed by team, so one owner sums it all.
+ * Team and customer budgets, for the teams of one partition of burnrate.team-spend.v1. A team's agents live in many
+ * partitions of runs.priced; the aggregator sends what each team spent per batch, keyed by team, so one owner sums it.
  */
 export class TeamDetector {
   readonly teams = new Map<string, TeamLedger>();
