@@ -45,7 +45,7 @@ import { runInNewContext } from 'node:vm';
 import * as avro from 'avsc';
 import type { Admin } from 'kafkajs';
 import { Topics, agentKey, loadSchemas, topicsIn, type AgentStats, type PricedRun } from '@libs/contracts';
-import { AvroSerde, BatchProducer, createKafka, murmur2, provisionTopics } from '@libs/kafka';
+import { AvroSerde, BatchProducer, createKafka, partitionFor, provisionTopics } from '@libs/kafka';
 import { JsonLogger } from '@libs/observability';
 import { commonSpec, parseConfig } from '@libs/config';
 import { DEFAULT_SETTINGS } from '@libs/team-settings';
@@ -192,7 +192,7 @@ function agentRuns(a: number, start: number, prefix: string): PricedRun[] {
   });
 }
 
-const partitionOf = (key: string) => (murmur2(Buffer.from(key)) & 0x7fffffff) % PARTITIONS;
+const partitionOf = (key: string) => partitionFor(key, PARTITIONS);
 
 async function committed(admin: Admin, group: string, topic: string): Promise<number> {
   const offsets = await admin.fetchOffsets({ groupId: group, topics: [topic] });

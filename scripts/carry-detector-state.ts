@@ -10,7 +10,7 @@
  */
 import type { Admin, Kafka } from 'kafkajs';
 import { Topics, detectorTopics, topicsIn } from '@libs/contracts';
-import { murmur2, readPartitions } from '@libs/kafka';
+import { partitionFor, readPartitions } from '@libs/kafka';
 import type { JsonLogger } from '@libs/observability';
 
 interface LegacyAgentLedger {
@@ -19,10 +19,12 @@ interface LegacyAgentLedger {
   tracked?: Record<string, unknown>;
 }
 
-const partitionOf = (key: string, count: number) => (murmur2(Buffer.from(key)) & 0x7fffffff) % count;
-
-async function partitionsOf(admin: Admin, topic: string): Promise<{ count: number; records: bigint }> {
-  if (!(await admin.listTopics()).includes(topic)) return { count: 0, records: 0n };
+async function partitionsOf(
+  admin: Admin,
+  existing: readonly string[],
+  topic: string,
+): Promise<{ count: number; records: bigint }> {
+  if (!existing.includes(topic)) return { count: 0, records: 0n };
   const offsets = await admin.fetchTopicOffsets(topic);
   return {
     count: offsets.length,
@@ -43,11 +45,12 @@ export async function carryDetectorState(
   let agentsCount: number;
   let teamsCount: number;
   try {
-    legacy = await partitionsOf(admin, T.legacyLedgers.name);
+    const existing = await admin.listTopics();
+    legacy = await partitionsOf(admin, existing, T.legacyLedgers.name);
     if (legacy.records === 0n) return null;
     const [agents, teams, stats, spend] = await Promise.all(
       [T.agents.name, T.teams.name, topics.agentStats.name, topics.teamSpend.name].map((t) =>
-        partitionsOf(admin, t),
+        partitionsOf(admin, existing, t),
       ),
     );
     if (agents.records > 0n || teams.records > 0n) {
@@ -85,9 +88,9 @@ export async function carryDetectorState(
         agents.push({
           key,
           value: Buffer.from(JSON.stringify({ team, agentId, tracked })),
-          partition: partitionOf(id, agentsCount),
+          partition: partitionFor(id, agentsCount),
         });
-    } else if (kind === 'team') teams.push({ key, value, partition: partitionOf(id, teamsCount) });
+    } else if (kind === 'team') teams.push({ key, value, partition: partitionFor(id, teamsCount) });
     // sessions and run ids: the aggregator's now
   }
 

@@ -1,6 +1,6 @@
 import type { Kafka } from 'kafkajs';
 import { detectorTopics, topicsIn } from '@libs/contracts';
-import { murmur2, provisionTopics, readPartitions } from '@libs/kafka';
+import { partitionFor, provisionTopics, readPartitions } from '@libs/kafka';
 import { DEFAULT_SETTINGS, type Budget } from '@libs/team-settings';
 import { Detector } from '../services/detector/src/core/detector';
 import { TeamDetector, type TeamLedger } from '../services/detector/src/core/team-detector';
@@ -113,7 +113,7 @@ describe('carrying 0.2 detector state over to the partition-aligned changelogs (
 
     // Each partition restored on its own gives exactly the open incidents of the agents in that partition of
     // agent-stats, and the team ledgers of the teams in that partition of team-spend.
-    const partitionOf = (key: string) => (murmur2(Buffer.from(key)) & 0x7fffffff) % 6;
+    const partitionOf = (key: string) => partitionFor(key, 6);
     const restored = new Map<string, unknown>();
     for (let p = 0; p < 6; p++) {
       const d = new Detector(() => settings);

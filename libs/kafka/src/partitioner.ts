@@ -30,6 +30,11 @@ export function murmur2(data: Buffer): number {
 
 const MAX_REMEMBERED = 100_000;
 
+/** The partition of a keyed record among `count`, as every client configured like the Java one computes it. */
+export function partitionFor(key: string | Buffer, count: number): number {
+  return (murmur2(typeof key === 'string' ? Buffer.from(key) : key) & 0x7fffffff) % count;
+}
+
 /**
  * The Java client's default partitioning of keyed records (murmur2 of the key, positive, modulo the partition count),
  * so producers in any language put an agent's runs in the same partition; an explicit partition wins, and unkeyed
@@ -54,7 +59,7 @@ export const KeyedPartitioner: ICustomPartitioner = () => {
     if (!memo || memo.count !== count) remembered.set(topic, (memo = { count, partitions: new Map() }));
     let partition = memo.partitions.get(key);
     if (partition === undefined) {
-      partition = (murmur2(Buffer.from(key)) & 0x7fffffff) % count;
+      partition = partitionFor(key, count);
       if (memo.partitions.size >= MAX_REMEMBERED) memo.partitions.clear();
       memo.partitions.set(key, partition);
     }
