@@ -19,7 +19,7 @@ export interface PartitionStoreOptions<S> {
   /** After the last record of a restore. */
   restored?(state: S): void;
   /** The partition leaves this replica (revoked, or a slice not committed): release what the state holds. */
-  release?(state: S): void;
+  release?(state: S, partition: number): void;
   /** Fields for the log line of a restore (e.g. how many agents came back). */
   describe?(restored: S[]): Record<string, unknown>;
   log: JsonLogger;
@@ -94,7 +94,7 @@ export class PartitionStore<S> {
   /** A slice of `partition` was not committed: its state is ahead of the changelog, so it is restored again. */
   drop(partition: number): void {
     const state = this.held.get(partition);
-    if (state !== undefined) this.options.release?.(state);
+    if (state !== undefined) this.options.release?.(state, partition);
     this.held.delete(partition);
     this.partitionsHeld.set({ store: this.options.name }, this.held.size);
   }
@@ -124,7 +124,7 @@ export class PartitionStore<S> {
       );
       if (restored) for (const s of fresh.values()) restored(s);
     } catch (err) {
-      if (release) for (const s of fresh.values()) release(s);
+      if (release) for (const [p, s] of fresh) release(s, p);
       throw err;
     }
     const seconds = Number(process.hrtime.bigint() - started) / 1e9;

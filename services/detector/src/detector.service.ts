@@ -66,19 +66,14 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
       'partition',
     ] as const);
     const parse = (value: Buffer | null) => (value === null ? null : JSON.parse(value.toString()));
-    const partitionOf = new WeakMap<object, number>();
     this.agentStore = new PartitionStore<Detector>({
       name: 'detector',
       kafka: kafka.kafka,
       input: Topics.agentStats,
       changelog: AGENT_CHANGELOG,
-      create: (p) => {
-        const d = new Detector(this.settings.lookup);
-        partitionOf.set(d, p);
-        return d;
-      },
+      create: () => new Detector(this.settings.lookup),
       restore: (d, key, value) => d.restore(key, parse(value) as AgentIncidents | null),
-      release: (d) => this.agents.remove({ partition: String(partitionOf.get(d)) }),
+      release: (_d, p) => this.agents.remove({ partition: String(p) }),
       describe: (ds) => ({ agents: ds.reduce((n, d) => n + d.agents.size, 0) }),
       log: this.log,
       metrics,
@@ -88,13 +83,9 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
       kafka: kafka.kafka,
       input: Topics.teamSpend,
       changelog: TEAM_CHANGELOG,
-      create: (p) => {
-        const t = new TeamDetector(this.settings.lookup);
-        partitionOf.set(t, p);
-        return t;
-      },
+      create: () => new TeamDetector(this.settings.lookup),
       restore: (t, key, value) => t.restore(key, parse(value) as TeamLedger | null),
-      release: (t) => this.teams.remove({ partition: String(partitionOf.get(t)) }),
+      release: (_t, p) => this.teams.remove({ partition: String(p) }),
       describe: (ts) => ({ teams: ts.reduce((n, t) => n + t.teams.size, 0) }),
       log: this.log,
       metrics,
