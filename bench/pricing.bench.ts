@@ -6,7 +6,7 @@
 import { topicsIn, type RunEvent } from '@libs/contracts';
 import { AvroSerde, BatchProducer, createKafka, provisionTopics } from '@libs/kafka';
 import { JsonLogger } from '@libs/observability';
-import { RateCardResolver, rowsFromGenaiPrices } from '@libs/pricing-core';
+import { RateCardResolver, datasetRows } from '@libs/pricing-core';
 import { commonSpec, parseConfig } from '@libs/config';
 import { priceBatch, type RawRecord } from '../services/pricing/src/price-batch';
 import { peakRssMb, quick, round, startBuiltService, stop } from './support';
@@ -50,7 +50,7 @@ function run(i: number, now: number): RunEvent {
 
 async function main(): Promise<void> {
   const now = Date.now();
-  const card = new RateCardResolver(rowsFromGenaiPrices('bench'));
+  const card = new RateCardResolver(await datasetRows('bench'));
   const pureN = quick ? 100_000 : 400_000;
   const records: RawRecord[] = Array.from({ length: pureN }, (_, i) => ({
     value: run(i, now),

@@ -6,7 +6,7 @@ import { AvroSerde, BatchProducer, provisionTopics } from '@libs/kafka';
 import { FakeVendors } from './support/fake-vendors';
 import { runEvent } from './support/fixtures';
 import { createKey, migrated, startService, type ServiceProcess } from './support/services';
-import { seededCost, storedBeside } from './support/stored';
+import { seededCard, seededCost, storedBeside } from './support/stored';
 import { readTopic, testConfig, testKafka, uid } from './support/stack';
 import { until } from './support/wait';
 
@@ -154,7 +154,8 @@ describe('full pipeline (every service a process; HTTP and Kafka in; a crash mid
     expect(new Set(ids).size).toBe(all.length);
 
     // Stats: each agent's day and 9-day baseline, stored, equal to the same arithmetic done here.
-    const cost = (r: RunEvent) => Number(seededCost(r));
+    const card = await seededCard();
+    const cost = (r: RunEvent) => Number(seededCost(card, r));
     for (const agent of ['agent-http-a', 'agent-http-b', 'agent-kafka']) {
       const mine = all.filter((r) => r.agent_id === agent);
       const todays = mine.filter((r) => r.finished_at >= today);

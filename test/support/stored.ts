@@ -1,14 +1,16 @@
 import type { Pool } from 'pg';
 import type { RunEvent } from '@libs/contracts';
-import { RateCardResolver, rowsFromGenaiPrices } from '@libs/pricing-core';
+import { RateCardResolver, datasetRows } from '@libs/pricing-core';
 import { until } from './wait';
 
 /** The rate card the services seed, for the exact cost a test expects. */
-export const seededCard = new RateCardResolver(rowsFromGenaiPrices('test'));
+export async function seededCard(): Promise<RateCardResolver> {
+  return new RateCardResolver(await datasetRows('test'));
+}
 
-/** Nano-units the seeded card prices `r` at; a run it does not price is a mistake in the test's data. */
-export function seededCost(r: RunEvent): bigint {
-  const p = seededCard.price(r);
+/** Nano-units `card` (the seeded one) prices `r` at; a run it does not price is a mistake in the test's data. */
+export function seededCost(card: RateCardResolver, r: RunEvent): bigint {
+  const p = card.price(r);
   if (!p.ok || p.result.status !== 'priced') throw new Error(`test data must be priceable: ${r.model}`);
   return BigInt(p.result.costs.total);
 }
@@ -22,9 +24,10 @@ export async function storedBeside(
   team: string,
   runs: readonly RunEvent[],
 ): Promise<{ stored: { n: string; cost: string }; expected: { n: string; cost: string } }> {
+  const card = await seededCard();
   const expected = {
     n: String(runs.length),
-    cost: runs.reduce((sum, r) => sum + seededCost(r), 0n).toString(),
+    cost: runs.reduce((sum, r) => sum + seededCost(card, r), 0n).toString(),
   };
   const stored = await until(
     `${runs.length} runs of ${team} stored`,

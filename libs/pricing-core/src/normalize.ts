@@ -13,65 +13,6 @@ export interface NormalisedTokens {
   prompt: number;
 }
 
-const PROVIDER_BY_MODEL: [RegExp, string][] = [
-  [
-    /^(gpt-|o[1-9](-|$)|chatgpt|text-embedding|davinci|babbage|whisper|tts-|dall-e|omni-moderation|codex)/,
-    'openai',
-  ],
-  [/^claude/, 'anthropic'],
-  [/^(gemini|gemma|imagen|veo)/, 'google'],
-  [/^(mistral|mixtral|codestral|ministral|pixtral|magistral|devstral|open-mistral)/, 'mistral'],
-  [/^deepseek/, 'deepseek'],
-  [/^grok/, 'x-ai'],
-  [/^command/, 'cohere'],
-];
-
-const PROVIDER_ALIASES: Record<string, string> = {
-  'azure-openai': 'azure',
-  azure_openai: 'azure',
-  bedrock: 'aws',
-  'aws-bedrock': 'aws',
-  vertex: 'google',
-  'vertex-ai': 'google',
-  'google-vertex': 'google',
-  gemini: 'google',
-  xai: 'x-ai',
-  grok: 'x-ai',
-};
-
-/**
- * The provider and the model name to match, from what the run says: "openai/gpt-4o" and "openai:gpt-4o" carry their
- * provider; Bedrock ids lose their region and vendor prefixes and version suffix ("us.anthropic.claude-3-5-sonnet-
- * 20240620-v1:0" is claude-3-5-sonnet-20240620); a missing provider is inferred from the model.
- */
-export function resolveProviderAndModel(
-  model: string,
-  provider: string | null,
-): { provider: string; model: string } {
-  let name = model.trim().toLowerCase();
-  let given = provider ? (PROVIDER_ALIASES[provider.toLowerCase()] ?? provider.toLowerCase()) : null;
-  const prefixed = /^([a-z0-9-]+)[/:](.+)$/.exec(name);
-  if (prefixed && !/^\d/.test(prefixed[2])) {
-    given ??= PROVIDER_ALIASES[prefixed[1]] ?? prefixed[1];
-    name = prefixed[2];
-  }
-  const bedrock =
-    /^(?:(?:us|eu|apac|global)\.)?(anthropic|meta|amazon|mistral|cohere|ai21)\.(.+?)(?:-v\d+(?::\d+)?)?$/.exec(
-      name,
-    );
-  if (bedrock) {
-    given ??= 'aws';
-    name = bedrock[2];
-  }
-  if (!given) given = PROVIDER_BY_MODEL.find(([re]) => re.test(name))?.[1] ?? 'unknown';
-  return { provider: given, model: name };
-}
-
-/** Anthropic counts cache reads and writes outside input_tokens, wherever Claude runs; everyone else inside. */
-export function tokenSemantics(provider: string, model: string): TokenSemantics {
-  return provider === 'anthropic' || /^claude/.test(model) ? 'cached-outside-input' : 'cached-inside-input';
-}
-
 export type NormaliseResult = { ok: true; tokens: NormalisedTokens } | { ok: false; errors: FieldError[] };
 
 /** Splits the reported counts into disjoint billable parts, without ever counting a cached token twice. */

@@ -25,6 +25,7 @@ const row = (over: Partial<RateRow> & Pick<RateRow, 'id' | 'provider' | 'match' 
   effectiveTo: null,
   currency: 'USD',
   tiers: [],
+  variants: [],
   multiplier: null,
   version: 'golden',
   ...over,
@@ -40,6 +41,7 @@ const card = new RateCardResolver([
   }),
   row({
     id: 'gpt-4o-mini@2020',
+    modelId: 'gpt-4o-mini',
     provider: 'openai',
     match: { equals: 'gpt-4o-mini' },
     rates: rates(0.15, 0.6, 0.075),
@@ -47,6 +49,7 @@ const card = new RateCardResolver([
   }),
   row({
     id: 'gpt-4o-mini@2026-03-15',
+    modelId: 'gpt-4o-mini',
     provider: 'openai',
     match: { equals: 'gpt-4o-mini' },
     rates: rates(0.1, 0.4, 0.05),
@@ -66,7 +69,26 @@ const card = new RateCardResolver([
     rates: rates(1.25, 10, 0.125),
     tiers: [{ above: 200_000, rates: rates(2.5, 15, 0.25) }],
   }),
-  row({ id: 'cheap-embed', provider: 'openai', match: { equals: 'cheap-embed' }, rates: rates(0.0375, 0) }),
+  row({
+    id: 'cheap-embed',
+    source: 'override',
+    priority: 100,
+    provider: 'openai',
+    match: { equals: 'cheap-embed' },
+    rates: rates(0.0375, 0),
+  }),
+  // A peak price, an off-peak one from 16:30 to 00:30 UTC, and a new peak price from 2026-08-17: the dataset's order,
+  // whose last matching entry wins.
+  row({
+    id: 'deepseek-chat',
+    provider: 'deepseek',
+    match: { equals: 'deepseek-chat' },
+    rates: rates(0.27, 1.1),
+    variants: [
+      { when: { startDate: at('2026-08-17T00:00:00Z') }, rates: rates(0.28, 0.42), tiers: [] },
+      { when: { timeOfDay: [16.5 * 3600, 0.5 * 3600] }, rates: rates(0.135, 0.55), tiers: [] },
+    ],
+  }),
   row({
     id: 'ovr-azure',
     source: 'override',
@@ -273,8 +295,67 @@ describe(RateCardResolver.name, () => {
 
   it('keeps an unknown model, unpriced, with its tokens, never as a silent $0 price', () => {
     const sut = priced({ model: 'llama-9-700b', input_tokens: 100, output_tokens: 10 });
-    expect(sut).toMatchObject({ status: 'unpriced', provider: 'unknown', row: null });
+    expect(sut).toMatchObject({
+      status: 'unpriced',
+      provider: 'unknown',
+      row: null,
+      reason: 'unknown_provider',
+    });
     expect(sut.tokens.uncachedInput).toBe(100);
+  });
+
+  it('tells an unknown model of a known provider from an unknown provider', () => {
+    expect(priced({ model: 'gpt-77', provider: 'openai', input_tokens: 1, output_tokens: 1 })).toMatchObject({
+      status: 'unpriced',
+      provider: 'openai',
+      reason: 'unknown_model',
+    });
+  });
+
+  it('says no_price_at_date for a model the card has, but not at that instant', () => {
+    const late = new RateCardResolver([
+      row({
+        id: 'gpt-4o',
+        provider: 'openai',
+        match: { equals: 'gpt-4o' },
+        rates: rates(2.5, 10),
+        effectiveFrom: at('2026-06-01T00:00:00Z'),
+      }),
+    ]);
+    const outcome = late.price(run({ model: 'gpt-4o', input_tokens: 1, output_tokens: 1 }));
+    expect(outcome.ok && outcome.result).toMatchObject({ status: 'unpriced', reason: 'no_price_at_date' });
+  });
+
+  it.each([
+    // peak, before the new price: 1,000,000 × $0.27/M; 1,000,000 × $1.10/M
+    ['2026-05-01T12:00:00Z', 270_000_000 + 1_100_000_000],
+    // off-peak wraps midnight: 23:00 and 00:10 are off-peak, 00:30 is not
+    ['2026-05-01T23:00:00Z', 135_000_000 + 550_000_000],
+    ['2026-05-02T00:10:00Z', 135_000_000 + 550_000_000],
+    ['2026-05-02T00:30:00Z', 270_000_000 + 1_100_000_000],
+    // after 2026-08-17 the new peak price; off-peak still wins in its hours (it is later in the list)
+    ['2026-09-01T12:00:00Z', 280_000_000 + 420_000_000],
+    ['2026-09-01T17:00:00Z', 135_000_000 + 550_000_000],
+  ])('prices by the time of day and date as the dataset lists them: %s', (iso, total) => {
+    const sut = priced({
+      model: 'deepseek-chat',
+      input_tokens: 1_000_000,
+      output_tokens: 1_000_000,
+      finished_at: at(iso),
+    });
+    expect(sut.costs.total).toBe(total);
+  });
+
+  it('rounds the total once, and its parts add up to it', () => {
+    // 1 × $0.0375/M = 37.5 nano each for input and output would round to 38 + 38 = 76; the exact total is 75
+    const card2 = new RateCardResolver([
+      row({ id: 'gpt-4o', provider: 'openai', match: { equals: 'gpt-4o' }, rates: rates(0.0375, 0.0375) }),
+    ]);
+    const outcome = card2.price(run({ model: 'gpt-4o', input_tokens: 1, output_tokens: 1 }));
+    if (!outcome.ok) throw new Error('refused');
+    const c = outcome.result.costs;
+    expect(c.total).toBe(75);
+    expect(c.input + c.cacheRead + c.cacheWrite + c.output).toBe(c.total);
   });
 
   it('refuses OpenAI-style counts whose cached tokens exceed the prompt (the double-count bug)', () => {

@@ -1,6 +1,7 @@
 import type { FieldError, RunEvent } from '@libs/contracts';
-import { normaliseTokens, resolveProviderAndModel, tokenSemantics, type NormalisedTokens } from './normalize';
-import { matches, type RateRow, type Rates } from './rate-card';
+import { matchDataset, type DatasetMatch, type UnpricedReason } from './dataset';
+import { normaliseTokens, type NormalisedTokens, type TokenSemantics } from './normalize';
+import { matches, type RateRow, type Rates, type Tier } from './rate-card';
 
 export interface Costs {
   input: number;
@@ -19,23 +20,18 @@ export interface PriceResult {
   costs: Costs;
   row: RateRow | null;
   tier: string | null;
+  /** Why an unpriced run has no price; null when priced. */
+  reason: UnpricedWhy | null;
 }
+
+/** unknown_provider and unknown_model are the dataset's word; no_price_at_date means the card has the model, not then. */
+export type UnpricedWhy = UnpricedReason | 'no_price_at_date';
 
 export type PriceOutcome = { ok: true; result: PriceResult } | { ok: false; errors: FieldError[] };
 
 const ZERO: Costs = { input: 0, cacheRead: 0, cacheWrite: 0, output: 0, total: 0 };
-/** Azure serves OpenAI's models, Bedrock Anthropic's and others': when a provider has no row, look at these. */
-const FALLBACK: Record<string, string[]> = {
-  azure: ['openai'],
-  aws: ['anthropic', 'mistral', 'cohere'],
-  google: ['anthropic'],
-};
-
-/** tokens × (nano-units per million tokens) / 1e6, rounded half up, exactly (the product can pass 2^53). */
-function cost(tokens: number, ratePerMTok: number): number {
-  if (tokens === 0 || ratePerMTok === 0) return 0;
-  return Number((BigInt(tokens) * BigInt(ratePerMTok) + 500_000n) / 1_000_000n);
-}
+const MILLION = 1_000_000n;
+const HALF = 500_000n;
 
 function scale(rates: Rates, m: number): Rates {
   const s = (v: number | null): number | null => (v === null ? null : Math.round(v * m));
@@ -48,95 +44,129 @@ function scale(rates: Rates, m: number): Rates {
   };
 }
 
+const inForce = (row: RateRow, at: number): boolean =>
+  at >= row.effectiveFrom && (row.effectiveTo === null || at < row.effectiveTo);
+
+/** The dataset's choice among a row's prices at an instant: the last conditional price that holds, else its own. */
+function pricesAt(row: RateRow, at: number): { rates: Rates; tiers: Tier[] } {
+  for (let i = row.variants.length - 1; i >= 0; i--) {
+    const v = row.variants[i];
+    if ('startDate' in v.when) {
+      if (at >= v.when.startDate) return v;
+    } else {
+      const [start, end] = v.when.timeOfDay;
+      const s = (((at % 86_400_000) + 86_400_000) % 86_400_000) / 1000;
+      if (end < start ? s >= start || s < end : s >= start && s < end) return v;
+    }
+  }
+  return row;
+}
+
+/** An unknown model's token convention: Claude's wherever it runs, everyone else's with cached tokens inside. */
+function semanticsFor(match: DatasetMatch): TokenSemantics {
+  if (match.ok) return match.semantics;
+  return /claude/.test(match.name) ? 'cached-outside-input' : 'cached-inside-input';
+}
+
 /**
- * The rate card in force: resolves a run's (provider, model) to the row valid at the run's finished_at — operator
- * overrides before the dataset — and prices each token component in integer nano-units. A price change therefore
- * never rewrites history, and a backfilled run is priced at the rate of its own day.
+ * The rate card in force. A run's provider and model are matched by the price dataset's own functions
+ * (`matchDataset`); the card then gives that model's row valid at the run's finished_at — operator overrides before the
+ * dataset — and prices each token component in integer nano-units. A price change therefore never rewrites history,
+ * and a backfilled run is priced at the rate of its own day.
  */
 export class RateCardResolver {
-  private readonly byProvider = new Map<string, RateRow[]>();
+  /** Dataset rows by (owner provider, model id), newest first. */
+  private readonly dataset = new Map<string, RateRow[]>();
+  /** Overrides by the provider they name, highest priority first. */
+  private readonly overrides = new Map<string, RateRow[]>();
 
   constructor(readonly rows: readonly RateRow[]) {
     for (const row of rows) {
-      const list = this.byProvider.get(row.provider) ?? [];
+      const [map, key] =
+        row.source === 'override'
+          ? [this.overrides, row.provider]
+          : [this.dataset, `${row.provider}\u0000${row.modelId}`];
+      const list = map.get(key) ?? [];
       list.push(row);
-      this.byProvider.set(row.provider, list);
+      map.set(key, list);
     }
-    for (const list of this.byProvider.values()) list.sort((a, b) => b.priority - a.priority);
+    for (const list of this.overrides.values()) list.sort((a, b) => b.priority - a.priority);
+    for (const list of this.dataset.values()) list.sort((a, b) => b.effectiveFrom - a.effectiveFrom);
   }
 
-  private readonly matched = new Map<string, RateRow[]>();
-
-  /**
-   * A provider's rows whose model match accepts `model`, in priority order — remembered per (provider, model), since
-   * a fleet uses a handful of models and matching (regexes included) is the costly part of pricing a run.
-   */
-  private matching(provider: string, model: string): RateRow[] {
-    const key = `${provider}\u0000${model}`;
-    let rows = this.matched.get(key);
-    if (!rows) {
-      rows = (this.byProvider.get(provider) ?? []).filter((row) => matches(row.match, model));
-      if (this.matched.size >= 10_000) this.matched.clear();
-      this.matched.set(key, rows);
-    }
-    return rows;
+  /** The dataset's row for a matched model at an instant. */
+  private datasetRow(match: DatasetMatch, at: number): RateRow | null {
+    if (!match.ok) return null;
+    return (
+      (this.dataset.get(`${match.owner}\u0000${match.modelId}`) ?? []).find((r) => inForce(r, at)) ?? null
+    );
   }
 
-  /** The row (and its effective rates) for a model at an instant, or null. */
+  /** The row (and its effective rates) for a matched model at an instant, or why there is none. */
   resolve(
-    provider: string,
-    model: string,
+    match: DatasetMatch,
     at: number,
-  ): { row: RateRow; rates: Rates; tiers: RateRow['tiers'] } | null {
-    for (const p of [provider, ...(FALLBACK[provider] ?? [])]) {
-      for (const row of this.matching(p, model)) {
-        if (at < row.effectiveFrom || (row.effectiveTo !== null && at >= row.effectiveTo)) continue;
+  ): { row: RateRow; rates: Rates; tiers: Tier[] } | { row: null; reason: UnpricedWhy } {
+    const providers =
+      match.ok && match.owner !== match.provider ? [match.provider, match.owner] : [match.provider];
+    for (const p of providers) {
+      for (const row of this.overrides.get(p) ?? []) {
+        if (!inForce(row, at)) continue;
+        if (!matches(row.match, match.name) && !(match.ok && matches(row.match, match.modelId))) continue;
         if (row.multiplier !== null) {
-          const base = this.resolveDataset(p, model, at);
+          const base = this.datasetRow(match, at);
           if (!base) continue;
+          const { rates, tiers } = pricesAt(base, at);
           return {
             row,
-            rates: scale(base.rates, row.multiplier),
-            tiers: base.tiers.map((t) => ({ above: t.above, rates: scale(t.rates, row.multiplier!) })),
+            rates: scale(rates, row.multiplier),
+            tiers: tiers.map((t) => ({ above: t.above, rates: scale(t.rates, row.multiplier!) })),
           };
         }
         return { row, rates: row.rates, tiers: row.tiers };
       }
     }
-    return null;
+    if (!match.ok) return { row: null, reason: match.reason };
+    const row = this.datasetRow(match, at);
+    if (!row) {
+      const known = this.dataset.has(`${match.owner}\u0000${match.modelId}`);
+      return { row: null, reason: known ? 'no_price_at_date' : 'unknown_model' };
+    }
+    return { row, ...pricesAt(row, at) };
   }
 
-  private resolveDataset(provider: string, model: string, at: number): RateRow | null {
-    for (const row of this.matching(provider, model)) {
-      if (row.multiplier !== null || row.source === 'override') continue;
-      if (at < row.effectiveFrom || (row.effectiveTo !== null && at >= row.effectiveTo)) continue;
-      return row;
-    }
-    return null;
+  /** The row that prices `model` (as a run names it, with its provider or none) at an instant. */
+  rowFor(model: string, provider: string | null, at: number): RateRow | null {
+    return this.resolve(matchDataset(model, provider), at).row;
   }
 
   price(run: RunEvent): PriceOutcome {
-    const { provider, model } = resolveProviderAndModel(run.model, run.provider);
-    const normalised = normaliseTokens(run, tokenSemantics(provider, model));
+    const match = matchDataset(run.model, run.provider);
+    const normalised = normaliseTokens(run, semanticsFor(match));
     if (!normalised.ok) return normalised;
-    return { ok: true, result: this.priceTokens(provider, model, normalised.tokens, run.finished_at) };
+    return { ok: true, result: this.priceMatched(match, normalised.tokens, run.finished_at) };
   }
 
-  /** Prices already-normalised token parts for a resolved provider and model at an instant. */
-  priceTokens(provider: string, model: string, tokens: NormalisedTokens, at: number): PriceResult {
-    const found = this.resolve(provider, model, at);
-    if (!found)
+  /** Prices already-normalised token parts of a stored run (its model and provider as stored) at an instant. */
+  priceTokens(model: string, provider: string | null, tokens: NormalisedTokens, at: number): PriceResult {
+    return this.priceMatched(matchDataset(model, provider), tokens, at);
+  }
+
+  private priceMatched(match: DatasetMatch, tokens: NormalisedTokens, at: number): PriceResult {
+    const found = this.resolve(match, at);
+    if (found.row === null)
       return {
         status: 'unpriced',
-        provider,
-        model,
+        provider: match.provider,
+        model: match.name,
         currency: 'USD',
         tokens,
         costs: ZERO,
         row: null,
         tier: null,
+        reason: found.reason,
       };
-    let rates = found.rates;
+    let { rates } = found;
     let tier: string | null = null;
     for (const t of found.tiers) {
       if (tokens.prompt > t.above) {
@@ -144,25 +174,40 @@ export class RateCardResolver {
         tier = `>${t.above >= 1000 ? `${t.above / 1000}k` : t.above}`;
       }
     }
-    const writeRate = rates.cacheWrite ?? rates.input;
-    const costs = {
-      input: cost(tokens.uncachedInput, rates.input),
-      cacheRead: cost(tokens.cacheRead, rates.cacheRead ?? rates.input),
-      cacheWrite:
-        cost(tokens.cacheWrite5m, writeRate) + cost(tokens.cacheWrite1h, rates.cacheWrite1h ?? writeRate),
-      output: cost(tokens.output, rates.output),
-      total: 0,
-    };
-    costs.total = costs.input + costs.cacheRead + costs.cacheWrite + costs.output;
     return {
       status: 'priced',
-      provider,
-      model,
+      provider: match.provider,
+      model: match.name,
       currency: found.row.currency,
       tokens,
-      costs,
+      costs: costsOf(tokens, rates),
       row: found.row,
       tier,
+      reason: null,
     };
   }
+}
+
+/**
+ * tokens × (nano-units per million tokens) / 1e6 per component, exactly (the products pass 2^53). The total is the
+ * exact sum rounded once, half up, so it is within half a nano-unit of the true price; each component is rounded on its
+ * own and the output component absorbs the one or two nano-units by which their sum differs from the total, so the
+ * parts always add up to it.
+ */
+export function costsOf(tokens: NormalisedTokens, rates: Rates): Costs {
+  const writeRate = rates.cacheWrite ?? rates.input;
+  const exact = {
+    input: BigInt(tokens.uncachedInput) * BigInt(rates.input),
+    cacheRead: BigInt(tokens.cacheRead) * BigInt(rates.cacheRead ?? rates.input),
+    cacheWrite:
+      BigInt(tokens.cacheWrite5m) * BigInt(writeRate) +
+      BigInt(tokens.cacheWrite1h) * BigInt(rates.cacheWrite1h ?? writeRate),
+    output: BigInt(tokens.output) * BigInt(rates.output),
+  };
+  const round = (v: bigint): number => Number((v + HALF) / MILLION);
+  const total = round(exact.input + exact.cacheRead + exact.cacheWrite + exact.output);
+  const input = round(exact.input);
+  const cacheRead = round(exact.cacheRead);
+  const cacheWrite = round(exact.cacheWrite);
+  return { input, cacheRead, cacheWrite, output: total - input - cacheRead - cacheWrite, total };
 }

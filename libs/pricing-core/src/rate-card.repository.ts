@@ -1,6 +1,8 @@
 import type { Pool } from 'pg';
-import { rowsFromGenaiPrices } from './genai-import';
-import type { MatchLogic, RateRow, Rates, Tier } from './rate-card';
+import type { Provider } from '@pydantic/genai-prices';
+import { datasetProviders } from './dataset';
+import { genaiPricesVersion, rowForModel, rowsFromDataset } from './genai-import';
+import type { MatchLogic, PriceVariant, RateRow, Rates, Tier } from './rate-card';
 
 interface DbRow {
   id: string;
@@ -18,6 +20,7 @@ interface DbRow {
   cache_write_rate: string | null;
   cache_write_1h_rate: string | null;
   tiers: Tier[];
+  variants: PriceVariant[];
   multiplier: string | null;
   version: string;
 }
@@ -71,6 +74,7 @@ function fromDb(r: DbRow): RateRow {
     currency: r.currency,
     rates,
     tiers: r.tiers,
+    variants: r.variants,
     multiplier: n(r.multiplier),
     version: r.version,
   };
@@ -102,22 +106,22 @@ export class RateCardRepository {
         const chunk = rows.slice(i, i + 500);
         await client.query(
           `insert into rate_card (id, source, provider, model_id, match, priority, effective_from, effective_to, currency,
-             input_rate, output_rate, cache_read_rate, cache_write_rate, cache_write_1h_rate, tiers, multiplier, version, note)
+             input_rate, output_rate, cache_read_rate, cache_write_rate, cache_write_1h_rate, tiers, variants, multiplier, version, note)
            select * from jsonb_to_recordset($1::jsonb) as x(id text, source text, provider text, model_id text, match jsonb,
              priority int, effective_from timestamptz, effective_to timestamptz, currency text, input_rate bigint,
              output_rate bigint, cache_read_rate bigint, cache_write_rate bigint, cache_write_1h_rate bigint, tiers jsonb,
-             multiplier numeric, version text, note text)
+             variants jsonb, multiplier numeric, version text, note text)
            on conflict (id) do update set source = excluded.source, provider = excluded.provider, model_id = excluded.model_id,
              match = excluded.match, priority = excluded.priority, effective_from = excluded.effective_from,
              effective_to = excluded.effective_to, currency = excluded.currency, input_rate = excluded.input_rate,
              output_rate = excluded.output_rate, cache_read_rate = excluded.cache_read_rate,
              cache_write_rate = excluded.cache_write_rate, cache_write_1h_rate = excluded.cache_write_1h_rate,
-             tiers = excluded.tiers, multiplier = excluded.multiplier, version = excluded.version, note = excluded.note,
+             tiers = excluded.tiers, variants = excluded.variants, multiplier = excluded.multiplier, version = excluded.version, note = excluded.note,
              updated_at = now()
            where (rate_card.input_rate, rate_card.output_rate, rate_card.cache_read_rate, rate_card.cache_write_rate,
-                  rate_card.cache_write_1h_rate, rate_card.tiers, rate_card.match, rate_card.effective_to, rate_card.multiplier)
+                  rate_card.cache_write_1h_rate, rate_card.tiers, rate_card.variants, rate_card.match, rate_card.effective_to, rate_card.multiplier)
              is distinct from (excluded.input_rate, excluded.output_rate, excluded.cache_read_rate, excluded.cache_write_rate,
-                  excluded.cache_write_1h_rate, excluded.tiers, excluded.match, excluded.effective_to, excluded.multiplier)`,
+                  excluded.cache_write_1h_rate, excluded.tiers, excluded.variants, excluded.match, excluded.effective_to, excluded.multiplier)`,
           [
             JSON.stringify(
               chunk.map((r) => ({
@@ -136,6 +140,7 @@ export class RateCardRepository {
                 cache_write_rate: r.rates.cacheWrite,
                 cache_write_1h_rate: r.rates.cacheWrite1h,
                 tiers: r.tiers,
+                variants: r.variants,
                 multiplier: r.multiplier,
                 version: r.version,
                 note,
@@ -154,9 +159,39 @@ export class RateCardRepository {
     }
   }
 
-  /** Seeds or refreshes the dataset's rows (idempotent); overrides are untouched. */
-  async refreshFromDataset(): Promise<number> {
-    return this.upsert(rowsFromGenaiPrices());
+  /**
+   * Seeds or refreshes the dataset's rows from `providers` (default: the dataset the library uses), keeping history: a
+   * model new to the card gets a row in force from the start; a model whose price list changed keeps its old row,
+   * closed now, and gets a new one in force from now, so runs already stored, and late runs of before, keep the price
+   * they had; an unchanged model is left alone. Overrides are untouched. Idempotent.
+   */
+  async refreshFromDataset(
+    providers?: Provider[],
+    version: string = genaiPricesVersion(),
+    now: number = Date.now(),
+  ): Promise<RefreshSummary> {
+    const list = providers ?? (await datasetProviders());
+    const current = new Map<string, RateRow>();
+    for (const row of await this.load())
+      if (row.source === 'genai-prices' && row.effectiveTo === null)
+        current.set(`${row.provider}\u0000${row.modelId}`, row);
+    const summary: RefreshSummary = { added: 0, changed: 0, unchanged: 0 };
+    const writes: RateRow[] = [];
+    for (const fresh of rowsFromDataset(list, version)) {
+      const old = current.get(`${fresh.provider}\u0000${fresh.modelId}`);
+      if (!old) {
+        summary.added++;
+        writes.push(fresh);
+      } else if (pricesKey(old) === pricesKey(fresh)) {
+        summary.unchanged++;
+      } else {
+        summary.changed++;
+        const model = list.find((p) => p.id === fresh.provider)!.models.find((m) => m.id === fresh.modelId)!;
+        writes.push({ ...old, effectiveTo: now }, rowForModel(fresh.provider, model, version, now));
+      }
+    }
+    await this.upsert(writes);
+    return summary;
   }
 
   async putOverride(id: string, o: OverrideInput): Promise<RateRow> {
@@ -180,6 +215,7 @@ export class RateCardRepository {
         cacheWrite1h: per(o.cache_write_1h_per_mtok),
       },
       tiers: [],
+      variants: [],
       multiplier: o.multiplier ?? null,
       version: `override@${new Date().toISOString()}`,
     };
@@ -215,5 +251,27 @@ export async function seedRateCardIfEmpty(pool: Pool): Promise<number> {
     "select count(*) as n from rate_card where source = 'genai-prices'",
   );
   if (Number(rows[0].n) > 0) return 0;
-  return new RateCardRepository(pool).refreshFromDataset();
+  const { added } = await new RateCardRepository(pool).refreshFromDataset();
+  return added;
+}
+
+export interface RefreshSummary {
+  added: number;
+  changed: number;
+  unchanged: number;
+}
+
+/** A row's prices in one canonical text (jsonb reorders keys), to tell a changed price list from an unchanged one. */
+function pricesKey(row: RateRow): string {
+  const canonical = (v: unknown): unknown =>
+    Array.isArray(v)
+      ? v.map(canonical)
+      : v && typeof v === 'object'
+        ? Object.fromEntries(
+            Object.keys(v)
+              .sort()
+              .map((k) => [k, canonical((v as Record<string, unknown>)[k])]),
+          )
+        : v;
+  return JSON.stringify(canonical({ rates: row.rates, tiers: row.tiers, variants: row.variants }));
 }

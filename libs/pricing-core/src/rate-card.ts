@@ -23,6 +23,16 @@ export interface Tier {
   rates: Rates;
 }
 
+/**
+ * One of a dataset row's conditional prices, in the dataset's order: from a date on, or within a time of day (UTC
+ * seconds from midnight, end exclusive; it may wrap past midnight). The last one that holds wins; none, the row's own.
+ */
+export interface PriceVariant {
+  when: { startDate: number } | { timeOfDay: [number, number] };
+  rates: Rates;
+  tiers: Tier[];
+}
+
 export interface RateRow {
   id: string;
   source: 'genai-prices' | 'override';
@@ -38,6 +48,8 @@ export interface RateRow {
   currency: string;
   rates: Rates;
   tiers: Tier[];
+  /** The dataset's conditional prices (a price change on a date, off-peak hours); empty for overrides. */
+  variants: PriceVariant[];
   /** An override that discounts (or marks up) the dataset's row for the same model instead of giving its own rates. */
   multiplier: number | null;
   version: string;

@@ -1,5 +1,4 @@
 import type { Pool } from 'pg';
-import { resolveProviderAndModel } from './normalize';
 import { RateCardRepository } from './rate-card.repository';
 import { RateCardResolver } from './rate-card-resolver';
 
@@ -53,8 +52,8 @@ export async function repriceUnpriced(
       const cacheRead = Number(r.cache_read_tokens);
       const cacheWrite = Number(r.cache_write_tokens);
       const result = card.priceTokens(
-        r.provider,
-        resolveProviderAndModel(r.model, r.provider === 'unknown' ? null : r.provider).model,
+        r.model,
+        r.provider === 'unknown' ? null : r.provider,
         {
           uncachedInput: uncached,
           cacheRead,

@@ -28,7 +28,6 @@ import {
   RateCardRepository,
   RateCardResolver,
   repriceUnpriced,
-  resolveProviderAndModel,
   type MatchLogic,
   type OverrideInput,
   type RateRow,
@@ -270,10 +269,9 @@ export class AdminController {
     const at = parseInstant('at', atQ, Date.now());
     const rows = await this.rateCard.load();
     if (model) {
-      const resolved = resolveProviderAndModel(model, provider ?? null);
-      const found = new RateCardResolver(rows).resolve(resolved.provider, resolved.model, at);
-      if (!found) throw notFound(`no price for ${resolved.provider} ${resolved.model}`);
-      return { at: new Date(at).toISOString(), rows: [view(found.row)] };
+      const found = new RateCardResolver(rows).rowFor(model, provider ?? null, at);
+      if (!found) throw notFound(`no price for ${provider ? `${provider} ` : ''}${model}`);
+      return { at: new Date(at).toISOString(), rows: [view(found)] };
     }
     const inForce = rows.filter(
       (r) =>
