@@ -8,3 +8,4 @@ export * from './destination.client';
 export * from './delivery-lanes';
 export * from './outbox.repository';
 export * from './destination-secrets';
+export * from './incident';

@@ -9,8 +9,11 @@ import {
 import type { Anomaly } from './types';
 
 const ctx: MessageContext = {
-  apiUrl: 'https://burnrate.example',
-  deliveryId: 'd-1',
+  link: 'https://burnrate.example/incidents/inc_1',
+  deliveryId: 'msg_1',
+  incidentKey: 'inc_1',
+  action: 'trigger',
+  signals: [],
   now: 1_760_000_000_000,
   pagerDutyUrl: 'https://events.pagerduty.com/v2/enqueue',
 };

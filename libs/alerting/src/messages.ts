@@ -1,4 +1,5 @@
 import { createHash, createHmac } from 'node:crypto';
+import type { DeliveryAction } from './incident';
 import type { Anomaly, Destination } from './types';
 
 export interface OutgoingRequest {
@@ -8,10 +9,16 @@ export interface OutgoingRequest {
 }
 
 export interface MessageContext {
-  /** Where the api shows the anomaly (PUBLIC_API_URL). */
-  apiUrl: string;
-  /** A stable id per delivery: receivers dedupe on it. */
+  /** Where people open the incident (PUBLIC_URL + /incidents/<id>), or null when none is configured: no link. */
+  link: string | null;
+  /** Opaque and stable per delivery (no tenant text, header-safe): receivers dedupe on it. */
   deliveryId: string;
+  /** Opaque and stable per incident: PagerDuty's dedup_key, the email thread. */
+  incidentKey: string;
+  /** What this message does to the incident at the destination. */
+  action: DeliveryAction;
+  /** For a resolve: every record of the incident, in order (its signals, listed). Empty otherwise. */
+  signals: readonly Anomaly[];
   now: number;
   pagerDutyUrl: string;
 }
@@ -69,7 +76,7 @@ export function facts(
         .join(', '),
     ]);
   lines.push(['Started', new Date(a.started_at).toISOString()]);
-  const link = `${ctx.apiUrl.replace(/\/$/, '')}/v1/anomalies?team=${encodeURIComponent(a.team)}${a.agent_id ? `&agent_id=${encodeURIComponent(a.agent_id)}` : ''}&rule=${encodeURIComponent(a.rule)}`;
+  const link = ctx.link ?? '';
   return { title, lines, link };
 }
 
@@ -136,7 +143,7 @@ export function buildRequest(
       const body = JSON.stringify({
         routing_key: d.routing_key,
         event_action: a.state === 'resolved' ? 'resolve' : 'trigger',
-        dedup_key: pagerDutyDedupKey(a.dedupe_key),
+        dedup_key: pagerDutyDedupKey(ctx.incidentKey),
         ...(a.state === 'resolved'
           ? {}
           : {

@@ -1,6 +1,7 @@
 import type { Pool } from 'pg';
 import { SecretBox } from '@libs/secrets';
 import { openDestination } from './destination-secrets';
+import type { DeliveryAction } from './incident';
 import type { Anomaly, Destination } from './types';
 
 export interface OutboxRow {
@@ -8,6 +9,9 @@ export interface OutboxRow {
   delivery_id: string;
   anomaly_id: string;
   dedupe_key: string;
+  /** The incident (opaque): one destination gets an incident's rows in order, one at a time. */
+  incident_key: string;
+  action: DeliveryAction;
   destination_key: string;
   destination: Destination;
   anomaly: Anomaly;
@@ -17,7 +21,8 @@ export interface OutboxRow {
   unreadable?: string;
 }
 
-export type FinalState = 'delivered' | 'failed' | 'suppressed';
+/** `accepted`: the destination queued the message to post it later (Teams Workflows' 202); not known to be shown. */
+export type FinalState = 'delivered' | 'accepted' | 'failed' | 'suppressed';
 
 /**
  * The delivery outbox as the worker sees it. A claim leases due rows (next_attempt_at moved past the lease, attempts
@@ -33,7 +38,9 @@ export class AlertOutboxRepository {
 
   /**
    * Due rows, oldest first, at most `perDestination` of any one destination (a backlog for one endpoint does not crowd
-   * out the others), leaving out the destinations this replica is still working through.
+   * out the others), leaving out the destinations this replica is still working through. Of one incident's rows for
+   * one destination only the oldest pending one is due: an update or a resolve waits until the row before it (the
+   * trigger, in backoff or not) has its outcome, so a destination sees an incident's deliveries in order.
    */
   async claim(
     limit: number,
@@ -43,8 +50,12 @@ export class AlertOutboxRepository {
   ): Promise<OutboxRow[]> {
     const { rows } = await this.pool.query<OutboxRow>(
       `with due as (
-         select id, destination_key from alert_outbox
+         select id, destination_key from alert_outbox o
          where state = 'pending' and next_attempt_at <= now() and destination_key <> all($3::text[])
+           and not exists (
+             select 1 from alert_outbox e
+             where e.incident_key = o.incident_key and e.destination_key = o.destination_key and e.state = 'pending'
+               and e.id < o.id)
          order by id limit $1::int * $2::int for update skip locked
        ), picked as (
          select id from (select id, row_number() over (partition by destination_key order by id) as n from due) ranked
@@ -52,7 +63,8 @@ export class AlertOutboxRepository {
        )
        update alert_outbox o set next_attempt_at = now() + ($4::int * interval '1 millisecond'), attempts = o.attempts + 1
        from picked where o.id = picked.id
-       returning o.id, o.delivery_id, o.anomaly_id, o.dedupe_key, o.destination_key, o.destination, o.anomaly, o.attempts`,
+       returning o.id, o.delivery_id, o.anomaly_id, o.dedupe_key, o.incident_key, o.action, o.destination_key, o.destination,
+         o.anomaly, o.attempts`,
       [limit, perDestination, busyDestinations, leaseMs],
     );
     return rows
@@ -83,14 +95,49 @@ export class AlertOutboxRepository {
     return rowCount === 1;
   }
 
-  /** Whether the same incident already reached this destination within the interval (another delivery). */
-  async deliveredWithin(row: OutboxRow, ms: number): Promise<boolean> {
+  /**
+   * Where each incident was paged: the sealed destinations of its triggers that are delivered, accepted or still
+   * pending (a trigger in backoff still goes, and its update or resolve waits for it), by incident key.
+   */
+  async pagedDestinations(incidentKeys: readonly string[]): Promise<Map<string, Map<string, unknown>>> {
+    const out = new Map<string, Map<string, unknown>>();
+    if (incidentKeys.length === 0) return out;
+    const { rows } = await this.pool.query<{
+      incident_key: string;
+      destination_key: string;
+      destination: unknown;
+    }>(
+      `select distinct on (incident_key, destination_key) incident_key, destination_key, destination from alert_outbox
+       where incident_key = any($1::text[]) and action = 'trigger' and state in ('pending', 'delivered', 'accepted')
+       order by incident_key, destination_key, id`,
+      [incidentKeys],
+    );
+    for (const r of rows) {
+      const m = out.get(r.incident_key) ?? new Map<string, unknown>();
+      m.set(r.destination_key, r.destination);
+      out.set(r.incident_key, m);
+    }
+    return out;
+  }
+
+  /** Whether this incident's trigger reached this destination (delivered or accepted): an update or resolve may go. */
+  async triggerReached(row: OutboxRow): Promise<boolean> {
     const { rows } = await this.pool.query(
-      `select 1 from alert_outbox where dedupe_key = $1 and destination_key = $2 and state = 'delivered'
-         and delivery_id <> $3 and finished_at > now() - ($4::bigint * interval '1 millisecond') limit 1`,
-      [row.dedupe_key, row.destination_key, row.delivery_id, ms],
+      `select 1 from alert_outbox where incident_key = $1 and destination_key = $2 and action = 'trigger'
+         and state in ('delivered', 'accepted') limit 1`,
+      [row.incident_key, row.destination_key],
     );
     return rows.length > 0;
+  }
+
+  /** Every record of an incident the router has seen, in order (the signals a resolve lists). */
+  async incidentRecords(incidentKey: string): Promise<Anomaly[]> {
+    const { rows } = await this.pool.query<{ anomaly: Anomaly }>(
+      `select distinct on (anomaly_id) anomaly_id, anomaly, id from alert_outbox where incident_key = $1
+       order by anomaly_id, id`,
+      [incidentKey],
+    );
+    return rows.map((r) => r.anomaly).sort((a, b) => a.detected_at - b.detected_at);
   }
 
   async finish(

@@ -91,6 +91,23 @@ export const oneOf = <T extends string>(values: readonly T[], fallback: T): Fiel
   },
 });
 
+/** An http(s) URL, or undefined when unset. */
+export const optionalUrl = (): Field<string | undefined> => ({
+  describe: 'http(s) URL (optional)',
+  parse: (raw, name) => {
+    if (raw === undefined || raw === '') return undefined;
+    let parsed: URL;
+    try {
+      parsed = new URL(raw);
+    } catch {
+      throw new FieldError(`${name} must be a URL, got "${raw}"`);
+    }
+    if (parsed.protocol !== 'http:' && parsed.protocol !== 'https:')
+      throw new FieldError(`${name} must be an http or https URL, got "${raw}"`);
+    return raw;
+  },
+});
+
 export const url = (fallback?: string): Field<string> => ({
   describe: 'URL',
   parse: (raw, name) => {

@@ -25,7 +25,14 @@ export interface AnomalyRecord {
   late: boolean;
   details: Record<string, string>;
   trigger_run_id: string | null;
+  /** Opaque id of the incident (the signals about one agent or budget scope open together); null before 0.3. */
+  incident_id: string | null;
+  incident_action: IncidentAction | null;
+  /** Signals of the incident open after this record: 0 on its resolve. */
+  incident_signals: number | null;
 }
+
+export type IncidentAction = 'open' | 'update' | 'resolve';
 
 export interface Contributor {
   name: string;

@@ -1,5 +1,5 @@
 import { DestinationAllowList } from '@libs/alerting';
-import { commonSpec, int, optionalStr, str, url, type Field } from '@libs/config';
+import { commonSpec, int, optionalStr, optionalUrl, str, url, type Field } from '@libs/config';
 
 /** Entries checked at start-up: a bad one stops the process with the others' problems. */
 const allowList = (): Field<readonly string[]> => ({
@@ -11,16 +11,17 @@ export const alertRouterSpec = {
   ...commonSpec,
   PORT: int(9104, { min: 1, max: 65535 }),
   CONSUMER_GROUP: str('burnrate-alert-router'),
-  /** Where links in messages point (the api service as people reach it). */
-  PUBLIC_API_URL: url('http://localhost:8080'),
+  /**
+   * Where people open burnrate (the console, as they reach it): messages link to PUBLIC_URL/incidents/<id>. Unset:
+   * messages carry no link (never one to an API endpoint that needs a bearer key).
+   */
+  PUBLIC_URL: optionalUrl(),
   PAGERDUTY_EVENTS_URL: url('https://events.pagerduty.com/v2/enqueue'),
   /** YAML file of routes (e.g. a mounted ConfigMap), in addition to routes made through the api. */
   ROUTES_FILE: optionalStr(),
   /** smtp://user:password@host:587 or smtps://…; the password never reaches a log. */
   SMTP_URL: optionalStr(),
   SMTP_FROM: str('burnrate <alerts@burnrate.local>'),
-  /** The same dedupe key does not page the same destination again within this interval (escalations and resolves do). */
-  RENOTIFY_MS: int(4 * 3_600_000, { min: 0 }),
   POLL_MS: int(500, { min: 50 }),
   MAX_ATTEMPTS: int(8, { min: 1 }),
   RETRY_BASE_MS: int(1000, { min: 10 }),

@@ -12,7 +12,9 @@ import {
   classify,
   emailContent,
   maskDestination,
+  opaqueId,
   type Destination,
+  type MessageContext,
   type FinalState,
   type OutboxRow,
 } from '@libs/alerting';
@@ -158,8 +160,11 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnApplicationShut
     const d = row.destination;
     const a = row.anomaly;
     if (row.unreadable) return this.finish(row, 'failed', null, `destination unreadable: ${row.unreadable}`);
-    if (a.state === 'firing' && (await this.outbox.deliveredWithin(row, this.config.RENOTIFY_MS)))
-      return this.finish(row, 'suppressed', null, 'already paged within the re-notify interval');
+    // An update or resolve goes where the incident's trigger arrived; one that never did (failed for good) has nothing
+    // to update there (PagerDuty drops a resolve for an alert it never opened).
+    if (row.action !== 'trigger' && !(await this.outbox.triggerReached(row)))
+      return this.finish(row, 'suppressed', null, "the incident's trigger did not reach this destination");
+    const ctx = await this.context(row);
     await pace();
     if (!(await this.outbox.renew(row, this.config.HTTP_TIMEOUT_MS + LEASE_MARGIN_MS)))
       return this.leaseLost(row, 'not sent');
@@ -170,7 +175,7 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnApplicationShut
     try {
       if (d.type === 'email') {
         if (!this.mailer) throw new Error('SMTP_URL is not configured');
-        const mail = emailContent(a, this.context(row));
+        const mail = emailContent(a, ctx);
         await this.mailer.sendMail({
           from: this.config.SMTP_FROM,
           to: d.to,
@@ -180,7 +185,7 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnApplicationShut
         });
         status = 200; // the SMTP server accepted the message
       } else {
-        const req = buildRequest(d, a, this.context(row));
+        const req = buildRequest(d, a, ctx);
         const res = await this.client.post(req, { guarded: d.type !== 'pagerduty' });
         if (res.status >= 300 && res.status < 400)
           return this.finish(
@@ -222,10 +227,14 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnApplicationShut
     });
   }
 
-  private context(row: OutboxRow) {
+  private async context(row: OutboxRow): Promise<MessageContext> {
+    const base = this.config.PUBLIC_URL?.replace(/\/+$/, '');
     return {
-      apiUrl: this.config.PUBLIC_API_URL,
-      deliveryId: row.delivery_id,
+      link: base ? `${base}/incidents/${encodeURIComponent(row.incident_key)}` : null,
+      deliveryId: opaqueId('msg', row.delivery_id),
+      incidentKey: row.incident_key,
+      action: row.action,
+      signals: row.action === 'resolve' ? await this.outbox.incidentRecords(row.incident_key) : [],
       now: Date.now(),
       pagerDutyUrl: this.config.PAGERDUTY_EVENTS_URL,
     };

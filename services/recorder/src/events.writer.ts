@@ -27,13 +27,13 @@ export class EventsWriter {
     if (records.length === 0) return 0;
     const { rowCount } = await this.pool.query(
       `insert into anomalies (anomaly_id, detected_at, dedupe_key, rule, severity, state, team, agent_id, window_start,
-         window_end, observed, threshold, baseline_mean, baseline_stddev, zscore, currency, summary, late, record)
+         window_end, observed, threshold, baseline_mean, baseline_stddev, zscore, currency, summary, late, record, incident_id)
        select a->>'anomaly_id', to_timestamp((a->>'detected_at')::bigint / 1000.0), a->>'dedupe_key', a->>'rule',
          a->>'severity', a->>'state', a->>'team', a->>'agent_id', to_timestamp((a->>'window_start')::bigint / 1000.0),
          to_timestamp((a->>'window_end')::bigint / 1000.0), (a->>'observed')::double precision,
          (a->>'threshold')::double precision, (a->>'baseline_mean')::double precision,
          (a->>'baseline_stddev')::double precision, (a->>'zscore')::double precision, a->>'currency', a->>'summary',
-         (a->>'late')::boolean, a
+         (a->>'late')::boolean, a, a->>'incident_id'
        from jsonb_array_elements($1::jsonb) as a
        on conflict do nothing`,
       [JSON.stringify(records)],

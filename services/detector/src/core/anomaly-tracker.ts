@@ -122,7 +122,8 @@ export class AnomalyTracker {
     late: boolean,
   ): Anomaly {
     return {
-      anomaly_id: `${entry.key}#${entry.seq}`,
+      // the same condition may clear and fire again within its window: each firing is a record of its own
+      anomaly_id: `${entry.key}@${entry.startedAt}#${entry.seq}`,
       dedupe_key: entry.key,
       rule: entry.rule,
       severity: entry.severity,
@@ -147,6 +148,9 @@ export class AnomalyTracker {
       late,
       details: { ...(f.details ?? {}) },
       trigger_run_id: ctx.triggerRunId ?? null,
+      incident_id: null,
+      incident_action: null,
+      incident_signals: null,
     };
   }
 }

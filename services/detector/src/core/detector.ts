@@ -3,6 +3,7 @@ import type { DetectorSettings } from '@libs/team-settings';
 import { dedupeKey, type Anomaly, type Contributor, type Evaluation } from './anomaly';
 import { AnomalyTracker, type EmitContext, type TrackedSet } from './anomaly-tracker';
 import { asDict, dict, isEmpty } from './dict';
+import { joinIncident, type OpenIncident } from './incidents';
 import type { AgentDayContext, DayTotals } from './context';
 import { SpendZScoreRule } from '../rules/spend-zscore.rule';
 import { CostPerRunJumpRule } from '../rules/cost-per-run-jump.rule';
@@ -25,6 +26,8 @@ export interface AgentIncidents {
    * aggregator lists the session once more when it closes it, with the same figures, and that must not page again.
    */
   ended?: Record<string, number>;
+  /** The incident its open signals share (absent while none is open). */
+  incident?: OpenIncident;
 }
 
 /** Changelog keys: `agent:` + the agent key (`<team>/<agent_id>`), JSON AgentIncidents; null once none is open. */
@@ -99,7 +102,8 @@ export class Detector {
     const kept = this.agents.get(id);
     const a = kept ?? { team: s.team, agentId: s.agent_id, tracked: dict() };
     // (an agent without open incidents is most records: nothing to serialise to tell whether it changed)
-    const before = kept && JSON.stringify([a.tracked, a.ended]);
+    const before = kept && JSON.stringify([a.tracked, a.ended, a.incident]);
+    const open = new Set(Object.keys(a.tracked));
     // Judged first, then what the latest run leaves behind resolved: a condition whose window the batch both showed
     // and ended (a session that grew and then went idle within it) pages, and resolves, instead of going unseen.
     const anomalies = s.late ? [] : this.tracker.apply(a.tracked, this.judge(s, settings, a), this.emit(s));
@@ -107,6 +111,9 @@ export class Detector {
     for (const r of expired)
       if (r.rule === 'session_outlier') (a.ended ??= dict<number>())[r.dedupe_key] = r.window_end;
     anomalies.push(...expired);
+    const incident = joinIncident(id, a.incident, open, anomalies);
+    if (incident) a.incident = incident;
+    else delete a.incident;
     if (a.ended) {
       // the aggregator closes a session within its idle time plus the grace period (hours): past that, forgotten
       for (const [k, end] of Object.entries(a.ended)) if (end < at - ENDED_KEPT_MS) delete a.ended[k];
@@ -117,7 +124,7 @@ export class Detector {
       if (keep) this.agents.set(id, a);
       else this.agents.delete(id);
       changed.add(key);
-    } else if (keep && before !== JSON.stringify([a.tracked, a.ended])) changed.add(key);
+    } else if (keep && before !== JSON.stringify([a.tracked, a.ended, a.incident])) changed.add(key);
     return anomalies;
   }
 

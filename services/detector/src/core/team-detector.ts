@@ -4,6 +4,7 @@ import { BudgetRule } from '../rules/budget.rule';
 import type { Anomaly, Contributor, Evaluation } from './anomaly';
 import { AnomalyTracker, type TrackedSet } from './anomaly-tracker';
 import { asDict, dict } from './dict';
+import { soloIncident } from './incidents';
 
 /** Team-wide month and day accumulators for team and customer budgets. */
 export interface TeamLedger {
@@ -118,6 +119,7 @@ export class TeamDetector {
           }),
         );
     }
+    for (const r of out) soloIncident(r);
     return out;
   }
 
