@@ -1,14 +1,68 @@
-import { Controller, Get, Inject, Query, UseGuards } from '@nestjs/common';
+import { Controller, Get, Inject, Param, Query, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
 import type { Pool } from 'pg';
 import { ApiKeyGuard, CurrentPrincipal, type Principal } from '@libs/auth';
 import { CONFIG } from '@libs/config';
 import { PG_POOL } from '@libs/db';
 import type { ApiConfig } from './api.config';
-import { QueryErrorResponses, badRequest, teamScope } from './http';
+import { QueryErrorResponses, badRequest, notFound, teamScope } from './http';
 import { fromDoc, parseLimit, parseRange } from './time-range';
 
 const limitOf = (q: string | undefined): number => parseLimit('limit', q, 100, 1000);
+
+const SEVERITY_RANK: Record<string, number> = { info: 0, warning: 1, error: 2, critical: 3 };
+const iso = (ms: unknown): string => new Date(Number(ms)).toISOString();
+
+interface IncidentRow {
+  incident_id: string;
+  team: string;
+  agent_id: string | null;
+  opened_at: Date;
+  last_at: Date;
+  resolved: boolean;
+  records: Record<string, unknown>[];
+}
+
+/**
+ * One incident as people read it: its subject, when it opened and (if it did) resolved, its highest severity, and
+ * each signal (one per dedupe key) with its rule, highest severity, last state and latest summary.
+ */
+function incidentView(r: IncidentRow) {
+  const signals = new Map<string, Record<string, unknown>>();
+  let severity = 'info';
+  for (const rec of r.records) {
+    const key = String(rec.dedupe_key);
+    const sev = String(rec.severity);
+    if (SEVERITY_RANK[sev] > SEVERITY_RANK[severity]) severity = sev;
+    const seen = signals.get(key);
+    signals.set(key, {
+      dedupe_key: key,
+      rule: rec.rule,
+      severity: seen && SEVERITY_RANK[String(seen.severity)] > SEVERITY_RANK[sev] ? seen.severity : sev,
+      state: rec.state,
+      summary: rec.summary,
+      started_at: iso(rec.started_at),
+      last_at: iso(rec.detected_at),
+      observed: rec.observed,
+      threshold: rec.threshold,
+      window_start: iso(rec.window_start),
+      window_end: iso(rec.window_end),
+    });
+  }
+  const last = r.records[r.records.length - 1];
+  return {
+    incident_id: r.incident_id,
+    team: r.team,
+    agent_id: r.agent_id,
+    state: r.resolved ? 'resolved' : 'open',
+    severity,
+    opened_at: r.opened_at.toISOString(),
+    resolved_at: r.resolved ? r.last_at.toISOString() : null,
+    last_at: r.last_at.toISOString(),
+    signals_open: last?.incident_signals ?? null,
+    signals: [...signals.values()],
+  };
+}
 
 @ApiTags('anomalies')
 @ApiBearerAuth()
@@ -75,6 +129,75 @@ export class AnomaliesController {
     };
   }
 
+  @Get('incidents')
+  @ApiOperation({
+    summary: 'Incidents, newest first (default: opened in the last 7 days)',
+    description:
+      'An incident is the signals about one agent (or one budget scope) that were open together: a route is paged ' +
+      'once per incident, updated as it escalates and resolved when its last signal clears. Each lists its signals.',
+  })
+  @ApiQuery({ name: 'from', required: false, description: fromDoc(7) })
+  @ApiQuery({ name: 'to', required: false })
+  @ApiQuery({ name: 'team', required: false })
+  @ApiQuery({ name: 'agent_id', required: false })
+  @ApiQuery({ name: 'state', required: false, enum: ['open', 'resolved'] })
+  @ApiQuery({ name: 'limit', required: false, description: '1-1000, default 100' })
+  async incidents(
+    @CurrentPrincipal() principal: Principal,
+    @Query('from') fromQ?: string,
+    @Query('to') toQ?: string,
+    @Query('team') teamQ?: string,
+    @Query('agent_id') agentId?: string,
+    @Query('state') state?: string,
+    @Query('limit') limitQ?: string,
+  ) {
+    const [from, to] = this.range(fromQ, toQ, 7);
+    if (state !== undefined && !['open', 'resolved'].includes(state))
+      throw badRequest('state must be one of open, resolved', { parameter: 'state', value: state });
+    const rows = await this.incidentRows(
+      `incident_id in (
+         select distinct incident_id from anomalies
+         where incident_id is not null and detected_at >= $1 and detected_at < $2 and ($3::text is null or team = $3)
+           and ($4::text is null or agent_id = $4))`,
+      [from, to, teamScope(principal, teamQ), agentId ?? null],
+      state === undefined ? '' : `having bool_or(incident_action = 'resolve') = ${state === 'resolved'}`,
+      limitOf(limitQ),
+    );
+    return { incidents: rows.map(incidentView) };
+  }
+
+  @Get('incidents/:id')
+  @ApiOperation({ summary: "One incident with every signal (404 when it is not your team's)" })
+  async incident(@CurrentPrincipal() principal: Principal, @Param('id') id: string) {
+    const rows = await this.incidentRows(
+      'incident_id = $1 and ($2::text is null or team = $2)',
+      [id, teamScope(principal, undefined)],
+      '',
+      1,
+    );
+    if (rows.length === 0) throw notFound(`no incident ${id}`);
+    return incidentView(rows[0]);
+  }
+
+  /** Incidents whose records match `where`, each with its records in order. */
+  private async incidentRows(
+    where: string,
+    params: unknown[],
+    having: string,
+    limit: number,
+  ): Promise<IncidentRow[]> {
+    const { rows } = await this.pool.query<IncidentRow>(
+      `select incident_id, team, min(agent_id) as agent_id, min(detected_at) as opened_at, max(detected_at) as last_at,
+         bool_or(incident_action = 'resolve') as resolved, jsonb_agg(record order by detected_at, anomaly_id) as records
+       from (select incident_id, team, agent_id, detected_at, anomaly_id, record, record->>'incident_action' as incident_action
+             from anomalies where ${where}) a
+       group by incident_id, team ${having}
+       order by opened_at desc limit ${limit}`,
+      params,
+    );
+    return rows;
+  }
+
   @Get('agent-stats')
   @ApiOperation({
     summary:
@@ -123,7 +246,11 @@ export class AnomaliesController {
   @ApiQuery({ name: 'to', required: false })
   @ApiQuery({ name: 'team', required: false })
   @ApiQuery({ name: 'anomaly_id', required: false })
-  @ApiQuery({ name: 'outcome', required: false, enum: ['delivered', 'retrying', 'failed', 'suppressed'] })
+  @ApiQuery({
+    name: 'outcome',
+    required: false,
+    enum: ['delivered', 'accepted', 'retrying', 'failed', 'suppressed'],
+  })
   @ApiQuery({ name: 'limit', required: false, description: '1-1000, default 100' })
   async deliveries(
     @CurrentPrincipal() principal: Principal,
@@ -135,8 +262,11 @@ export class AnomaliesController {
     @Query('limit') limitQ?: string,
   ) {
     const [from, to] = this.range(fromQ, toQ, 7);
-    if (outcome !== undefined && !['delivered', 'retrying', 'failed', 'suppressed'].includes(outcome)) {
-      throw badRequest('outcome must be one of delivered, retrying, failed, suppressed', {
+    if (
+      outcome !== undefined &&
+      !['delivered', 'accepted', 'retrying', 'failed', 'suppressed'].includes(outcome)
+    ) {
+      throw badRequest('outcome must be one of delivered, accepted, retrying, failed, suppressed', {
         parameter: 'outcome',
         value: outcome,
       });

@@ -70,6 +70,23 @@ describe(`${Detector.name} scenarios (synthetic event-time history)`, () => {
     const spend = firstFiring(anomalies, victim.agentId, ['spend_zscore'], START + onsetDay * DAY);
     expect(spend && dayOf(spend.detected_at)).toBe(onsetDay);
     expect(spend!.detected_at).toBeGreaterThanOrEqual(onset);
+
+    // One incident for the runaway: the loop's page joins the incident its first signal opened (once), the spend
+    // signal joins it too, it resolves only with its last signal, and every record carries its open-signal count.
+    const incident = loop!.incident_id;
+    const records = anomalies.filter((a) => a.incident_id === incident);
+    expect(records.filter((a) => a.incident_action === 'open')).toHaveLength(1);
+    expect(records[0].incident_action).toBe('open');
+    expect(records.filter((a) => a.incident_action === 'resolve').length).toBeLessThanOrEqual(1);
+    const signals = new Set<string>();
+    for (const a of records) {
+      signals.add(a.rule);
+      expect(a.agent_id).toBe(victim.agentId);
+      expect(a.incident_signals).not.toBeNull();
+      if (a.incident_action === 'resolve') expect(a.incident_signals).toBe(0);
+    }
+    expect(signals.size).toBeGreaterThan(1);
+    expect(signals).toContain('spend_zscore');
   });
 
   it('catches a haiku -> opus model swap within the hour with the before and after cost per run', () => {
