@@ -22,11 +22,14 @@ describe('GET /v1/models/unpriced and its reprice, per team (api in its own proc
   let admin: string;
   const teamA = `ua-${uid()}`;
   const teamB = `ub-${uid()}`;
+  const teamC = `uc-${uid()}`;
   let keyA: string;
   let keyB: string;
+  let keyC: string;
   const modelA = `a-only-${uid()}`;
   const modelB = `b-only-${uid()}`;
   const shared = `shared-${uid()}`;
+  const unguessable = `mymodel-${uid()}`;
   const at = Date.UTC(2026, 5, 9, 10);
 
   beforeAll(async () => {
@@ -34,12 +37,16 @@ describe('GET /v1/models/unpriced and its reprice, per team (api in its own proc
     admin = (await createKey('_admin', 'admin')).key;
     keyA = (await createKey(teamA)).key;
     keyB = (await createKey(teamB)).key;
+    keyC = (await createKey(teamC)).key;
     // The recorder's own statement writes the counts; both teams number their runs alike.
     await new RunsWriter(pool).write([
       unpriced(teamA, modelA, { run_id: 'r1', finished_at: at }),
       unpriced(teamA, shared, { run_id: 'r2', finished_at: at, input_tokens: 1_000_000 }),
       unpriced(teamB, shared, { run_id: 'r2', finished_at: at, input_tokens: 2_000_000 }),
       unpriced(teamB, modelB, { run_id: 'r1', finished_at: at }),
+      // As pricing stores them: a typo'd OpenAI model, and a name sent without a provider that none is inferred from.
+      unpriced(teamC, 'gpt-4o-mnii', { run_id: 'r1', finished_at: at, provider: 'openai' }),
+      { ...unpriced(teamC, unguessable, { run_id: 'r2', finished_at: at }), provider: 'unknown' },
     ]);
     api = await startService('api', 18391);
   });
@@ -48,7 +55,7 @@ describe('GET /v1/models/unpriced and its reprice, per team (api in its own proc
     await api?.stop();
     if (pool) {
       await pool.query("delete from rate_card where id = $1 and source = 'override'", [`override:${shared}`]);
-      for (const t of [teamA, teamB]) {
+      for (const t of [teamA, teamB, teamC]) {
         await pool.query('delete from runs where team = $1', [t]);
         await pool.query('delete from spend_hourly where team = $1', [t]);
         await pool.query('delete from unpriced_models where team = $1', [t]);
@@ -73,6 +80,44 @@ describe('GET /v1/models/unpriced and its reprice, per team (api in its own proc
       teams: res.ok ? [...new Set(body.map((u) => u.team))] : [],
     };
   };
+
+  type Explained = {
+    team: string;
+    provider: string;
+    model: string;
+    reason: string;
+    explanation: string;
+    suggestions: { provider: string; model: string }[];
+  };
+  const explained = async (key: string, team: string, model: string): Promise<Explained | undefined> => {
+    const res = await fetch(`${api.url}/v1/models/unpriced`, { headers: { authorization: `Bearer ${key}` } });
+    expect(res.status).toBe(200);
+    return ((await res.json()) as Explained[]).find((u) => u.team === team && u.model === model);
+  };
+
+  it('says why each model is unpriced, in a sentence, with the nearest names the dataset knows', async () => {
+    const typo = await explained(keyC, teamC, 'gpt-4o-mnii');
+    expect(typo).toMatchObject({ provider: 'openai', reason: 'unknown_model' });
+    expect(typo!.suggestions.length).toBeGreaterThan(0);
+    expect(typo!.suggestions.length).toBeLessThanOrEqual(3);
+    expect(typo!.suggestions).toContainEqual({ provider: 'openai', model: 'gpt-4o-mini' });
+    expect(typo!.explanation).toMatch(
+      /^openai has no model matching 'gpt-4o-mnii'; did you mean .*gpt-4o-mini/,
+    );
+
+    expect(await explained(keyC, teamC, unguessable)).toMatchObject({
+      provider: 'unknown',
+      reason: 'unknown_provider',
+      explanation: expect.stringMatching(
+        /^no provider was given and none could be inferred from .*send `provider`/,
+      ),
+    });
+    expect(await explained(keyA, teamA, shared)).toMatchObject({
+      provider: 'selfhosted',
+      reason: 'unknown_provider',
+      explanation: expect.stringMatching(/^the price dataset has no provider 'selfhosted'/),
+    });
+  });
 
   it("shows a team key only its own team's models, and an admin every team's, with the team", async () => {
     expect(await list(keyA)).toEqual({
@@ -114,6 +159,16 @@ describe('GET /v1/models/unpriced and its reprice, per team (api in its own proc
       }),
     });
     expect(put.status).toBe(200);
+    // Until the reprice the runs stay unpriced, and the listing says the card now has their price.
+    for (const [key, team] of [
+      [keyA, teamA],
+      [keyB, teamB],
+    ])
+      expect(await explained(key, team, shared)).toMatchObject({
+        reason: 'priced_now',
+        suggestions: [],
+        explanation: expect.stringContaining('POST /v1/models/unpriced/reprice'),
+      });
     // (other unpriced runs in the shared database whose models now have a price are repriced too)
     expect(((await (await reprice(admin)).json()) as { repriced: number }).repriced).toBeGreaterThanOrEqual(
       2,

@@ -2,7 +2,9 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Pool } from 'pg';
-import { RouteRepository, RouteValidationError, parseRoute } from './route.repository';
+import { routesFor } from './routing';
+import { RouteRepository, RouteValidationError, destinationKey, parseRoute } from './route.repository';
+import type { Anomaly, Destination, Route } from './types';
 
 const noDbRoutes = { query: async () => ({ rows: [] }) } as unknown as Pool;
 
@@ -26,6 +28,35 @@ function recordingPool(): { pool: Pool; inserted: unknown[][] } {
     },
   } as unknown as Pool;
   return { pool, inserted };
+}
+
+/** alert_routes holding `routes` (secrets in plain text, as before sealing) and alert_destination_status in memory. */
+function statusPool(routes: Route[]): { pool: Pool; queries: string[] } {
+  const status = new Map<string, { disabled_at: Date; reason: string }>();
+  const queries: string[] = [];
+  const pool = {
+    query: async (sql: string, params: unknown[] = []) => {
+      queries.push(sql);
+      if (sql.includes('from alert_routes')) return { rows: routes.map((r) => ({ ...r })) };
+      if (sql.startsWith('insert into alert_destination_status')) {
+        const [key, reason] = params as [string, string];
+        status.set(key, { disabled_at: status.get(key)?.disabled_at ?? new Date(), reason });
+        return { rows: [], rowCount: 1 };
+      }
+      if (sql.startsWith('delete from alert_destination_status'))
+        return { rows: [], rowCount: status.delete(params[0] as string) ? 1 : 0 };
+      if (sql.includes('any($1)'))
+        return {
+          rows: [...status]
+            .filter(([k]) => (params[0] as string[]).includes(k))
+            .map(([destination_key, s]) => ({ destination_key, ...s })),
+        };
+      if (sql.includes('from alert_destination_status'))
+        return { rows: [...status.keys()].map((destination_key) => ({ destination_key })) };
+      throw new Error(`unexpected query ${sql}`);
+    },
+  } as unknown as Pool;
+  return { pool, queries };
 }
 
 const problemsOf = async (p: Promise<unknown>): Promise<string[]> => {
@@ -63,6 +94,59 @@ describe(RouteRepository.name, () => {
     ]);
     const listed = JSON.stringify(await sut.list('support'));
     expect(listed).not.toMatch(/R0UT1NGKEY|SECRET/);
+  });
+
+  it('leaves a disabled destination out of routing and shows it disabled, until it is enabled again', async () => {
+    const gone: Destination = { type: 'webhook', url: 'https://hooks.example.com/gone', secret: SECRET };
+    const pager: Destination = { type: 'pagerduty', routing_key: 'R0UT1NGKEY0123456789abcdefABCDEF' };
+    const { pool } = statusPool([
+      { id: 'research', team: 'support', match: { agent_id: 'research-*' }, destinations: [gone] },
+      { id: 'default', team: 'support', match: {}, destinations: [gone, pager] },
+    ]);
+    const sut = new RouteRepository(pool);
+    const anomaly = (agent_id: string) => ({
+      team: 'support',
+      agent_id,
+      rule: 'zscore',
+      severity: 'critical',
+    });
+    const paged = async (agent_id: string) =>
+      routesFor(anomaly(agent_id) as Anomaly, await sut.all()).flatMap((r) => r.destinations);
+    expect(await paged('research-1')).toEqual([gone]);
+
+    await sut.disableDestination(destinationKey(gone), 'HTTP 410 from the receiver');
+    // the route it was the only destination of still matches (its anomalies do not fall to the default): nobody paged
+    expect(await paged('research-1')).toEqual([]);
+    expect(await paged('triage')).toEqual([pager]);
+    const listed = await sut.list('support');
+    expect(listed.map((r) => r.destinations.map((d) => d.disabled?.reason ?? null))).toEqual([
+      ['HTTP 410 from the receiver'],
+      ['HTTP 410 from the receiver', null],
+    ]);
+    expect(listed[0].destinations[0]).toEqual({
+      type: 'webhook',
+      url: 'https://hooks.example.com/****',
+      secret: '****LaSw',
+      disabled: { at: expect.stringMatching(/^\d{4}-\d\d-\d\dT/), reason: 'HTTP 410 from the receiver' },
+    });
+    expect(JSON.stringify(listed)).not.toContain(SECRET);
+    expect((await sut.find('default'))!.destinations).toEqual([gone, pager]); // the API's indexes: all of them
+
+    expect(await sut.enableDestination(destinationKey(gone))).toBe(true);
+    expect(await sut.enableDestination(destinationKey(gone))).toBe(false);
+    expect(await paged('research-1')).toEqual([gone]);
+    expect((await sut.list('support')).flatMap((r) => r.destinations).some((d) => d.disabled)).toBe(false);
+  });
+
+  it('routes from the cache: one read of the routes and the disabled destinations per refresh', async () => {
+    const { pool, queries } = statusPool([
+      { id: 'r', team: 'support', match: {}, destinations: [{ type: 'email', to: ['a@example.com'] }] },
+    ]);
+    const sut = new RouteRepository(pool);
+    await sut.all();
+    await sut.all();
+    await sut.all();
+    expect(queries).toHaveLength(2);
   });
 
   it('names every problem of a bad route', () => {

@@ -102,8 +102,29 @@ export function destinationKey(d: Destination): string {
   return createHash('sha256').update(JSON.stringify(d)).digest('hex').slice(0, 24);
 }
 
+/** Why and since when the alert router no longer pages a destination (its webhook answered 410 Gone). */
+export interface DestinationDisabled {
+  at: string;
+  reason: string;
+}
+
+/** A destination as the API shows it: secrets masked; `disabled` only when the alert router no longer pages it. */
+export type DestinationView = Record<string, unknown> & { disabled?: DestinationDisabled };
+
+/** A route as the API shows it. */
+export interface RouteView {
+  id: string;
+  team: string | null;
+  match: RouteMatch;
+  destinations: DestinationView[];
+}
+
+/** At most this much of a reason is kept (it may quote a receiver's answer). */
+const REASON_LIMIT = 500;
+
 export class RouteRepository {
-  private cache: { routes: Route[]; until: number } | null = null;
+  /** `stored`: every route with all its destinations; `routing`: the same without the disabled destinations. */
+  private cache: { stored: Route[]; routing: Route[]; until: number } | null = null;
   private readonly guard: DestinationGuard;
   private readonly secrets: SecretBox;
   private readonly onUnreadable: NonNullable<RouteRepositoryOptions['onUnreadable']>;
@@ -150,9 +171,76 @@ export class RouteRepository {
     return (rowCount ?? 0) > 0;
   }
 
-  /** Routes from the database and from the YAML file (ROUTES_FILE), cached for a few seconds. */
+  /**
+   * Stops paging a destination in every route holding it (a webhook that answered 410 Gone): routing leaves it out
+   * within the cache's few seconds. Repeating it keeps the first `disabled_at` and takes the latest reason.
+   */
+  async disableDestination(destinationKey: string, reason: string): Promise<void> {
+    await this.pool.query(
+      `insert into alert_destination_status (destination_key, disabled_at, reason) values ($1, now(), $2)
+       on conflict (destination_key) do update set reason = excluded.reason`,
+      [destinationKey, reason.slice(0, REASON_LIMIT)],
+    );
+    this.cache = null;
+  }
+
+  /** Pages a disabled destination again; false when it was not disabled. */
+  async enableDestination(destinationKey: string): Promise<boolean> {
+    const { rowCount } = await this.pool.query(
+      'delete from alert_destination_status where destination_key = $1',
+      [destinationKey],
+    );
+    this.cache = null;
+    return (rowCount ?? 0) > 0;
+  }
+
+  /**
+   * The routes to route by, from the database and from the YAML file (ROUTES_FILE), cached for a few seconds, without
+   * their disabled destinations. A route whose every destination is disabled stays, with none: it still matches what
+   * it matched (the team's default and the catch-all are not paged in its place).
+   */
   async all(): Promise<Route[]> {
-    if (this.cache && this.cache.until > Date.now()) return this.cache.routes;
+    return (await this.load()).routing;
+  }
+
+  /** A route with all its destinations, disabled ones included (their index is the one the API shows), or null. */
+  async find(id: string): Promise<Route | null> {
+    return (await this.load()).stored.find((r) => r.id === id) ?? null;
+  }
+
+  /** For the API: secrets masked, each destination's disabled status. */
+  async list(team: string | null): Promise<RouteView[]> {
+    return this.views(
+      (await this.load()).stored.filter((r) => team === null || r.team === team || r.team === null),
+    );
+  }
+
+  /** Routes as the API shows them: secrets masked, and whether each destination is disabled (read now, not cached). */
+  async views(routes: readonly Route[]): Promise<RouteView[]> {
+    const keys = routes.map((r) => r.destinations.map(destinationKey));
+    const distinct = [...new Set(keys.flat())];
+    const disabled = new Map<string, DestinationDisabled>();
+    if (distinct.length > 0) {
+      const { rows } = await this.pool.query<{ destination_key: string; disabled_at: Date; reason: string }>(
+        'select destination_key, disabled_at, reason from alert_destination_status where destination_key = any($1)',
+        [distinct],
+      );
+      for (const r of rows)
+        disabled.set(r.destination_key, { at: new Date(r.disabled_at).toISOString(), reason: r.reason });
+    }
+    return routes.map((r, i) => ({
+      id: r.id,
+      team: r.team,
+      match: r.match,
+      destinations: r.destinations.map((d, j): DestinationView => {
+        const off = disabled.get(keys[i][j]);
+        return off ? { ...maskDestination(d), disabled: off } : maskDestination(d);
+      }),
+    }));
+  }
+
+  private async load(): Promise<{ stored: Route[]; routing: Route[] }> {
+    if (this.cache && this.cache.until > Date.now()) return this.cache;
     const { rows } = await this.pool.query<{
       id: string;
       team: string | null;
@@ -160,7 +248,7 @@ export class RouteRepository {
       destinations: Destination[];
     }>('select id, team, match, destinations from alert_routes order by created_at');
     // One route sealed with a key this process lacks costs that route, not every team's pages.
-    const stored = rows.flatMap((r) => {
+    const fromDb = rows.flatMap((r) => {
       try {
         return [{ ...r, destinations: r.destinations.map((d) => openDestination(this.secrets, d)) }];
       } catch (err) {
@@ -168,21 +256,20 @@ export class RouteRepository {
         return [];
       }
     });
-    const routes: Route[] = [...stored, ...this.fromFile()];
-    this.cache = { routes, until: Date.now() + 5000 };
-    return routes;
-  }
-
-  /** For the API: secrets masked. */
-  async list(team: string | null): Promise<Record<string, unknown>[]> {
-    return (await this.all())
-      .filter((r) => team === null || r.team === team || r.team === null)
-      .map((r) => ({
-        id: r.id,
-        team: r.team,
-        match: r.match,
-        destinations: r.destinations.map(maskDestination),
-      }));
+    const stored: Route[] = [...fromDb, ...this.fromFile()];
+    const { rows: off } = await this.pool.query<{ destination_key: string }>(
+      'select destination_key from alert_destination_status',
+    );
+    const disabled = new Set(off.map((r) => r.destination_key));
+    const routing =
+      disabled.size === 0
+        ? stored
+        : stored.map((r) => {
+            const kept = r.destinations.filter((d) => !disabled.has(destinationKey(d)));
+            return kept.length === r.destinations.length ? r : { ...r, destinations: kept };
+          });
+    this.cache = { stored, routing, until: Date.now() + 5000 };
+    return this.cache;
   }
 
   private fromFile(): Route[] {

@@ -5,3 +5,5 @@ export * from './genai-import';
 export * from './dataset';
 export * from './rate-card.repository';
 export * from './reprice';
+export * from './dataset-store';
+export * from './unpriced-explain';

@@ -89,10 +89,14 @@ export class RateCardRepository {
     return rows.map(fromDb);
   }
 
-  /** A cheap fingerprint; running pricing instances reload when it changes. */
+  /**
+   * A cheap fingerprint of the rows and of the stored dataset's version (rate_card_dataset); running pricing instances
+   * reload when it changes.
+   */
   async fingerprint(): Promise<string> {
     const { rows } = await this.pool.query<{ f: string }>(
-      "select coalesce(max(updated_at)::text, '') || ':' || count(*) as f from rate_card",
+      `select coalesce(max(updated_at)::text, '') || ':' || count(*) || ':' ||
+         coalesce((select version from rate_card_dataset where id = 1), '') as f from rate_card`,
     );
     return rows[0].f;
   }

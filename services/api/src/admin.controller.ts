@@ -1,4 +1,4 @@
-import { RouteRepository, RouteValidationError, maskDestination } from '@libs/alerting';
+import { RouteRepository, RouteValidationError, destinationKey, type RouteView } from '@libs/alerting';
 import {
   Body,
   Controller,
@@ -12,7 +12,7 @@ import {
   Query,
   UseGuards,
 } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiOperation, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiBody, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
 import type { Pool } from 'pg';
 import {
   API_KEYS,
@@ -27,10 +27,13 @@ import { PG_POOL } from '@libs/db';
 import {
   RateCardRepository,
   RateCardResolver,
+  datasetProviders,
   repriceUnpriced,
+  unpricedExplainer,
   type MatchLogic,
   type OverrideInput,
   type RateRow,
+  type UnpricedExplanation,
   type UnpricedModel,
 } from '@libs/pricing-core';
 import {
@@ -140,6 +143,48 @@ function routeProblems(problems: string[]): FieldError[] {
     return m ? { field: m[1], message: m[2] } : { field: '(body)', message: p };
   });
 }
+
+/** A route as the routes endpoints answer it (OpenAPI): secrets masked, each destination's disabled status. */
+const ROUTE_VIEW_SCHEMA = {
+  type: 'object',
+  properties: {
+    id: { type: 'string', description: 'a uuid, or `file:<n>` for the n-th route of ROUTES_FILE' },
+    team: { type: 'string', nullable: true, description: 'null: the catch-all' },
+    match: {
+      type: 'object',
+      properties: {
+        agent_id: { type: 'string' },
+        rule: { type: 'array', items: { type: 'string' } },
+        severity: { type: 'array', items: { type: 'string' } },
+      },
+    },
+    destinations: {
+      type: 'array',
+      items: {
+        type: 'object',
+        description:
+          'the destination as created, secrets masked (`****` and the last four characters; URLs to their host)',
+        properties: {
+          type: { type: 'string', enum: ['webhook', 'slack', 'pagerduty', 'teams', 'email'] },
+          disabled: {
+            type: 'object',
+            description:
+              'present only when the alert router no longer pages this destination: its webhook answered 410 Gone. ' +
+              'POST /v1/routes/{id}/destinations/{index}/enable pages it again',
+            properties: {
+              at: { type: 'string', format: 'date-time' },
+              reason: { type: 'string', description: 'e.g. "HTTP 410 from the receiver"' },
+            },
+            required: ['at', 'reason'],
+          },
+        },
+        required: ['type'],
+        additionalProperties: true,
+      },
+    },
+  },
+  required: ['id', 'team', 'match', 'destinations'],
+};
 
 function budgetsOf(budgets: TeamSettingsBody['budgets']): Budget[] | undefined {
   if (budgets === undefined) return undefined;
@@ -317,12 +362,81 @@ export class AdminController {
   @ApiOperation({
     summary:
       'Models seen without a price, per team: a team key its team’s, an admin all or ?team=. Add an override so their runs are priced',
+    description:
+      'Each model says why it is unpriced (`reason`, checked against the rate card at its last run) in one sentence ' +
+      '(`explanation`), with up to three nearest names the price dataset knows (`suggestions`, by edit distance) when ' +
+      'the provider or the model name is unknown. `priced_now`: the card has since learned the price; ' +
+      '`POST /v1/models/unpriced/reprice` prices the stored runs.',
+  })
+  @ApiOkResponse({
+    description: 'The unpriced models, most recently seen first',
+    schema: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          team: { type: 'string' },
+          provider: {
+            type: 'string',
+            description: 'the provider as pricing resolved it, or `unknown` when none was given or inferred',
+          },
+          model: { type: 'string', description: 'the model name the runs sent' },
+          runs: { type: 'string', description: 'unpriced runs counted (an integer, as a string)' },
+          first_seen: { type: 'string', format: 'date-time' },
+          last_seen: { type: 'string', format: 'date-time' },
+          reason: {
+            type: 'string',
+            enum: ['unknown_provider', 'unknown_model', 'no_price_at_date', 'priced_now'],
+            description:
+              'unknown_provider: the provider is not in the price dataset, or none was given and none could be ' +
+              'inferred from the model name; unknown_model: the provider is known, the model name is not; ' +
+              'no_price_at_date: the rate card has the model, but no price in force at last_seen; priced_now: the ' +
+              'rate card prices it at last_seen now (the runs came first): reprice them',
+          },
+          explanation: {
+            type: 'string',
+            description:
+              'one sentence: what is wrong and what to do (e.g. "openai has no model matching \'gpt-77\'; …")',
+          },
+          suggestions: {
+            type: 'array',
+            maxItems: 3,
+            description:
+              'the nearest names the dataset prices, best first, with the provider to send them with (empty when ' +
+              'the name is known or nothing is near)',
+            items: {
+              type: 'object',
+              properties: { provider: { type: 'string' }, model: { type: 'string' } },
+              required: ['provider', 'model'],
+            },
+          },
+        },
+        required: [
+          'team',
+          'provider',
+          'model',
+          'runs',
+          'first_seen',
+          'last_seen',
+          'reason',
+          'explanation',
+          'suggestions',
+        ],
+      },
+    },
   })
   async unpriced(
     @CurrentPrincipal() principal: Principal,
     @Query('team') team?: string,
-  ): Promise<UnpricedModel[]> {
-    return this.rateCard.listUnpriced(teamScope(principal, team));
+  ): Promise<(UnpricedModel & UnpricedExplanation)[]> {
+    const [models, rows, providers] = await Promise.all([
+      this.rateCard.listUnpriced(teamScope(principal, team)),
+      this.rateCard.load(),
+      datasetProviders(),
+    ]);
+    if (models.length === 0) return [];
+    const explain = unpricedExplainer(providers, new RateCardResolver(rows));
+    return models.map((m) => ({ ...m, ...explain(m) }));
   }
 
   @Post('routes')
@@ -338,18 +452,14 @@ export class AdminController {
   async createRoute(
     @CurrentPrincipal() principal: Principal,
     @Body(validateBody('RouteCreateBody')) body: RouteCreateBody,
-  ) {
+  ): Promise<RouteView> {
     const team = body.team ?? null;
     if (principal.role !== 'admin' && team !== principal.team)
       throw forbidden(`this API key can only create routes for team "${principal.team}"`);
     try {
       const route = await this.routes.create(body);
-      return {
-        id: route.id,
-        team: route.team,
-        match: route.match,
-        destinations: route.destinations.map(maskDestination),
-      };
+      // a destination disabled in another route (same URL and secret) is disabled in this one too: say so
+      return (await this.routes.views([route]))[0];
     } catch (err) {
       if (err instanceof RouteValidationError) throw badRequest(err.message, routeProblems(err.problems));
       throw err;
@@ -359,9 +469,53 @@ export class AdminController {
   @Get('routes')
   @ApiOperation({
     summary: 'Alert routes (secrets masked): a team key its team’s and the catch-all, an admin all',
+    description:
+      'A destination whose webhook answered 410 Gone (Standard Webhooks: the receiver asks the sender to stop) is ' +
+      'no longer paged and shows `disabled: {at, reason}`; re-enable it with ' +
+      '`POST /v1/routes/{id}/destinations/{index}/enable`.',
   })
-  async listRoutes(@CurrentPrincipal() principal: Principal, @Query('team') team?: string) {
+  @ApiOkResponse({
+    description: 'The routes, oldest first',
+    schema: { type: 'array', items: ROUTE_VIEW_SCHEMA },
+  })
+  async listRoutes(
+    @CurrentPrincipal() principal: Principal,
+    @Query('team') team?: string,
+  ): Promise<RouteView[]> {
     return this.routes.list(teamScope(principal, team));
+  }
+
+  @Post('routes/:id/destinations/:index/enable')
+  @HttpCode(200)
+  @ApiOperation({
+    summary: 'Page a disabled destination again (admin, or a key of the route’s team)',
+    description:
+      'Clears the `disabled` status a 410 Gone from the destination’s webhook set, in every route holding the same ' +
+      'destination; the next anomalies page it (within a few seconds). Already enabled: answered the same.',
+  })
+  @ApiParam({ name: 'id', description: 'the route id, as `GET /v1/routes` lists it' })
+  @ApiParam({
+    name: 'index',
+    description: 'the destination’s position in the route’s `destinations`, from 0',
+  })
+  @ApiOkResponse({ description: 'The route, as `GET /v1/routes` lists it', schema: ROUTE_VIEW_SCHEMA })
+  async enableDestination(
+    @CurrentPrincipal() principal: Principal,
+    @Param('id') id: string,
+    @Param('index') index: string,
+  ): Promise<RouteView> {
+    if (!/^([0-9a-f-]{36}|file:\d{1,6})$/i.test(id))
+      throw badRequest('id must be a route id (uuid, or file:<n>)', { parameter: 'id' });
+    if (!/^\d{1,3}$/.test(index))
+      throw badRequest('index must be a destination’s position (0, 1, …)', { parameter: 'index' });
+    const route = await this.routes.find(id.toLowerCase());
+    // a team key changes only its team's routes (the catch-all it sees is the operator's)
+    if (!route || (principal.role !== 'admin' && route.team !== principal.team))
+      throw notFound(`no route ${id}`);
+    const destination = route.destinations[Number(index)];
+    if (!destination) throw notFound(`route ${id} has no destination ${index}`);
+    await this.routes.enableDestination(destinationKey(destination));
+    return (await this.routes.views([route]))[0];
   }
 
   @Delete('routes/:id')

@@ -5,11 +5,13 @@ import { ServiceCoreModule } from '@libs/observability';
 import { AdminController } from './admin.controller';
 import { AnomaliesController } from './anomalies.controller';
 import { SpendController } from './spend.controller';
+import { StoredDatasetInstaller } from './stored-dataset';
 
 export function apiModule(config: object) {
   @Module({
     imports: [ServiceCoreModule.forRoot({ service: 'api', config }), DbModule, AuthModule],
     controllers: [SpendController, AdminController, AnomaliesController],
+    providers: [StoredDatasetInstaller],
   })
   class ApiModule {}
   return ApiModule;

@@ -5,13 +5,19 @@ import { Topics, type RunEvent } from '@libs/contracts';
 import { PG_POOL } from '@libs/db';
 import { KafkaService, type BatchConsumer } from '@libs/kafka';
 import { JsonLogger, Metrics } from '@libs/observability';
-import { RateCardRepository, RateCardResolver, seedRateCardIfEmpty } from '@libs/pricing-core';
+import {
+  RateCardRepository,
+  RateCardResolver,
+  installStoredDataset,
+  seedRateCardIfEmpty,
+} from '@libs/pricing-core';
 import { priceBatch } from './price-batch';
 import { pricingSpec } from './pricing.config';
 
 /**
  * runs.raw -> runs.priced | runs.rejected, consume-transform-produce in one Kafka transaction per batch: a crash
- * neither loses nor doubles a priced run. The rate card is reloaded when it changes, without a restart.
+ * neither loses nor doubles a priced run. The rate card is reloaded when it changes, without a restart, and with it the
+ * price dataset stored beside it (seed-rate-card --latest), so models are matched by the data their rows came from.
  */
 @Injectable()
 export class PricingService implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -107,11 +113,20 @@ export class PricingService implements OnApplicationBootstrap, OnApplicationShut
     const fingerprint = await this.repo.fingerprint();
     if (fingerprint === this.fingerprint) return;
     const rows = await this.repo.load();
+    // The stored dataset (when it changed) becomes the matcher's data just before the new rows are used, so models are
+    // matched by the data the rows came from. Stored data the library refuses is logged and the data in use kept.
+    let dataset: string | null | undefined;
+    try {
+      dataset = await installStoredDataset(this.pool);
+    } catch (err) {
+      this.log.error('stored price dataset not installed; matching with the dataset in use', { err });
+    }
     this.card = new RateCardResolver(rows);
     this.fingerprint = fingerprint;
     this.log.info('rate card loaded', {
       rows: rows.length,
       overrides: rows.filter((r) => r.source === 'override').length,
+      dataset: dataset === undefined ? 'unchanged' : (dataset ?? 'bundled'),
     });
   }
 
