@@ -252,7 +252,7 @@ async function main(): Promise<void> {
               BURNRATE_TOPIC_NAMESPACE: ns,
               CONSUMER_GROUP: `${name}-${ns}`,
               INSTANCE_ID: ns,
-              RETRY_BASE_MS: '200',
+              RETRY_WEBHOOK: '200ms,5s,1h',
               ALERT_DESTINATION_ALLOWLIST: '127.0.0.1',
             }),
           ] as const,

@@ -298,6 +298,8 @@ interface Delivered {
       summary: string;
       detected_at: number;
       window_start: number;
+      dedupe_key: string;
+      incident_id: string | null;
     };
   };
 }
@@ -463,14 +465,30 @@ async function main(): Promise<void> {
       '\nno alert on research-agent reached the local receiver within 90 s (see .burnrate/logs/detector.log and alert-router.log)',
     );
   } else {
-    console.log(
-      `\nalerts delivered to the local webhook receiver (http://127.0.0.1:${port}/burnrate) for the runaway agent:`,
-    );
+    // One incident for the runaway: its signals joined it as they fired, the route was paged once (the webhook gets
+    // each update of it too, under the same incident id, for a receiver to fold in).
+    const incidents = new Map<string, Delivered[]>();
     for (const d of fired) {
-      const a = d.body.data;
+      const id = d.body.data.incident_id ?? d.body.data.dedupe_key;
+      incidents.set(id, [...(incidents.get(id) ?? []), d]);
+    }
+    console.log(
+      `\n${incidents.size} incident${incidents.size === 1 ? '' : 's'} for the runaway agent, delivered to the local webhook receiver (http://127.0.0.1:${port}/burnrate):`,
+    );
+    for (const [id, deliveries] of incidents) {
+      const shown = await api<{
+        state: string;
+        severity: string;
+        opened_at: string;
+        signals: { rule: string; severity: string; state: string; summary: string }[];
+      }>(`/v1/incidents/${encodeURIComponent(id)}`).catch(() => null);
+      const first = deliveries[0].body.data;
       console.log(
-        `  [${a.severity}] ${a.rule} — ${a.team}/${a.agent_id} — signature ${d.verified ? 'verified' : 'NOT VERIFIED'}\n    ${a.summary}`,
+        `  ${id} — ${first.team}/${first.agent_id} — ${shown ? `${shown.state}, ${shown.severity}, opened ${shown.opened_at}` : 'not yet recorded'} — ` +
+          `${deliveries.length} deliver${deliveries.length === 1 ? 'y' : 'ies'} (1 page, then updates), signatures ${deliveries.every((d) => d.verified) ? 'verified' : 'NOT VERIFIED'}`,
       );
+      const signals = shown?.signals ?? deliveries.map((d) => d.body.data);
+      for (const sig of signals) console.log(`    [${sig.severity}] ${sig.rule}: ${sig.summary}`);
     }
   }
   console.log(`\nAPI: ${API} (OpenAPI page: ${API}/docs) — admin key in .burnrate/admin-key`);

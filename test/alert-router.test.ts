@@ -166,10 +166,10 @@ describe('alert router (own process; local vendor servers and a real SMTP server
       CONSUMER_GROUP: `router-${ns}`,
       PAGERDUTY_EVENTS_URL: vendors.url('/pagerduty'),
       SMTP_URL: `smtp://alerts:s3cr3t-smtp@127.0.0.1:${vendors.smtpPort}`,
-      RETRY_BASE_MS: '200',
+      RETRY_WEBHOOK: '200ms,5s,1h',
       POLL_MS: '100',
       KAFKA_SESSION_TIMEOUT_MS: '6000',
-      PUBLIC_API_URL: 'https://burnrate.example',
+      PUBLIC_URL: 'https://burnrate.example',
       ALERT_DESTINATION_ALLOWLIST: ALLOWLIST,
     };
     router = await startService('alert-router', 18404, env);

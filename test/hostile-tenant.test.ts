@@ -117,7 +117,7 @@ describe('a hostile tenant beside a normal one (every service a process, the rea
       KAFKA_SESSION_TIMEOUT_MS: '6000',
       KAFKA_LAG_INTERVAL_MS: '1000',
       KAFKA_RETRY_MAX_BACKOFF_MS: '1000',
-      RETRY_BASE_MS: '200',
+      RETRY_WEBHOOK: '200ms,5s,1h',
       POLL_MS: '100',
       SETTINGS_POLL_MS: '500',
       ALERT_DESTINATION_ALLOWLIST: vendorHost,

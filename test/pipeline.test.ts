@@ -58,7 +58,7 @@ describe('full pipeline (every service a process; HTTP and Kafka in; a crash mid
       startService(name, port, {
         ...env,
         CONSUMER_GROUP: `${name}-${ns}`,
-        RETRY_BASE_MS: '200',
+        RETRY_WEBHOOK: '200ms,5s,1h',
         POLL_MS: '100',
       });
     const ingestion = await start('ingestion', 18501);

@@ -100,9 +100,13 @@ SCHEMA_REGISTRY_USERNAME: {{ .Values.schemaRegistry.username | quote }}
 {{- end }}
 RUNS_RETENTION_DAYS: {{ .Values.database.runsRetentionDays | int64 | quote }}
 DB_STATEMENT_TIMEOUT_S: {{ .Values.database.statementTimeoutSeconds | int64 | quote }}
-PUBLIC_API_URL: {{ .Values.alerting.publicApiUrl | quote }}
+PUBLIC_URL: {{ .Values.alerting.publicUrl | quote }}
 SMTP_FROM: {{ .Values.alerting.smtpFrom | quote }}
-RENOTIFY_MS: {{ .Values.alerting.renotifyMs | int64 | quote }}
+RETRY_PAGERDUTY: {{ .Values.alerting.retry.pagerduty | quote }}
+RETRY_SLACK: {{ .Values.alerting.retry.slack | quote }}
+RETRY_TEAMS: {{ .Values.alerting.retry.teams | quote }}
+RETRY_EMAIL: {{ .Values.alerting.retry.email | quote }}
+RETRY_WEBHOOK: {{ .Values.alerting.retry.webhook | quote }}
 PAGERDUTY_EVENTS_URL: {{ .Values.alerting.pagerdutyEventsUrl | quote }}
 ALERT_DESTINATION_ALLOWLIST: {{ .Values.alerting.destinationAllowlist | quote }}
 DELIVERY_CONCURRENCY: {{ .Values.alerting.deliveryConcurrency | int64 | quote }}

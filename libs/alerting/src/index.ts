@@ -2,6 +2,7 @@ export * from './types';
 export * from './routing';
 export * from './messages';
 export * from './retry-policy';
+export * from './outcome';
 export * from './route.repository';
 export * from './url-guard';
 export * from './destination.client';

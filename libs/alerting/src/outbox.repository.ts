@@ -17,6 +17,8 @@ export interface OutboxRow {
   anomaly: Anomaly;
   /** Bumped by every claim: the fencing token of this replica's lease on the row. */
   attempts: number;
+  /** When the delivery was queued: its age decides when retrying it is given up. */
+  created_at: Date;
   /** Set when the destination's secrets cannot be opened (sealed with a key this process lacks): it cannot be sent. */
   unreadable?: string;
 }
@@ -64,7 +66,7 @@ export class AlertOutboxRepository {
        update alert_outbox o set next_attempt_at = now() + ($4::int * interval '1 millisecond'), attempts = o.attempts + 1
        from picked where o.id = picked.id
        returning o.id, o.delivery_id, o.anomaly_id, o.dedupe_key, o.incident_key, o.action, o.destination_key, o.destination,
-         o.anomaly, o.attempts`,
+         o.anomaly, o.attempts, o.created_at`,
       [limit, perDestination, busyDestinations, leaseMs],
     );
     return rows

@@ -1,10 +1,24 @@
-import { DestinationAllowList } from '@libs/alerting';
+import {
+  DEFAULT_RETRY_SCHEDULES,
+  DestinationAllowList,
+  formatRetrySchedule,
+  parseRetrySchedule,
+  type Destination,
+  type RetrySchedule,
+} from '@libs/alerting';
 import { commonSpec, int, optionalStr, optionalUrl, str, url, type Field } from '@libs/config';
 
 /** Entries checked at start-up: a bad one stops the process with the others' problems. */
 const allowList = (): Field<readonly string[]> => ({
   describe: 'comma-separated hostnames, host:port pairs and CIDRs',
   parse: (raw) => DestinationAllowList.parse(raw).entries,
+});
+
+/** `<first retry>,<longest delay>,<give up after>` (e.g. 15s,10m,1h): a bad one stops the process, naming it. */
+const retrySchedule = (type: Destination['type']): Field<RetrySchedule> => ({
+  describe: `<first retry>,<longest delay>,<give up after> (default ${formatRetrySchedule(DEFAULT_RETRY_SCHEDULES[type])})`,
+  parse: (raw) =>
+    raw === undefined || raw.trim() === '' ? DEFAULT_RETRY_SCHEDULES[type] : parseRetrySchedule(raw),
 });
 
 export const alertRouterSpec = {
@@ -23,8 +37,17 @@ export const alertRouterSpec = {
   SMTP_URL: optionalStr(),
   SMTP_FROM: str('burnrate <alerts@burnrate.local>'),
   POLL_MS: int(500, { min: 50 }),
-  MAX_ATTEMPTS: int(8, { min: 1 }),
-  RETRY_BASE_MS: int(1000, { min: 10 }),
+  /**
+   * Retries per destination type, each `<first retry>,<longest delay>,<give up after>` in durations (ms, s, m, h, d):
+   * exponential backoff from the first retry, doubling up to the longest delay, with full jitter; a Retry-After is
+   * honoured up to the longest delay; a delivery still failing once older than the last is given up (failed). So
+   * retries outlast an outage of up to that long, whatever the number of attempts.
+   */
+  RETRY_PAGERDUTY: retrySchedule('pagerduty'),
+  RETRY_SLACK: retrySchedule('slack'),
+  RETRY_TEAMS: retrySchedule('teams'),
+  RETRY_EMAIL: retrySchedule('email'),
+  RETRY_WEBHOOK: retrySchedule('webhook'),
   /** Each attempt as a whole: name check, connect, answer. */
   HTTP_TIMEOUT_MS: int(10000, { min: 100 }),
   /** Sends in flight at once; each destination has its own lane, one send at a time. */

@@ -8,15 +8,20 @@ import {
   DestinationClient,
   DestinationGuard,
   DestinationRefusedError,
+  RouteRepository,
   buildRequest,
-  classify,
   emailContent,
+  interpretResponse,
+  interpretSmtp,
   maskDestination,
+  nextAttempt,
   opaqueId,
+  type DeliveryOutcome,
   type Destination,
   type MessageContext,
   type FinalState,
   type OutboxRow,
+  type RetrySchedules,
 } from '@libs/alerting';
 import { CONFIG, type ConfigOf } from '@libs/config';
 import { Topics } from '@libs/contracts';
@@ -44,12 +49,23 @@ const CLAIM_LEASE_MS = 60_000;
 const LEASE_MARGIN_MS = 30_000;
 
 /**
+ * Why a delivery failed for good (burnrate_alert_delivery_failed_total's `reason`): the destination's answer will not
+ * change (`permanent`), retries outlasted the schedule's give-up age (`gave_up`), its secrets cannot be opened
+ * (`unreadable`), its address is internal and not admitted (`refused`), or email without SMTP_URL (`unconfigured`).
+ */
+const FAILURE_REASONS = ['permanent', 'gave_up', 'unreadable', 'refused', 'unconfigured'] as const;
+type FailureReason = (typeof FAILURE_REASONS)[number];
+
+/**
  * Delivers the outbox: claims due rows (FOR UPDATE SKIP LOCKED, with a lease so a crashed worker's rows come back),
  * works through them in one lane per destination (so a slow endpoint holds up only its own rows), sends each as its
  * vendor documents to the address it checked (a tenant's URL never reaches an internal address unless
- * ALERT_DESTINATION_ALLOWLIST admits it), and records every attempt on burnrate.alert-deliveries.v1. Retries back off
- * exponentially with jitter and honour Retry-After; a 4xx other than 408/429, a redirect or a refused address fails at
- * once; the last failure is kept. Every write after the claim holds only while this replica still holds the lease.
+ * ALERT_DESTINATION_ALLOWLIST admits it), and records every attempt on burnrate.alert-deliveries.v1. Each answer is
+ * read as its vendor documents it (interpretResponse, interpretSmtp): delivered, accepted (queued by Teams Workflows),
+ * retried, or failed at once (a redirect, a refused address, a permanent error; a webhook's 410 also disables the
+ * destination). Retries follow the destination type's schedule (RETRY_<TYPE>: backoff with full jitter, Retry-After
+ * honoured) until the delivery is older than the schedule allows; the last failure is kept. Every write after the claim
+ * holds only while this replica still holds the lease.
  */
 @Injectable()
 export class DeliveryWorker implements OnApplicationBootstrap, OnApplicationShutdown {
@@ -59,10 +75,13 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnApplicationShut
   private readonly outbox: AlertOutboxRepository;
   private readonly lanes: DeliveryLanes<OutboxRow>;
   private readonly client: DestinationClient;
+  private readonly routes: RouteRepository;
+  private readonly schedules: RetrySchedules;
   private readonly mailer: Transporter | null;
   private readonly log: JsonLogger;
   private readonly deliveries;
   private readonly attempts;
+  private readonly failed;
   private readonly latency;
   private readonly queueDepth;
 
@@ -85,6 +104,14 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnApplicationShut
       onLaneDone: () => this.wake(),
     });
     this.mailer = config.SMTP_URL ? nodemailer.createTransport(config.SMTP_URL) : null;
+    this.routes = new RouteRepository(pool, config.ROUTES_FILE);
+    this.schedules = {
+      pagerduty: config.RETRY_PAGERDUTY,
+      slack: config.RETRY_SLACK,
+      teams: config.RETRY_TEAMS,
+      email: config.RETRY_EMAIL,
+      webhook: config.RETRY_WEBHOOK,
+    };
     this.deliveries = metrics.counter('burnrate_alert_deliveries_total', 'Delivery outcomes', [
       'destination',
       'outcome',
@@ -92,6 +119,14 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnApplicationShut
     this.attempts = metrics.counter('burnrate_alert_delivery_attempts_total', 'Delivery attempts', [
       'destination',
     ] as const);
+    this.failed = metrics.counter(
+      'burnrate_alert_delivery_failed_total',
+      'Deliveries given up for good, by reason: permanent, gave_up, unreadable, refused, unconfigured',
+      ['destination', 'reason'] as const,
+    );
+    // every series from 0, so increase() sees a replica's first failure of each kind (BurnrateAlertDeliveryFailed)
+    for (const destination of Object.keys(SPACING_MS))
+      for (const reason of FAILURE_REASONS) this.failed.inc({ destination, reason }, 0);
     this.latency = metrics.histogram(
       'burnrate_alert_delivery_latency_seconds',
       'Detection to delivery',
@@ -159,7 +194,8 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnApplicationShut
   private async deliver(row: OutboxRow, pace: () => Promise<void>): Promise<void> {
     const d = row.destination;
     const a = row.anomaly;
-    if (row.unreadable) return this.finish(row, 'failed', null, `destination unreadable: ${row.unreadable}`);
+    if (row.unreadable)
+      return this.finish(row, 'failed', null, `destination unreadable: ${row.unreadable}`, 'unreadable');
     // An update or resolve goes where the incident's trigger arrived; one that never did (failed for good) has nothing
     // to update there (PagerDuty drops a resolve for an alert it never opened).
     if (row.action !== 'trigger' && !(await this.outbox.triggerReached(row)))
@@ -170,51 +206,72 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnApplicationShut
       return this.leaseLost(row, 'not sent');
     this.attempts.inc({ destination: d.type });
     let status: number | null = null;
-    let retryAfter: string | null = null;
-    let error: string | undefined;
-    try {
-      if (d.type === 'email') {
-        if (!this.mailer) throw new Error('SMTP_URL is not configured');
-        const mail = emailContent(a, ctx);
-        await this.mailer.sendMail({
-          from: this.config.SMTP_FROM,
-          to: d.to,
-          subject: mail.subject,
-          text: mail.text,
-          html: mail.html,
-        });
-        status = 200; // the SMTP server accepted the message
-      } else {
-        const req = buildRequest(d, a, ctx);
-        const res = await this.client.post(req, { guarded: d.type !== 'pagerduty' });
-        if (res.status >= 300 && res.status < 400)
-          return this.finish(
-            row,
-            'failed',
-            res.status,
-            `HTTP ${res.status}: redirects are not followed${res.location ? ` (to ${maskLocation(res.location)})` : ''}`,
-          );
+    let outcome: DeliveryOutcome;
+    if (d.type === 'email') {
+      if (!this.mailer) return this.finish(row, 'failed', null, 'SMTP_URL is not configured', 'unconfigured');
+      const mail = emailContent(a, ctx);
+      outcome = interpretSmtp(
+        await this.mailer
+          .sendMail({
+            from: this.config.SMTP_FROM,
+            to: d.to,
+            subject: mail.subject,
+            text: mail.text,
+            html: mail.html,
+            messageId: mail.messageId,
+            headers: mail.headers,
+          })
+          .catch((err: unknown) => (err instanceof Error ? err : new Error(String(err)))),
+      );
+      if (outcome.kind === 'delivered') status = 200; // the SMTP server took the message
+    } else {
+      try {
+        const res = await this.client.post(buildRequest(d, a, ctx), { guarded: d.type !== 'pagerduty' });
         status = res.status;
-        retryAfter = res.retryAfter;
+        outcome = interpretResponse(d.type, res);
+      } catch (err) {
+        if (err instanceof DestinationRefusedError)
+          return this.finish(row, 'failed', null, err.message, 'refused');
+        outcome = interpretResponse(d.type, { status: null, error: (err as Error).message });
       }
-    } catch (err) {
-      if (err instanceof DestinationRefusedError) return this.finish(row, 'failed', null, err.message);
-      error = (err as Error).message;
     }
-    const outcome = classify(
+    switch (outcome.kind) {
+      case 'delivered':
+        return this.finish(row, 'delivered', status, outcome.error ?? null);
+      case 'accepted':
+        return this.finish(row, 'accepted', status, null);
+      case 'failed':
+        if (outcome.disable) await this.disable(row, outcome.error);
+        return this.finish(row, 'failed', status, outcome.error, 'permanent');
+    }
+    const next = nextAttempt(
       row.attempts,
-      { status, retryAfter, error },
-      {
-        maxAttempts: this.config.MAX_ATTEMPTS,
-        baseDelayMs: this.config.RETRY_BASE_MS,
-        maxDelayMs: 5 * 60_000,
-      },
+      Date.now() - new Date(row.created_at).getTime(),
+      outcome.retryAfter,
+      this.schedules[d.type],
     );
-    if (outcome.kind === 'delivered') return this.finish(row, 'delivered', status, null);
-    if (outcome.kind === 'failed') return this.finish(row, 'failed', status, outcome.error);
-    if (!(await this.outbox.reschedule(row, outcome.delayMs, status, outcome.error)))
+    if (next.kind === 'give_up')
+      return this.finish(row, 'failed', status, `${outcome.error}; ${next.error}`, 'gave_up');
+    if (!(await this.outbox.reschedule(row, next.delayMs, status, outcome.error)))
       return this.leaseLost(row, 'retrying', outcome.error);
     await this.record(row, 'retrying', status, outcome.error);
+  }
+
+  /** The receiver asked not to be sent to again (410 Gone): routing leaves the destination out until re-enabled. */
+  private async disable(row: OutboxRow, reason: string): Promise<void> {
+    try {
+      await this.routes.disableDestination(row.destination_key, reason);
+      this.log.warn('destination disabled: its receiver answered 410 Gone', {
+        delivery_id: row.delivery_id,
+        destination: maskDestination(row.destination),
+      });
+    } catch (err) {
+      this.log.error('could not disable a destination that answered 410 Gone', {
+        delivery_id: row.delivery_id,
+        destination: maskDestination(row.destination),
+        err: (err as Error).message,
+      });
+    }
   }
 
   /** Another replica claimed the row after this one's lease ran out: its outcome is that replica's to record. */
@@ -245,8 +302,10 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnApplicationShut
     state: FinalState,
     status: number | null,
     error: string | null,
+    reason: FailureReason = 'permanent',
   ): Promise<void> {
     if (!(await this.outbox.finish(row, state, status, error))) return this.leaseLost(row, state, error);
+    if (state === 'failed') this.failed.inc({ destination: row.destination.type, reason });
     if (state === 'delivered')
       this.latency.observe(
         { destination: row.destination.type },
@@ -297,15 +356,5 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnApplicationShut
       .catch((err: unknown) =>
         this.log.error('could not record a delivery', { err: (err as Error).message }),
       );
-  }
-}
-
-/** A redirect target as a log may show it: no path or query (a token may be there). */
-function maskLocation(location: string): string {
-  try {
-    const u = new URL(location);
-    return `${u.protocol}//${u.host}/…`;
-  } catch {
-    return 'an unreadable URL';
   }
 }
