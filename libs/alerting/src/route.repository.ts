@@ -97,7 +97,7 @@ export interface RouteRepositoryOptions {
   onUnreadable?: (routeId: string, team: string | null, err: Error) => void;
 }
 
-/** A stable key for a destination (for re-notify suppression and outbox uniqueness), never the secret itself. */
+/** A stable key for a destination (for incident ordering and outbox uniqueness), never the secret itself. */
 export function destinationKey(d: Destination): string {
   return createHash('sha256').update(JSON.stringify(d)).digest('hex').slice(0, 24);
 }
@@ -182,6 +182,15 @@ export class RouteRepository {
       [destinationKey, reason.slice(0, REASON_LIMIT)],
     );
     this.cache = null;
+  }
+
+  /** Why a destination is disabled, or null when it is not (read now, not from the routing cache). */
+  async disabledReason(destinationKey: string): Promise<string | null> {
+    const { rows } = await this.pool.query<{ reason: string }>(
+      'select reason from alert_destination_status where destination_key = $1',
+      [destinationKey],
+    );
+    return rows[0]?.reason ?? null;
   }
 
   /** Pages a disabled destination again; false when it was not disabled. */

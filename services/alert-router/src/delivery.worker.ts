@@ -200,6 +200,10 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnApplicationShut
     // to update there (PagerDuty drops a resolve for an alert it never opened).
     if (row.action !== 'trigger' && !(await this.outbox.triggerReached(row)))
       return this.finish(row, 'suppressed', null, "the incident's trigger did not reach this destination");
+    // A destination disabled since the row was queued (its receiver answered 410) is sent nothing more: the routing
+    // cache of every replica may still hold it for a few seconds, this check does not.
+    const disabled = await this.routes.disabledReason(row.destination_key);
+    if (disabled !== null) return this.finish(row, 'suppressed', null, `destination disabled: ${disabled}`);
     const ctx = await this.context(row);
     await pace();
     if (!(await this.outbox.renew(row, this.config.HTTP_TIMEOUT_MS + LEASE_MARGIN_MS)))
