@@ -28,6 +28,10 @@ export interface AgentProfile {
   features: string[];
   /** Mean runs per session (the first run of a session is the parent of the others). */
   sessionSize: number;
+  /** Steady growth: volume doubles every this many days from the first day generated (rhythm intact); none if absent. */
+  doublingDays?: number;
+  /** A new agent: it sends nothing before the day holding this instant; from the first day if absent. */
+  activeFrom?: number;
 }
 
 export type Incident =
@@ -41,7 +45,9 @@ export type Incident =
       steps: number;
     }
   | { kind: 'model_swap'; agentId: string; onset: number; to: string }
-  | { kind: 'backfill_loop'; agentId: string; onset: number; everyMs: number; contextFactor: number };
+  | { kind: 'backfill_loop'; agentId: string; onset: number; everyMs: number; contextFactor: number }
+  /** A promotion day: the volume of `days` days from the day holding `onset` is multiplied by `factor`. */
+  | { kind: 'spike'; agentId: string; onset: number; days: number; factor: number };
 
 export class Random {
   private s: number;
@@ -194,8 +200,13 @@ export function* generateRuns(opts: GenerateOptions): Generator<PricedRun> {
     const dayStart = opts.start + day * DAY;
     const drafts: DraftRun[] = [];
     for (const agent of opts.agents) {
+      if (agent.activeFrom !== undefined && dayStart + DAY <= agent.activeFrom) continue;
       const own = incidents.filter((i) => i.agentId === agent.agentId);
-      const volume = agent.runsPerDay * (isWeekend(dayStart) ? agent.weekendFactor : 1) * r.lognormal(0.15);
+      let volume = agent.runsPerDay * (isWeekend(dayStart) ? agent.weekendFactor : 1) * r.lognormal(0.15);
+      if (agent.doublingDays !== undefined) volume *= 2 ** (day / agent.doublingDays);
+      for (const inc of own)
+        if (inc.kind === 'spike' && dayStart + DAY > inc.onset && dayStart < inc.onset + inc.days * DAY)
+          volume *= inc.factor;
       const sessions = r.poisson(volume / agent.sessionSize);
       for (let s = 0; s < sessions; s++) {
         const sessionId = id('ses');
