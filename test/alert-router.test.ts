@@ -206,9 +206,10 @@ describe('alert router (own process; local vendor servers and a real SMTP server
       payload: { severity: string; summary: string; custom_details: Record<string, string> };
       links: { href: string }[];
     };
+    // a record from before incidents is its own incident: an opaque key from its dedupe key, never tenant text
     expect(pd).toMatchObject({
       event_action: 'trigger',
-      dedup_key: a.dedupe_key,
+      dedup_key: expect.stringMatching(/^inc_[A-Za-z0-9]+$/),
       payload: { severity: 'critical' },
     });
     expect(pd.payload.custom_details).toMatchObject({
@@ -216,11 +217,11 @@ describe('alert router (own process; local vendor servers and a real SMTP server
       Team: team,
       'Cost per run': '0.1180 USD → 1.91 USD',
     });
-    expect(pd.links[0].href).toContain('https://burnrate.example/v1/anomalies?team=');
+    expect(pd.links[0].href).toBe(`https://burnrate.example/incidents/${pd.dedup_key}`);
     expect(JSON.stringify(vendors.at('/slack')[0].body)).toContain('research-agent');
     expect(vendors.at('/hook')[0].body).toMatchObject({
-      type: 'anomaly.firing',
-      data: { anomaly_id: a.anomaly_id },
+      type: 'incident.triggered',
+      data: { anomaly_id: a.anomaly_id, incident_key: pd.dedup_key, action: 'trigger' },
     });
     expect(vendors.mails[0].to).toBe('oncall@example.com');
     const subject = /^Subject: (.*(?:\r?\n .*)*)/m.exec(vendors.mails[0].raw)![1];
@@ -234,7 +235,8 @@ describe('alert router (own process; local vendor servers and a real SMTP server
         ).toString('utf8'),
       )
       .replace(/\r?\n /g, '');
-    expect(decoded.replace(/\s+/g, ' ')).toMatch(/\[burnrate\] CRITICAL: research-agen ?t — spend zscore/);
+    expect(decoded.replace(/\s+/g, ' ')).toMatch(/\[burnrate\] research-agen ?t — incident [0-9a-zA-Z_-]{8}/);
+    expect(vendors.mails[0].raw).toContain('CRITICAL: research-agent');
     expect(vendors.mails[0].raw).toMatch(/Content-Type: multipart\/alternative/);
     expect(vendors.mails[0].raw).toMatch(/Content-Type: text\/html/);
     expect(vendors.mails[0].raw).toContain('Agent: research-agent');
@@ -253,7 +255,7 @@ describe('alert router (own process; local vendor servers and a real SMTP server
     );
     expect(resolve[0].body).toMatchObject({
       event_action: 'resolve',
-      dedup_key: a.dedupe_key,
+      dedup_key: pd.dedup_key,
       routing_key: ROUTING_KEY,
     });
   });
@@ -458,9 +460,11 @@ describe('alert router (own process; local vendor servers and a real SMTP server
     const a = anomaly(team, { agent_id: 'fenced-agent', dedupe_key: `fenced-${uid()}` });
     // leased far ahead, so the running router leaves it alone: replica A claimed it (attempts 1)
     const { rows } = await pool.query<OutboxRow>(
-      `insert into alert_outbox (delivery_id, anomaly_id, dedupe_key, destination_key, destination, anomaly, attempts, next_attempt_at)
-       values ($1, $2, $3, $4, $5, $6, 1, now() + interval '1 hour')
-       returning id, delivery_id, anomaly_id, dedupe_key, destination_key, destination, anomaly, attempts`,
+      `insert into alert_outbox (delivery_id, anomaly_id, dedupe_key, incident_key, action, destination_key, destination,
+         anomaly, attempts, next_attempt_at)
+       values ($1, $2, $3, $3, 'trigger', $4, $5, $6, 1, now() + interval '1 hour')
+       returning id, delivery_id, anomaly_id, dedupe_key, incident_key, action, destination_key, destination, anomaly,
+         attempts, created_at`,
       [
         `${a.anomaly_id}:fenced`,
         a.anomaly_id,

@@ -198,9 +198,10 @@ describe('full pipeline (every service a process; HTTP and Kafka in; a crash mid
       (a) => a.length > 0,
     );
     expect(alert[0].problems).toEqual([]); // signature verifies
+    // the cost-per-run jump opened the agent's incident, or joined the one another signal had opened
     expect(alert[0].body).toMatchObject({
-      type: expect.stringMatching(/^anomaly\.(firing|escalated)$/),
-      data: { team },
+      type: expect.stringMatching(/^incident\.(triggered|updated)$/),
+      data: { team, incident_id: expect.stringMatching(/^inc_/) },
     });
   }, 300_000);
 });
