@@ -5,7 +5,7 @@
  * per-agent breakdown from the real API once the recorder has stored everything.
  */
 import { createHmac, randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { createServer } from 'node:http';
 import { join } from 'node:path';
 
@@ -329,7 +329,12 @@ async function receiver(secret: string, port: number): Promise<Delivered[]> {
 
 async function main(): Promise<void> {
   const now = Date.now();
-  const secret = `whsec_${randomBytes(24).toString('base64')}`;
+  // One signing secret per checkout: an incident left open by an earlier demo is updated where it was paged, with the
+  // secret it was paged with, and this receiver must still verify it.
+  const secretFile = join(__dirname, '../../.burnrate/demo-webhook-secret');
+  if (!existsSync(secretFile))
+    writeFileSync(secretFile, `whsec_${randomBytes(24).toString('base64')}\n`, { mode: 0o600 });
+  const secret = readFileSync(secretFile, 'utf8').trim();
   const port = Number(process.env.DEMO_RECEIVER_PORT ?? 9999);
   const alerts = await receiver(secret, port);
   const auth = { authorization: `Bearer ${ADMIN}` };
@@ -457,6 +462,14 @@ async function main(): Promise<void> {
       `waiting for the alert on research-agent (${alerts.length} deliveries so far, history included)`,
     );
     await new Promise((r) => setTimeout(r, 1000));
+  }
+  // The runaway's other signals join its incident over the next seconds: wait until the deliveries settle.
+  const settleDeadline = Date.now() + 45_000;
+  let seen = -1;
+  while (alerts.some(live) && alerts.length !== seen && Date.now() < settleDeadline) {
+    seen = alerts.length;
+    progress(`the incident is open; its signals are joining (${alerts.filter(live).length} deliveries)`);
+    await new Promise((r) => setTimeout(r, 8000));
   }
   const fired = alerts.filter(live);
   process.stdout.write('\n');

@@ -11,6 +11,10 @@ export const apiSpec = {
   API_MAX_RANGE_DAYS: int(400, { min: 1 }),
   /** Most runs a call tree returns; a larger tree is cut there and answered with truncated: true. */
   API_TREE_MAX_NODES: int(2000, { min: 1, max: 100_000 }),
+  /** Longest [from, to) a backtest (POST /v1/backtest) reports, in days; its replay starts up to 15 days earlier. */
+  BACKTEST_MAX_DAYS: int(31, { min: 1, max: 400 }),
+  /** Most stored runs one backtest replays (warm-up included); more is answered 400. */
+  BACKTEST_MAX_RUNS: int(2_000_000, { min: 1 }),
 };
 
 export type ApiConfig = ConfigOf<typeof apiSpec>;

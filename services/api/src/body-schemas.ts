@@ -372,6 +372,34 @@ const TeamSettingsBody: JsonSchema = {
   },
 };
 
+// --------------------------------------------------------------------------------------------- backtest
+
+export interface BacktestBody {
+  team?: string;
+  from: string;
+  to: string;
+  settings?: TeamSettingsBody;
+}
+
+const BacktestBody: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['from', 'to'],
+  description:
+    'Replays the team’s stored runs of [from, to) through the detector’s rules; `settings` overlays the team’s ' +
+    'settings in force for this replay only (nothing is saved)',
+  properties: {
+    team: text(
+      128,
+      1,
+      'The team to replay: required with an admin key; a team key replays only its own team',
+    ),
+    from: instant('Start of the range reported (inclusive); the replay starts earlier to warm the baselines'),
+    to: instant('End of the range reported (exclusive); at most BACKTEST_MAX_DAYS (default 31) after from'),
+    settings: ref('TeamSettingsBody'),
+  },
+};
+
 // --------------------------------------------------------------------------------------------- registry
 
 /** Every schema of the api's request bodies, by its name under #/components/schemas. */
@@ -385,6 +413,7 @@ export const API_SCHEMAS: Readonly<Record<string, JsonSchema>> = {
   Budget,
   ...Object.fromEntries(Object.values(BUDGETS)),
   TeamSettingsBody,
+  BacktestBody,
 };
 
 /** The request bodies, by schema name, as the handlers receive them once valid. */
@@ -393,6 +422,7 @@ export interface BodyTypes {
   RateCardOverrideBody: OverrideInput;
   RouteCreateBody: RouteCreateBody;
   TeamSettingsBody: TeamSettingsBody;
+  BacktestBody: BacktestBody;
 }
 
 export type BodySchemaName = keyof BodyTypes;
