@@ -36,13 +36,7 @@ import {
   type UnpricedExplanation,
   type UnpricedModel,
 } from '@libs/pricing-core';
-import {
-  PgTeamSettingsRepository,
-  SettingsConflictError,
-  canonicalTimeZone,
-  type Budget,
-  type DetectorSettings,
-} from '@libs/team-settings';
+import { PgTeamSettingsRepository, SettingsConflictError, canonicalTimeZone } from '@libs/team-settings';
 import type { ApiKeyCreateBody, RouteCreateBody, TeamSettingsBody } from './body-schemas';
 import {
   badRequest,
@@ -59,6 +53,7 @@ import {
   type Money,
 } from './http';
 import { bodyDoc, validateBody } from './validate-body.pipe';
+import { budgetsOf, settingsView } from './settings-view';
 
 interface RateView {
   id: string;
@@ -185,53 +180,6 @@ const ROUTE_VIEW_SCHEMA = {
   },
   required: ['id', 'team', 'match', 'destinations'],
 };
-
-function budgetsOf(budgets: TeamSettingsBody['budgets']): Budget[] | undefined {
-  if (budgets === undefined) return undefined;
-  const seen = new Map<string, number>();
-  const problems: FieldError[] = [];
-  const out = budgets.map((b, i): Budget => {
-    const subject = b.scope === 'agent' ? b.agent_id : b.scope === 'customer' ? b.customer_id : '';
-    const key = JSON.stringify([b.scope, subject, b.period]);
-    const first = seen.get(key);
-    if (first !== undefined)
-      problems.push({
-        field: `budgets[${i}]`,
-        message: `repeats budgets[${first}]: one budget per scope, subject and period`,
-      });
-    else seen.set(key, i);
-    return {
-      scope: b.scope,
-      subject,
-      period: b.period,
-      amountNanos: Math.round(b.amount * 1e9),
-      currency: b.currency,
-    };
-  });
-  if (problems.length) throw invalidBody(problems);
-  return out;
-}
-
-function settingsView(team: string, s: DetectorSettings) {
-  return {
-    team,
-    zscore_threshold: s.zscore.threshold,
-    baseline_days: s.zscore.baselineDays,
-    min_history_days: s.zscore.minHistoryDays,
-    timezone: s.timezone,
-    quality_threshold: s.qualityThreshold,
-    budgets: s.budgets.map((b) => ({
-      scope: b.scope,
-      ...(b.scope === 'agent'
-        ? { agent_id: b.subject }
-        : b.scope === 'customer'
-          ? { customer_id: b.subject }
-          : {}),
-      period: b.period,
-      amount: money(b.amountNanos, b.currency),
-    })),
-  };
-}
 
 @ApiTags('administration')
 @ApiBearerAuth()
@@ -572,7 +520,7 @@ export class AdminController {
         qualityThreshold: body.quality_threshold,
         timezone:
           body.timezone === undefined ? undefined : (canonicalTimeZone(body.timezone) ?? body.timezone),
-        budgets: budgetsOf(body.budgets),
+        budgets: body.budgets === undefined ? undefined : budgetsOf(body.budgets),
       });
     } catch (err) {
       if (err instanceof SettingsConflictError)

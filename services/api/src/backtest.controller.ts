@@ -4,22 +4,22 @@ import type { FastifyRequest } from 'fastify';
 import type { Pool } from 'pg';
 import { ApiKeyGuard, CurrentPrincipal, type Principal } from '@libs/auth';
 import { CONFIG } from '@libs/config';
-import type { FieldError, PricedRun, RunStatus } from '@libs/contracts';
+import type { PricedRun, RunStatus } from '@libs/contracts';
 import { PG_POOL } from '@libs/db';
 import {
   PgTeamSettingsRepository,
   SETTINGS_LIMITS,
   canonicalTimeZone,
   monthWindow,
-  type Budget,
   type DetectorSettings,
 } from '@libs/team-settings';
 import type { Anomaly } from '../../detector/src/core/anomaly';
 import { ReplayAbortedError, replay } from '../../detector/src/core/replay';
 import type { ApiConfig } from './api.config';
 import type { BacktestBody, TeamSettingsBody } from './body-schemas';
-import { QueryErrorResponses, badRequest, invalidBody, money, teamScope } from './http';
+import { QueryErrorResponses, badRequest, invalidBody, teamScope } from './http';
 import { bodyDoc, validateBody } from './validate-body.pipe';
+import { budgetsOf, settingsView } from './settings-view';
 
 const DAY = 86_400_000;
 /** Stored runs read per query (keyset pages: each its own statement, under DB_STATEMENT_TIMEOUT_S). */
@@ -198,7 +198,7 @@ export function overlaySettings(
       baselineDays: body.baseline_days ?? live.zscore.baselineDays,
       minHistoryDays: body.min_history_days ?? live.zscore.minHistoryDays,
     },
-    budgets: body.budgets === undefined ? live.budgets : budgetsOf(body.budgets),
+    budgets: body.budgets === undefined ? live.budgets : budgetsOf(body.budgets, 'settings.budgets'),
   };
   // as PUT /v1/teams/:team/settings refuses it: the z-score rule could never fire
   const { baselineDays, minHistoryDays } = settings.zscore;
@@ -212,54 +212,6 @@ export function overlaySettings(
           },
     ]);
   return { settings, overridden };
-}
-
-/** Budgets of a settings body as the settings hold them; one per scope, subject and period (as the settings API). */
-function budgetsOf(budgets: NonNullable<TeamSettingsBody['budgets']>): Budget[] {
-  const seen = new Map<string, number>();
-  const problems: FieldError[] = [];
-  const out = budgets.map((b, i): Budget => {
-    const subject = b.scope === 'agent' ? b.agent_id : b.scope === 'customer' ? b.customer_id : '';
-    const key = JSON.stringify([b.scope, subject, b.period]);
-    const first = seen.get(key);
-    if (first !== undefined)
-      problems.push({
-        field: `settings.budgets[${i}]`,
-        message: `repeats settings.budgets[${first}]: one budget per scope, subject and period`,
-      });
-    else seen.set(key, i);
-    return {
-      scope: b.scope,
-      subject,
-      period: b.period,
-      amountNanos: Math.round(b.amount * 1e9),
-      currency: b.currency,
-    };
-  });
-  if (problems.length) throw invalidBody(problems);
-  return out;
-}
-
-/** The settings as GET /v1/teams/:team/settings shows them. */
-function settingsView(team: string, s: DetectorSettings) {
-  return {
-    team,
-    zscore_threshold: s.zscore.threshold,
-    baseline_days: s.zscore.baselineDays,
-    min_history_days: s.zscore.minHistoryDays,
-    timezone: s.timezone,
-    quality_threshold: s.qualityThreshold,
-    budgets: s.budgets.map((b) => ({
-      scope: b.scope,
-      ...(b.scope === 'agent'
-        ? { agent_id: b.subject }
-        : b.scope === 'customer'
-          ? { customer_id: b.subject }
-          : {}),
-      period: b.period,
-      amount: money(b.amountNanos, b.currency),
-    })),
-  };
 }
 
 interface SignalView {
