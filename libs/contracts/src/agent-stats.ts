@@ -59,6 +59,17 @@ export interface AgentSignals {
   top_customers: NamedSpend[];
   top_features: NamedSpend[];
   unpriced_models: { provider: string; model: string; runs_today: number }[];
+  /** Input tokens (uncached, cache read and cache write) per run of yesterday and today; null without runs. */
+  input_tokens_per_run: number | null;
+  /**
+   * The median of daily input tokens per run, and of daily cost per run, over the days 28 to 15 days before today that
+   * had runs (`days` of them, at least 5; null otherwise): what prompt creep is measured from.
+   */
+  reference_input_tokens_per_run: {
+    input_tokens_per_run: number;
+    cost_per_run_nanos: number;
+    days: number;
+  } | null;
 }
 
 export interface AgentStats {

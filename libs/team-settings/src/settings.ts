@@ -18,6 +18,8 @@ export interface DetectorSettings {
   zscore: { threshold: number; baselineDays: number; minHistoryDays: number; minExcessNanos: number };
   costPerRun: { ratio: number; minRecentRuns: number; recentRuns: number; minHistoryDays: number };
   costPerRunDrift: { ratio: number; referenceDays: number; minHistoryDays: number; minRuns: number };
+  /** Input tokens per run of yesterday and today against the agent's level 2-4 weeks before (the aggregator's median). */
+  promptCreep: { ratio: number; minRuns: number; minHistoryDays: number; enabled: boolean };
   costPerSuccess: {
     ratio: number;
     flatCostPerRunRatio: number;
@@ -41,6 +43,7 @@ export const DEFAULT_SETTINGS: DetectorSettings = {
   zscore: { threshold: 2.5, baselineDays: 14, minHistoryDays: 7, minExcessNanos: 1 * DOLLAR },
   costPerRun: { ratio: 3, minRecentRuns: 5, recentRuns: 20, minHistoryDays: 3 },
   costPerRunDrift: { ratio: 1.5, referenceDays: 7, minHistoryDays: 21, minRuns: 100 },
+  promptCreep: { ratio: 1.35, minRuns: 50, minHistoryDays: 28, enabled: true },
   costPerSuccess: { ratio: 1.6, flatCostPerRunRatio: 1.25, minRunsToday: 30, minHistoryDays: 7 },
   session: { medianMultiple: 5, minSessions: 20, minCostNanos: DOLLAR / 2, idleCloseMs: 30 * 60_000 },
   runRate: { normMultiple: 10, minRunsPerMinute: 30, capPerMinute: 600 },

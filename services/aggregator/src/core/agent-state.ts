@@ -9,7 +9,13 @@ import {
 import { median, moments } from '@libs/stats';
 import { dayWindow, type DetectorSettings, type Window } from '@libs/team-settings';
 import { BucketRing, F, WIDTH, type RunFigures } from './buckets';
-import { DRIFT_LOOKBACK_DAYS, Signals, type SignalSettings, type SignalsJson } from './signals';
+import {
+  CREEP_REFERENCE,
+  DRIFT_LOOKBACK_DAYS,
+  Signals,
+  type SignalSettings,
+  type SignalsJson,
+} from './signals';
 
 const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
@@ -214,6 +220,7 @@ export class AgentState {
           this.days.get(oldest, F.start),
           this.days.get(oldest, F.spend),
           this.days.get(oldest, F.runs),
+          this.days.get(oldest, F.input),
           at,
         );
       di = this.days.slotFor(day);
@@ -464,18 +471,67 @@ export class AgentState {
   ): AgentSignals {
     const { spend, runs, successful, unattributed, days } = pooled;
     const yesterday = this.yesterdayOf(today);
+    const yesterdayKept = yesterday.start >= this.firstDay;
     const historyDays = Number.isFinite(this.firstDay)
       ? Math.max(0, Math.min(HISTORY_DAYS, Math.round((today.start - this.firstDay) / DAY)))
       : 0;
     return {
       ...this.signals.snapshot(s, this.clock),
       history_days: historyDays,
-      yesterday: yesterday.start >= this.firstDay ? this.days.bucket(yesterday) : null,
+      yesterday: yesterdayKept ? this.days.bucket(yesterday) : null,
       baseline_cost_per_run_nanos: runs > 0 ? spend / runs : null,
       baseline_cost_per_success_nanos: successful > 0 ? spend / successful : null,
       baseline_unattributed_mean_nanos: days > 0 ? unattributed / days : 0,
       reference_cost_per_run: this.driftReference(today, s.referenceDays),
+      input_tokens_per_run: this.inputTokensPerRun(today, yesterdayKept ? yesterday : null),
+      reference_input_tokens_per_run: this.creepReference(today),
     };
+  }
+
+  /** Input tokens per run of yesterday and today together (what the creep is measured on); null without runs. */
+  private inputTokensPerRun(today: Window, yesterday: Window | null): number | null {
+    let input = 0;
+    let runs = 0;
+    for (const w of yesterday ? [today, yesterday] : [today]) {
+      const i = this.days.find(w.start);
+      if (i >= 0) [input, runs] = [input + this.days.get(i, F.input), runs + this.days.get(i, F.runs)];
+    }
+    return runs > 0 ? input / runs : null;
+  }
+
+  /**
+   * The level prompt creep is measured from: the median of daily input tokens per run (and, over the same days, of
+   * cost per run) over the days [today - 28, today - 14) that had runs, weeks before the level it is compared with. A
+   * median of days, not a pooled mean: a day of odd traffic (a batch job, a holiday) does not move it. Null with fewer
+   * than five such days.
+   */
+  private creepReference(
+    today: Window,
+  ): { input_tokens_per_run: number; cost_per_run_nanos: number; days: number } | null {
+    const from = today.start - CREEP_REFERENCE.fromDays * DAY;
+    const until = today.start - CREEP_REFERENCE.untilDays * DAY;
+    if (!(this.firstDay < until - HOUR)) return null; // no day of it yet (most agents' first weeks: no arrays)
+    const tokens: number[] = [];
+    const costs: number[] = [];
+    // day starts are a DST hour either side of a whole number of days before today's
+    const add = (start: number, spend: number, runs: number, input: number) => {
+      if (runs > 0 && input >= 0 && start >= from - HOUR && start < until - HOUR) {
+        tokens.push(input / runs);
+        costs.push(spend / runs);
+      }
+    };
+    const { past, pastInput } = this.signals;
+    for (let i = 0, d = 0; i < past.length; i += 3, d++) add(past[i], past[i + 1], past[i + 2], pastInput[d]);
+    for (let i = 0; i < this.days.slots; i++)
+      if (this.days.get(i, F.end) !== 0)
+        add(
+          this.days.get(i, F.start),
+          this.days.get(i, F.spend),
+          this.days.get(i, F.runs),
+          this.days.get(i, F.input),
+        );
+    if (tokens.length < CREEP_REFERENCE.minDays) return null;
+    return { input_tokens_per_run: median(tokens)!, cost_per_run_nanos: median(costs)!, days: tokens.length };
   }
 
   /** The day before `today` (kept: a window is worked out once a day, not for every stats record). */

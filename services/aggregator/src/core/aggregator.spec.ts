@@ -279,6 +279,83 @@ describe('aggregator core', () => {
     }
   });
 
+  describe('prompt creep signals', () => {
+    /**
+     * 38 days, two runs a day: 1,000 input tokens a run on days 2-15 (the reference days of day 37: [37-35, 37-21))
+     * but for one day of 50,000, 2,000 a run after; day 37 has one run of 3,000 input tokens, most of them cached.
+     */
+    function history(firstDay = 0): PricedRun[] {
+      const runs: PricedRun[] = [];
+      for (let d = firstDay; d < 37; d++) {
+        const input = d === 7 ? 50_000 : d < 16 ? 1_000 : 2_000;
+        for (const h of [9, 15])
+          runs.push(run(D0 + d * DAY + h * HOUR, 1e7 * (d < 16 ? 1 : 1.2), { input_tokens: input }));
+      }
+      const cached = run(D0 + 37 * DAY + 9 * HOUR, 1.5e7, { input_tokens: 500 });
+      runs.push({ ...cached, cache_read_tokens: 2_000, cache_write_tokens: 500 });
+      return runs;
+    }
+    const signalsOf = (p: PartitionState, runs: PricedRun[]) =>
+      lastStats(p, [runs]).get('payments/agent-a')!.signals!;
+
+    it('gives input tokens per run of yesterday and today, cache reads and writes counted', () => {
+      // (2 × 2,000 + 500 + 2,000 + 500) / 3
+      expect(signalsOf(partition(), history()).input_tokens_per_run).toBeCloseTo(7_000 / 3, 9);
+    });
+
+    it('gives the median of daily input tokens and cost per run 35 to 22 days back: one odd day does not move it', () => {
+      const expected = { input_tokens_per_run: 1_000, cost_per_run_nanos: 1e7, days: 14 };
+      expect(signalsOf(partition(), history()).reference_input_tokens_per_run).toEqual(expected);
+      // the same whether the days have left the day ring (14 baseline days) or some are still in it (20)
+      expect(signalsOf(partition({ maxBaselineDays: 20 }), history()).reference_input_tokens_per_run).toEqual(
+        expected,
+      );
+    });
+
+    it('needs five days with runs among them', () => {
+      expect(signalsOf(partition(), history(12)).reference_input_tokens_per_run).toBeNull(); // days 12-15
+      expect(signalsOf(partition(), history(11)).reference_input_tokens_per_run).toMatchObject({ days: 5 });
+    });
+
+    it('keeps them across a restore; days kept by a version that had no input tokens are not counted', () => {
+      const runs = history();
+      const live = partition();
+      const log = new Map<string, string | null>();
+      for (const c of live.process(runs.slice(0, -1)).changelog) log.set(c.key, c.value);
+      const restore = (edit: (j: { g: { d?: number[]; di?: number[] } }) => void) => {
+        const p = partition();
+        for (const [k, v] of log) {
+          if (!k.startsWith('a|') || v === null) p.restore(k, v);
+          else {
+            const j = JSON.parse(v) as { g: { d?: number[]; di?: number[] } };
+            edit(j);
+            p.restore(k, JSON.stringify(j));
+          }
+        }
+        return p;
+      };
+      const last = runs.slice(-1);
+      const restored = signalsOf(
+        restore(() => {}),
+        last,
+      );
+      expect(restored).toEqual(signalsOf(live, last));
+      expect(restored.reference_input_tokens_per_run).toMatchObject({
+        input_tokens_per_run: 1_000,
+        days: 14,
+      });
+      // an older record: the days that left the ring without their input tokens (here every reference day)
+      const older = restore((j) => {
+        expect(j.g.di).toHaveLength(j.g.d!.length / 3);
+        delete j.g.di;
+      });
+      const fromOlder = signalsOf(older, last);
+      expect(fromOlder.reference_input_tokens_per_run).toBeNull();
+      expect(fromOlder.reference_cost_per_run).toEqual(restored.reference_cost_per_run);
+      expect(fromOlder.input_tokens_per_run).toBe(restored.input_tokens_per_run);
+    });
+  });
+
   describe('sessions on the changelog', () => {
     // one agent in ~100 concurrent chats a day, one in a few sessions, quiet ones; 6 days, slices of 61 runs
     const runs: PricedRun[] = [];

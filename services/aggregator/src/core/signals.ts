@@ -8,6 +8,12 @@ const DAY = 24 * HOUR;
 export const RECENT_MAX = 50;
 /** Days back the drift reference is taken from (its oldest `referenceDays` days). */
 export const DRIFT_LOOKBACK_DAYS = 35;
+/**
+ * The prompt-creep reference: the median of daily input tokens per run over the days [today - fromDays, today -
+ * untilDays), from at least `minDays` of them with runs: weeks before the level it is compared with, and far enough
+ * back that a creep under three weeks old is in fewer than half of them (the median still sees the level before it).
+ */
+export const CREEP_REFERENCE = { fromDays: 35, untilDays: 21, minDays: 5 } as const;
 const MAX_OPEN_PARENTS = 5000;
 const PARENT_IDLE_MS = HOUR;
 const NORM_HORIZON = 240;
@@ -65,6 +71,8 @@ export interface SignalsJson {
   t?: [number, [string, number][], [string, number][], [string, number][]];
   /** days that left the day ring, [start, spend, runs] each, oldest first */
   d?: number[];
+  /** their input tokens, one a day of `d` (absent in records written before they were kept) */
+  di?: number[];
 }
 
 /**
@@ -90,6 +98,8 @@ export class Signals {
     | undefined;
   /** [start, spend, runs] of days that left the day ring, oldest first, within the drift lookback. */
   past: number[] = [];
+  /** The input tokens of each day in `past` (one number a day; -1 for a day kept before they were). */
+  pastInput: number[] = [];
   // what the runs since the last snapshot touched (not persisted: a snapshot follows every slice)
   private lastRunAt = 0;
   private lastRunId: string | null = null;
@@ -115,7 +125,12 @@ export class Signals {
         features: new Map(j.t[2]),
         unpriced: new Map(j.t[3]),
       };
-    if (j.d) s.past = [...j.d];
+    if (j.d) {
+      s.past = [...j.d];
+      const days = Math.floor(j.d.length / 3);
+      // a record of a version that kept no input tokens (or dropped them): those days' are unknown
+      s.pastInput = j.di?.length === days ? [...j.di] : Array<number>(days).fill(-1);
+    }
     return s;
   }
 
@@ -131,17 +146,24 @@ export class Signals {
       ...(this.today && {
         t: [this.today.start, [...this.today.customers], [...this.today.features], [...this.today.unpriced]],
       }),
-      ...(this.past.length && { d: this.past }),
+      ...(this.past.length && { d: this.past, di: this.pastInput }),
     } as SignalsJson;
   }
 
-  /** A day leaves the day ring: kept as [start, spend, runs] while within the drift lookback of `now`. */
-  keepPastDay(start: number, spend: number, runs: number, now: number): void {
+  /**
+   * A day leaves the day ring: kept as [start, spend, runs] and its input tokens while within the drift lookback (and
+   * the creep reference's) of `now`.
+   */
+  keepPastDay(start: number, spend: number, runs: number, input: number, now: number): void {
     this.past.push(start, spend, runs);
-    const from = now - (DRIFT_LOOKBACK_DAYS + 2) * DAY;
+    this.pastInput.push(input);
+    const from = now - (Math.max(DRIFT_LOOKBACK_DAYS, CREEP_REFERENCE.fromDays) + 2) * DAY;
     let drop = 0;
     while (drop < this.past.length && this.past[drop] < from) drop += 3;
-    if (drop) this.past.splice(0, drop);
+    if (drop) {
+      this.past.splice(0, drop);
+      this.pastInput.splice(0, drop / 3);
+    }
   }
 
   /**

@@ -14,6 +14,7 @@ export type RuleName =
   | 'spend_zscore'
   | 'cost_per_run_jump'
   | 'cost_per_run_drift'
+  | 'prompt_creep'
   | 'cost_per_success_climb'
   | 'session_outlier'
   | 'run_rate_loop'

@@ -9,6 +9,8 @@ export interface DayTotals {
   successful: number;
   unattributedNanos: number;
   unpricedRuns: number;
+  /** Input tokens (uncached, cache read and cache write). */
+  inputTokens: number;
 }
 
 /** What normal looks like for an agent, over the trailing complete days. Money per day or per run, nano-units. */
@@ -33,8 +35,12 @@ export interface AgentDayContext {
   baseline: Baseline;
   /** Cost per run over the agent's most recent runs (nano-units), and how many runs that covers. */
   recentCostPerRun: { nanos: number; runs: number } | null;
-  /** Mean cost per run of the oldest days in the ledger, the reference prompt creep is measured from. */
+  /** Mean cost per run of the oldest days in the ledger, the reference cost-per-run drift is measured from. */
   referenceCostPerRun: { nanos: number; days: number } | null;
+  /** Input tokens per run of yesterday and today together. */
+  inputTokensPerRun: number | null;
+  /** Medians of daily input tokens per run and cost per run 2-4 weeks before today: what prompt creep is measured from. */
+  referenceInput: { tokensPerRun: number; costPerRunNanos: number; days: number } | null;
   topCustomers: Contributor[];
   topFeatures: Contributor[];
 }

@@ -170,6 +170,40 @@ describe(`${Detector.name} scenarios (synthetic event-time history)`, () => {
     ).toHaveLength(1);
   });
 
+  it("pages the brief's prompt creep (input doubling over six weeks, cost per run +27%) within three weeks", () => {
+    // input is 27% of this agent's cost per run: doubling it adds 27%, under every cost rule's threshold
+    const agent = { ...victim, model: 'gpt-4o', inputTokens: 1000, outputTokens: 675, runsPerDay: 300 };
+    const agents = fleet.map((a) => (a.agentId === victim.agentId ? agent : a));
+    const creepStart = HISTORY_DAYS + 14;
+    const onset = START + creepStart * DAY;
+    const anomalies = replay(
+      agents,
+      creepStart + 42,
+      [
+        {
+          kind: 'prompt_creep',
+          agentId: victim.agentId,
+          onset,
+          stepEveryDays: 7,
+          stepFactor: 2 ** (1 / 6),
+          steps: 6,
+        },
+      ],
+      15,
+    );
+    const creep = firstFiring(anomalies, victim.agentId, ['prompt_creep'], onset);
+    expect(creep).toBeDefined();
+    const days = (creep!.detected_at - onset) / DAY;
+    console.log(`the brief's prompt creep: prompt_creep fired ${days.toFixed(1)} days after its start`);
+    expect(days).toBeLessThanOrEqual(21);
+    expect(Number(creep!.details.cost_per_run_ratio)).toBeLessThan(1.3); // the cost rules could not see it
+    // once per calendar month while it lasts (the rule's window), never cleared by a noisy day in between
+    const records = anomalies.filter((a) => a.agent_id === victim.agentId && a.rule === 'prompt_creep');
+    expect(records.filter((a) => a.state === 'firing').length).toBeLessThanOrEqual(2);
+    for (const r of records.filter((a) => a.state === 'resolved'))
+      expect(r.summary).toMatch(/^Resolved \(window over\)/);
+  });
+
   it('gives few false anomalies on a month of normal traffic with noise and weekly seasonality', () => {
     const agents = agentFleet(36, 99);
     const measured = 30;

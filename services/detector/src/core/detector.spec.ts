@@ -179,6 +179,49 @@ describe(Detector.name, () => {
     expect(detectBatch(sut, old)).toEqual({ anomalies: [], ledgers: [] });
   });
 
+  it('pages prompt creep from the input tokens signals, unless the team turned it off or the record has none', () => {
+    // 30 runs a day of 1,000 input tokens for five weeks, then 2,000 (output is most of the cost: +27% a run)
+    const runs: PricedRun[] = [];
+    for (let d = 0; d < 38; d++)
+      for (let i = 0; i < 30; i++) {
+        const r = priced('support', START + d * DAY + 8 * HOUR + i * 10 * MINUTE, {
+          run_id: `creep-${d}-${i}`,
+        });
+        runs.push(
+          d < 36
+            ? r
+            : {
+                ...r,
+                uncached_input_tokens: 2_000,
+                input_cost_nanos: 5_400_000,
+                total_cost_nanos: 12_700_000,
+              },
+        );
+      }
+    const records = statsOf(runs).flat();
+    const judged = (settings: typeof DEFAULT_SETTINGS, stats = records) =>
+      detectBatch(new Detector(() => settings), stats).anomalies.map((a) => a.value);
+    const creep = judged(DEFAULT_SETTINGS).filter((a) => a.rule === 'prompt_creep');
+    expect(creep.map((a) => [a.state, a.severity])).toEqual([['firing', 'error']]);
+    expect(Math.floor((creep[0].detected_at - START) / DAY)).toBe(37); // yesterday and today both at 2,000
+    expect(creep[0]).toMatchObject({
+      observed: 2_000,
+      baseline_mean: 1_000,
+      cost_per_run_before_nanos: 10_000_000,
+      cost_per_run_now_nanos: 12_700_000,
+      details: { unit: 'tokens/run', ratio: '2.00', reference_days: '14', cost_per_run_ratio: '1.27' },
+    });
+    expect(creep[0].summary).toContain('2,000 tokens per run, 2.00× the 1,000');
+    const off = { ...DEFAULT_SETTINGS, promptCreep: { ...DEFAULT_SETTINGS.promptCreep, enabled: false } };
+    expect(judged(off).filter((a) => a.rule === 'prompt_creep')).toEqual([]);
+    // a record of an aggregator that did not keep them (the Avro default, or absent)
+    const older = records.map((r) => {
+      const { input_tokens_per_run: _, reference_input_tokens_per_run: __, ...signals } = r.signals!;
+      return { ...r, signals: signals as typeof r.signals };
+    });
+    expect(judged(DEFAULT_SETTINGS, older).filter((a) => a.rule === 'prompt_creep')).toEqual([]);
+  });
+
   describe('keys that are names of Object.prototype', () => {
     const prototypeNames = Object.getOwnPropertyNames(Object.prototype);
     afterEach(() => {

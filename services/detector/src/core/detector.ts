@@ -8,6 +8,7 @@ import type { AgentDayContext, DayTotals } from './context';
 import { SpendZScoreRule } from '../rules/spend-zscore.rule';
 import { CostPerRunJumpRule } from '../rules/cost-per-run-jump.rule';
 import { CostPerRunDriftRule } from '../rules/cost-per-run-drift.rule';
+import { PromptCreepRule } from '../rules/prompt-creep.rule';
 import { CostPerSuccessClimbRule } from '../rules/cost-per-success.rule';
 import { UnattributedSpendRule } from '../rules/unattributed-spend.rule';
 import { RunRateLoopRule } from '../rules/run-rate-loop.rule';
@@ -46,6 +47,7 @@ const totalsOf = (b: AgentStatsBucket): DayTotals => ({
   successful: b.successful_runs,
   unattributedNanos: b.unattributed_spend_nanos,
   unpricedRuns: b.unpriced_runs,
+  inputTokens: b.input_tokens,
 });
 
 /**
@@ -62,6 +64,7 @@ export class Detector {
   private readonly zscore = new SpendZScoreRule();
   private readonly jump = new CostPerRunJumpRule();
   private readonly drift = new CostPerRunDriftRule();
+  private readonly creep = new PromptCreepRule();
   private readonly perSuccess = new CostPerSuccessClimbRule();
   private readonly unattributed = new UnattributedSpendRule();
   private readonly runRate = new RunRateLoopRule();
@@ -237,6 +240,16 @@ export class Detector {
       this.perSuccess.evaluate(ctx, settings.costPerSuccess, minExcess),
       this.unattributed.evaluate(ctx, settings.unattributed),
     );
+    if (settings.promptCreep.enabled)
+      evals.push(
+        this.creep.evaluate(
+          ctx,
+          settings.promptCreep,
+          settings.costPerRun.ratio,
+          s.timezone,
+          sig.history_days,
+        ),
+      );
     for (const b of settings.budgets) {
       if (b.scope !== 'agent' || b.subject !== agentId) continue;
       const w =
@@ -278,6 +291,15 @@ export class Detector {
       },
       recentCostPerRun: sig.recent_cost_per_run,
       referenceCostPerRun: sig.reference_cost_per_run,
+      // absent in records written before the aggregator kept them
+      inputTokensPerRun: sig.input_tokens_per_run ?? null,
+      referenceInput: sig.reference_input_tokens_per_run
+        ? {
+            tokensPerRun: sig.reference_input_tokens_per_run.input_tokens_per_run,
+            costPerRunNanos: sig.reference_input_tokens_per_run.cost_per_run_nanos,
+            days: sig.reference_input_tokens_per_run.days,
+          }
+        : null,
       topCustomers: sig.top_customers as Contributor[],
       topFeatures: sig.top_features as Contributor[],
     };

@@ -13,6 +13,7 @@ export function day(over: Partial<DayTotals> = {}): DayTotals {
     successful: 0,
     unattributedNanos: 0,
     unpricedRuns: 0,
+    inputTokens: 0,
     ...over,
   };
 }
@@ -41,6 +42,8 @@ export function dayContext(over: Partial<AgentDayContext> = {}): AgentDayContext
     baseline: baseline(),
     recentCostPerRun: null,
     referenceCostPerRun: null,
+    inputTokensPerRun: null,
+    referenceInput: null,
     topCustomers: [],
     topFeatures: [],
     ...over,

@@ -17,10 +17,11 @@ const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 
 /**
- * The classes today's detector catches on the suite (every incident within its horizon). The others — prompt creep and
- * the one-day spike on a cheap agent — are issue #19's known misses, below as todos, as is steady growth paging.
+ * The classes today's detector catches on the suite (every incident within its horizon; prompt creep by the
+ * prompt_creep rule, on input tokens per run). The other — the one-day spike on a cheap agent — is issue #19's known
+ * miss, below as a todo, as is steady growth paging.
  */
-const CAUGHT: readonly IncidentClass[] = ['retry_loop', 'model_swap', 'backfill_loop'];
+const CAUGHT: readonly IncidentClass[] = ['retry_loop', 'model_swap', 'backfill_loop', 'prompt_creep'];
 
 function record(over: Partial<Anomaly>): Anomaly {
   return {
@@ -211,7 +212,10 @@ describe('the labelled quality suite through the chain (default settings)', () =
     expect(q.report.falseAlarms.filter((f) => f.group === 'new')).toEqual([]);
   });
 
-  it.todo('#19: catches prompt creep (input tokens doubled, cost per run up ~27%) within its horizon');
+  it('catches prompt creep (input tokens doubled, cost per run up ~27%) on input tokens, with no false alarm of it', () => {
+    expect(q.report.classes.prompt_creep.incidents.map((i) => i.rule)).toContain('prompt_creep');
+    expect(q.report.falseAlarms.filter((f) => f.rule === 'prompt_creep')).toEqual([]);
+  });
   it.todo(
     '#19: catches a one-day 4× spike on a cheap agent (~$0.34 a day; the fixed $1 floor suppresses it)',
   );
