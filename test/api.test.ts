@@ -388,6 +388,31 @@ describe('api service (own process, real PostgreSQL)', () => {
     });
     expect(bad.status).toBe(400);
     expect((await send('PUT', `/v1/teams/${teamB}/settings`, keyA, body)).status).toBe(403);
+
+    // Rule parameters: a partial PUT keeps the rest, null resets one, GET shows every rule in force.
+    const tuned = await send('PUT', `/v1/teams/${teamA}/settings`, keyA, {
+      rules: { spend_zscore: { min_excess: 0.25 }, cost_per_run_jump: { ratio: 4, enabled: false } },
+    });
+    expect(tuned.status).toBe(200);
+    expect(tuned.body).toMatchObject({
+      timezone: 'Europe/London',
+      rules: {
+        spend_zscore: { min_excess: 0.25, enabled: true },
+        cost_per_run_jump: { ratio: 4, enabled: false },
+        prompt_creep: { ratio: 1.35, enabled: true },
+      },
+    });
+    const reset = await send('PUT', `/v1/teams/${teamA}/settings`, keyA, {
+      rules: { cost_per_run_jump: { ratio: null } },
+    });
+    expect(reset.body).toMatchObject({
+      rules: { spend_zscore: { min_excess: 0.25 }, cost_per_run_jump: { ratio: 3, enabled: false } },
+    });
+    const wrong = await send('PUT', `/v1/teams/${teamA}/settings`, keyA, {
+      rules: { cost_per_run_jump: { ratio: 0.5 }, nonsense: {} },
+    });
+    expect(wrong.status).toBe(400);
+    expect(JSON.stringify(wrong.body)).toContain('rules.cost_per_run_jump.ratio');
   });
 
   it('refuses settings of the wrong type, unknown keys and __proto__, naming the field, and keeps what was stored', async () => {

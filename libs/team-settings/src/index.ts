@@ -1,3 +1,4 @@
 export * from './settings';
 export * from './time';
 export * from './repository';
+export * from './rules';

@@ -1,5 +1,9 @@
 import { DEFAULT_SETTINGS, canonicalTimeZone, mergeSettings } from './settings';
+import type { Pool } from 'pg';
+import { TEAM_RULES, rulesUpdateOf, rulesView } from './rules';
 import {
+  PgTeamSettingsRepository,
+  mergeStoredRules,
   settingsFromRows,
   StaticTeamSettingsRepository,
   TeamSettingsCache,
@@ -54,7 +58,13 @@ describe(TeamSettingsCache.name, () => {
     expect(sut.lookup('support')).toBe(DEFAULT_SETTINGS);
     expect(await sut.refresh()).toBe(true);
     const s = sut.lookup('support');
-    expect(s.zscore).toEqual({ threshold: 3, baselineDays: 12, minHistoryDays: 5, minExcessNanos: 2e9 });
+    expect(s.zscore).toEqual({
+      threshold: 3,
+      baselineDays: 12,
+      minHistoryDays: 5,
+      minExcessNanos: 2e9,
+      enabled: true,
+    });
     expect(s.timezone).toBe('Europe/London');
     expect(s.runRate.capPerMinute).toBe(50);
     expect(s.session.medianMultiple).toBe(DEFAULT_SETTINGS.session.medianMultiple);
@@ -174,5 +184,127 @@ describe(canonicalTimeZone.name, () => {
     ['Europe/London\u0000', null],
   ])('%j is %j', (value, canonical) => {
     expect(canonicalTimeZone(value)).toBe(canonical);
+  });
+});
+
+describe('PgTeamSettingsRepository.save rules', () => {
+  /** A pool whose one row of team_settings is `stored`; records every statement with its parameters. */
+  function fakePool(stored: Record<string, unknown> | null) {
+    const queries: { sql: string; params: unknown[] }[] = [];
+    const client = {
+      query: async (sql: string, params: unknown[] = []) => {
+        queries.push({ sql, params });
+        if (sql.startsWith('insert into team_settings'))
+          return { rows: [{ baseline_days: 14, min_history_days: 7 }] };
+        if (sql.startsWith('select detector_rules')) return { rows: [{ detector_rules: stored ?? {} }] };
+        return { rows: [] };
+      },
+      release: () => undefined,
+    };
+    return { queries, pool: { connect: async () => client } as unknown as Pool };
+  }
+  const written = (queries: { sql: string; params: unknown[] }[]) => {
+    const q = queries.find((x) => x.sql.startsWith('update team_settings set detector_rules'));
+    return q && JSON.parse(q.params[1] as string);
+  };
+
+  it('merges the parameters given into the stored rules, keeps the others, and null removes one', async () => {
+    const { pool, queries } = fakePool({
+      costPerRun: { ratio: 4, enabled: false },
+      session: { minCostNanos: 2e9 },
+      runRate: { capPerMinute: 50 },
+    });
+    await new PgTeamSettingsRepository(pool).save('support', {
+      rules: rulesUpdateOf({
+        cost_per_run_jump: { ratio: 2.5 },
+        session_outlier: { min_cost: null, enabled: false },
+      }),
+    });
+    expect(written(queries)).toEqual({
+      costPerRun: { ratio: 2.5, enabled: false },
+      session: { enabled: false },
+      runRate: { capPerMinute: 50 },
+    });
+    expect(queries.map((q) => q.sql.split(' ')[0])).toEqual([
+      'begin',
+      'insert',
+      'select',
+      'update',
+      'commit',
+    ]);
+  });
+
+  it('writes min_excess to the min_excess_nanos column (which owns it), null back to the default', async () => {
+    const minExcessParam = async (minExcess: number | null | undefined) => {
+      const { pool, queries } = fakePool(null);
+      await new PgTeamSettingsRepository(pool).save('support', {
+        rules: rulesUpdateOf({ spend_zscore: minExcess === undefined ? {} : { min_excess: minExcess } }),
+      });
+      expect(written(queries)).toBeUndefined(); // nothing for the JSON
+      return queries.find((q) => q.sql.startsWith('insert'))!.params[11];
+    };
+    expect(await minExcessParam(0.25)).toBe('250000000');
+    expect(await minExcessParam(null)).toBe(String(DEFAULT_SETTINGS.zscore.minExcessNanos));
+    expect(await minExcessParam(undefined)).toBeNull(); // kept as stored
+  });
+
+  it('drops a rule whose parameters all went back to their defaults', () => {
+    expect(mergeStoredRules({ costPerRun: { ratio: 4 } }, { costPerRun: { ratio: null } })).toEqual({});
+    expect(mergeStoredRules('junk', { promptCreep: { enabled: false } })).toEqual({
+      promptCreep: { enabled: false },
+    });
+  });
+
+  it('reads back what it wrote, and shows every rule in api units', () => {
+    const s = settingsFromRows(
+      [
+        row({
+          min_excess_nanos: '250000000',
+          detector_rules: mergeStoredRules(
+            {},
+            rulesUpdateOf({
+              unattributed_spend: { min_amount: 2, share: 0.3 },
+              unpriced_model: { enabled: false },
+            })!,
+          ) as never,
+        }),
+      ],
+      [],
+    ).get('support')!;
+    const view = rulesView(s);
+    expect(view.spend_zscore).toEqual({ min_excess: 0.25, enabled: true });
+    expect(view.unattributed_spend).toEqual({ share: 0.3, min_amount: 2, enabled: true });
+    expect(view.unpriced_model).toEqual({ enabled: false });
+    expect(view.cost_per_run_jump).toEqual({ ratio: 3, enabled: true });
+    expect(Object.keys(view)).toEqual(Object.keys(TEAM_RULES));
+  });
+
+  it('uses the default, and logs, for a stored rule parameter out of range or of the wrong type', () => {
+    const logger = recorder();
+    const s = settingsFromRows(
+      [
+        row({
+          min_excess_nanos: String(1e9 * 1e6),
+          detector_rules: {
+            costPerRun: { ratio: 0.5, enabled: 'no' },
+            runRate: { minRunsPerMinute: 2.5, normMultiple: 20 },
+            unattributed: { minAmountNanos: 1e9 * 1e6 },
+          } as never,
+        }),
+      ],
+      [],
+      logger,
+    ).get('support')!;
+    expect(s.costPerRun).toEqual(DEFAULT_SETTINGS.costPerRun);
+    expect(s.runRate).toEqual({ ...DEFAULT_SETTINGS.runRate, normMultiple: 20 });
+    expect(s.unattributed).toEqual(DEFAULT_SETTINGS.unattributed);
+    expect(s.zscore.minExcessNanos).toBe(DEFAULT_SETTINGS.zscore.minExcessNanos);
+    expect(logger.lines.map((l) => l.fields?.setting)).toEqual([
+      'rules.cost_per_run_jump.ratio',
+      'rules.cost_per_run_jump.enabled',
+      'rules.run_rate_loop.min_runs_per_minute',
+      'rules.unattributed_spend.min_amount',
+      'min_excess_nanos',
+    ]);
   });
 });

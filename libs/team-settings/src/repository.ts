@@ -8,6 +8,7 @@ import {
   type DetectorSettings,
   type SettingsOverrides,
 } from './settings';
+import { TEAM_RULES, toApiUnits, validParam, type RuleSettingsKey, type RulesUpdate } from './rules';
 
 /** Where per-team detector settings come from; the PostgreSQL one reads the api service's tables. */
 export interface TeamSettingsRepository {
@@ -55,7 +56,11 @@ export interface BudgetRow {
   currency: string;
 }
 
-/** What the api writes: only the values given change; `budgets`, when given, replaces the team's budgets. */
+/**
+ * What the api writes: only the values given change; `budgets`, when given, replaces the team's budgets. `rules`
+ * (settings units, see rulesUpdateOf) changes the parameters given and keeps the others stored; null restores one's
+ * default. zscore.minExcessNanos goes to the min_excess_nanos column (which owns it), the rest to detector_rules.
+ */
 export interface TeamSettingsUpdate {
   zscoreThreshold?: number;
   baselineDays?: number;
@@ -63,6 +68,7 @@ export interface TeamSettingsUpdate {
   timezone?: string;
   qualityThreshold?: number;
   budgets?: Budget[];
+  rules?: RulesUpdate;
 }
 
 /** The update would leave min_history_days above baseline_days (the z-score rule could then never fire). */
@@ -107,16 +113,20 @@ export class PgTeamSettingsRepository implements TeamSettingsRepository {
     const client = await this.pool.connect();
     try {
       await client.query('begin');
+      const { minExcessNanos, ...zscoreRules } = update.rules?.zscore ?? {};
+      const jsonRules: RulesUpdate = { ...update.rules, zscore: zscoreRules };
       const { rows } = await client.query<{ baseline_days: number; min_history_days: number }>(
-        `insert into team_settings (team, zscore_threshold, baseline_days, min_history_days, timezone, quality_threshold)
+        `insert into team_settings (team, zscore_threshold, baseline_days, min_history_days, timezone, quality_threshold,
+                                    min_excess_nanos)
          values ($1, coalesce($2, $7::double precision), coalesce($3, $8::integer), coalesce($4, $9::integer),
-                 coalesce($5, $10::text), coalesce($6, $11::double precision))
+                 coalesce($5, $10::text), coalesce($6, $11::double precision), coalesce($12, $13::bigint))
          on conflict (team) do update set
            zscore_threshold = coalesce($2, team_settings.zscore_threshold),
            baseline_days = coalesce($3, team_settings.baseline_days),
            min_history_days = coalesce($4, team_settings.min_history_days),
            timezone = coalesce($5, team_settings.timezone),
            quality_threshold = coalesce($6, team_settings.quality_threshold),
+           min_excess_nanos = coalesce($12::bigint, team_settings.min_excess_nanos),
            updated_at = now()
          returning baseline_days, min_history_days`,
         [
@@ -131,8 +141,23 @@ export class PgTeamSettingsRepository implements TeamSettingsRepository {
           DEFAULT_SETTINGS.zscore.minHistoryDays,
           DEFAULT_SETTINGS.timezone,
           DEFAULT_SETTINGS.qualityThreshold,
+          minExcessNanos === undefined
+            ? null
+            : String(minExcessNanos ?? DEFAULT_SETTINGS.zscore.minExcessNanos),
+          String(DEFAULT_SETTINGS.zscore.minExcessNanos),
         ],
       );
+      if (Object.values(jsonRules).some((r) => r && Object.keys(r).length)) {
+        // the row is locked by the upsert: no other save changes the stored rules between this read and the write
+        const { rows: stored } = await client.query<{ detector_rules: unknown }>(
+          'select detector_rules from team_settings where team = $1',
+          [team],
+        );
+        await client.query('update team_settings set detector_rules = $2::jsonb where team = $1', [
+          team,
+          JSON.stringify(mergeStoredRules(stored[0]?.detector_rules, jsonRules)),
+        ]);
+      }
       const { baseline_days: baseline, min_history_days: minHistory } = rows[0];
       if (Number(minHistory) > Number(baseline))
         throw update.minHistoryDays !== undefined
@@ -179,6 +204,27 @@ export class PgTeamSettingsRepository implements TeamSettingsRepository {
 }
 
 /**
+ * The stored detector_rules JSON with an update laid over it, one level deep per rule: a value replaces that
+ * parameter, null removes it (the default applies again), every other stored key is kept as it was.
+ */
+export function mergeStoredRules(stored: unknown, update: RulesUpdate): Record<string, unknown> {
+  const isObject = (v: unknown): v is Record<string, unknown> =>
+    typeof v === 'object' && v !== null && !Array.isArray(v);
+  const out: Record<string, unknown> = isObject(stored) ? { ...stored } : {};
+  for (const [key, values] of Object.entries(update)) {
+    if (!values || !Object.keys(values).length) continue;
+    const before = out[key];
+    const rule: Record<string, unknown> = isObject(before) ? { ...before } : {};
+    for (const [field, v] of Object.entries(values))
+      if (v === null) delete rule[field];
+      else rule[field] = v;
+    if (Object.keys(rule).length) out[key] = rule;
+    else delete out[key];
+  }
+  return out;
+}
+
+/**
  * Builds each team's settings from its rows. A stored value of the wrong type or out of range (written before the
  * api checked it, or by hand) is replaced by the default and logged: a reader never throws on what it reads.
  */
@@ -191,7 +237,6 @@ export function settingsFromRows(
   const teams = new Set([...rows.map((r) => r.team), ...budgets.map((b) => b.team)]);
   for (const team of teams) {
     const row = rows.find((r) => r.team === team);
-    const merged = mergeSettings(row?.detector_rules);
     const invalid = (setting: string, value: unknown, using: unknown): void =>
       logger.warn('stored team setting is invalid; using the default', {
         team,
@@ -199,6 +244,7 @@ export function settingsFromRows(
         value: String(value).slice(0, 100),
         using,
       });
+    const merged = checkedRules(mergeSettings(row?.detector_rules), row?.detector_rules, invalid);
     const column = (
       setting: string,
       value: unknown,
@@ -255,7 +301,7 @@ export function settingsFromRows(
               'min_excess_nanos',
               row.min_excess_nanos,
               d.zscore.minExcessNanos,
-              (n) => n >= 0 && n <= Number.MAX_SAFE_INTEGER,
+              (n) => Number.isInteger(n) && n >= L.minExcess.min * 1e9 && n <= L.minExcess.max * 1e9,
             ),
           }),
         }),
@@ -264,6 +310,31 @@ export function settingsFromRows(
     });
   }
   return out;
+}
+
+/** The merged settings with each stored rule parameter the api could not have written (out of range) at its default. */
+function checkedRules(
+  merged: DetectorSettings,
+  stored: unknown,
+  invalid: (setting: string, value: unknown, using: unknown) => void,
+): DetectorSettings {
+  if (typeof stored !== 'object' || stored === null) return merged;
+  const out = { ...merged } as unknown as Record<RuleSettingsKey, Record<string, unknown>>;
+  const defaults = DEFAULT_SETTINGS as unknown as Record<RuleSettingsKey, Record<string, number | boolean>>;
+  for (const [name, rule] of Object.entries(TEAM_RULES)) {
+    const values: unknown = (stored as Record<string, unknown>)[rule.settings];
+    if (typeof values !== 'object' || values === null) continue;
+    for (const [key, p] of Object.entries(rule.params)) {
+      if (!Object.hasOwn(values, p.field)) continue;
+      const v: unknown = (values as Record<string, unknown>)[p.field];
+      const api = typeof v === 'number' || typeof v === 'boolean' ? toApiUnits(p, v) : v;
+      if (validParam(p, api) && (p.kind !== 'money' || Number.isInteger(v))) continue;
+      const fallback = defaults[rule.settings][p.field];
+      invalid(`rules.${name}.${key}`, typeof v === 'object' ? JSON.stringify(v) : v, fallback);
+      out[rule.settings] = { ...out[rule.settings], [p.field]: fallback };
+    }
+  }
+  return out as unknown as DetectorSettings;
 }
 
 const SCOPES: readonly string[] = ['team', 'agent', 'customer'] satisfies Budget['scope'][];

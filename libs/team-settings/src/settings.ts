@@ -15,9 +15,28 @@ export interface DetectorSettings {
   qualityThreshold: number;
   /** Grace for event time: a run finished longer ago than this when received (or behind the agent's clock) is late. */
   lateAfterMs: number;
-  zscore: { threshold: number; baselineDays: number; minHistoryDays: number; minExcessNanos: number };
-  costPerRun: { ratio: number; minRecentRuns: number; recentRuns: number; minHistoryDays: number };
-  costPerRunDrift: { ratio: number; referenceDays: number; minHistoryDays: number; minRuns: number };
+  /** `enabled` in each rule below: false and the detector does not evaluate that rule for the team. */
+  zscore: {
+    threshold: number;
+    baselineDays: number;
+    minHistoryDays: number;
+    minExcessNanos: number;
+    enabled: boolean;
+  };
+  costPerRun: {
+    ratio: number;
+    minRecentRuns: number;
+    recentRuns: number;
+    minHistoryDays: number;
+    enabled: boolean;
+  };
+  costPerRunDrift: {
+    ratio: number;
+    referenceDays: number;
+    minHistoryDays: number;
+    minRuns: number;
+    enabled: boolean;
+  };
   /** Input tokens per run of yesterday and today against the agent's level 2-4 weeks before (the aggregator's median). */
   promptCreep: { ratio: number; minRuns: number; minHistoryDays: number; enabled: boolean };
   costPerSuccess: {
@@ -25,11 +44,18 @@ export interface DetectorSettings {
     flatCostPerRunRatio: number;
     minRunsToday: number;
     minHistoryDays: number;
+    enabled: boolean;
   };
-  session: { medianMultiple: number; minSessions: number; minCostNanos: number; idleCloseMs: number };
-  runRate: { normMultiple: number; minRunsPerMinute: number; capPerMinute: number };
-  childRuns: { normMultiple: number; minChildren: number; capPerParent: number };
-  unattributed: { share: number; minAmountNanos: number; historyMultiple: number };
+  session: {
+    medianMultiple: number;
+    minSessions: number;
+    minCostNanos: number;
+    idleCloseMs: number;
+    enabled: boolean;
+  };
+  runRate: { normMultiple: number; minRunsPerMinute: number; capPerMinute: number; enabled: boolean };
+  childRuns: { normMultiple: number; minChildren: number; capPerParent: number; enabled: boolean };
+  unattributed: { share: number; minAmountNanos: number; historyMultiple: number; enabled: boolean };
   unpriced: { enabled: boolean };
   budgets: Budget[];
 }
@@ -40,15 +66,27 @@ export const DEFAULT_SETTINGS: DetectorSettings = {
   timezone: 'UTC',
   qualityThreshold: 0,
   lateAfterMs: 15 * 60_000,
-  zscore: { threshold: 2.5, baselineDays: 14, minHistoryDays: 7, minExcessNanos: 1 * DOLLAR },
-  costPerRun: { ratio: 3, minRecentRuns: 5, recentRuns: 20, minHistoryDays: 3 },
-  costPerRunDrift: { ratio: 1.5, referenceDays: 7, minHistoryDays: 21, minRuns: 100 },
+  zscore: { threshold: 2.5, baselineDays: 14, minHistoryDays: 7, minExcessNanos: 1 * DOLLAR, enabled: true },
+  costPerRun: { ratio: 3, minRecentRuns: 5, recentRuns: 20, minHistoryDays: 3, enabled: true },
+  costPerRunDrift: { ratio: 1.5, referenceDays: 7, minHistoryDays: 21, minRuns: 100, enabled: true },
   promptCreep: { ratio: 1.35, minRuns: 50, minHistoryDays: 28, enabled: true },
-  costPerSuccess: { ratio: 1.6, flatCostPerRunRatio: 1.25, minRunsToday: 30, minHistoryDays: 7 },
-  session: { medianMultiple: 5, minSessions: 20, minCostNanos: DOLLAR / 2, idleCloseMs: 30 * 60_000 },
-  runRate: { normMultiple: 10, minRunsPerMinute: 30, capPerMinute: 600 },
-  childRuns: { normMultiple: 10, minChildren: 25, capPerParent: 200 },
-  unattributed: { share: 0.5, minAmountNanos: 5 * DOLLAR, historyMultiple: 3 },
+  costPerSuccess: {
+    ratio: 1.6,
+    flatCostPerRunRatio: 1.25,
+    minRunsToday: 30,
+    minHistoryDays: 7,
+    enabled: true,
+  },
+  session: {
+    medianMultiple: 5,
+    minSessions: 20,
+    minCostNanos: DOLLAR / 2,
+    idleCloseMs: 30 * 60_000,
+    enabled: true,
+  },
+  runRate: { normMultiple: 10, minRunsPerMinute: 30, capPerMinute: 600, enabled: true },
+  childRuns: { normMultiple: 10, minChildren: 25, capPerParent: 200, enabled: true },
+  unattributed: { share: 0.5, minAmountNanos: 5 * DOLLAR, historyMultiple: 3, enabled: true },
   unpriced: { enabled: true },
   budgets: [],
 };
@@ -63,6 +101,23 @@ export const SETTINGS_LIMITS = {
   minHistoryDays: { min: 1, max: 14 },
   qualityThreshold: { min: 0, max: 1 },
   timezoneLength: 64,
+  /** Money floors, in currency units (stored in nano-units). */
+  minExcess: { min: 0, max: 10_000 },
+  costPerRunRatio: { min: 1.1, max: 100 },
+  costPerRunDriftRatio: { min: 1.05, max: 100 },
+  costPerSuccessRatio: { min: 1.1, max: 100 },
+  sessionMedianMultiple: { min: 1.5, max: 1_000 },
+  sessionMinCost: { min: 0, max: 10_000 },
+  runRateNormMultiple: { min: 1.5, max: 1_000 },
+  /** At most the aggregator's count cap per minute (runRate.capPerMinute, 600). */
+  runRateMinRunsPerMinute: { min: 1, max: 600 },
+  childRunsNormMultiple: { min: 1.5, max: 1_000 },
+  /** At most the aggregator's count cap per parent (childRuns.capPerParent, 200). */
+  childRunsMinChildren: { min: 1, max: 200 },
+  unattributedShare: { min: 0.01, max: 1 },
+  unattributedMinAmount: { min: 0, max: 100_000 },
+  promptCreepRatio: { min: 1.05, max: 100 },
+  promptCreepMinRuns: { min: 1, max: 100_000 },
 } as const;
 
 /** An IANA name ("Europe/London", "Etc/GMT+5", "UTC"); not an offset such as "+01:00", which newer Intl also takes. */

@@ -36,7 +36,12 @@ import {
   type UnpricedExplanation,
   type UnpricedModel,
 } from '@libs/pricing-core';
-import { PgTeamSettingsRepository, SettingsConflictError, canonicalTimeZone } from '@libs/team-settings';
+import {
+  PgTeamSettingsRepository,
+  SettingsConflictError,
+  canonicalTimeZone,
+  rulesUpdateOf,
+} from '@libs/team-settings';
 import type { ApiKeyCreateBody, RouteCreateBody, TeamSettingsBody } from './body-schemas';
 import {
   badRequest,
@@ -521,6 +526,7 @@ export class AdminController {
         timezone:
           body.timezone === undefined ? undefined : (canonicalTimeZone(body.timezone) ?? body.timezone),
         budgets: body.budgets === undefined ? undefined : budgetsOf(body.budgets),
+        rules: rulesUpdateOf(body.rules),
       });
     } catch (err) {
       if (err instanceof SettingsConflictError)

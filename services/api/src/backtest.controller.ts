@@ -9,8 +9,10 @@ import { PG_POOL } from '@libs/db';
 import {
   PgTeamSettingsRepository,
   SETTINGS_LIMITS,
+  applyRules,
   canonicalTimeZone,
   monthWindow,
+  rulesUpdateOf,
   type DetectorSettings,
 } from '@libs/team-settings';
 import type { Anomaly } from '../../detector/src/core/anomaly';
@@ -187,13 +189,15 @@ export function overlaySettings(
 ): { settings: DetectorSettings; overridden: string[] } {
   if (!body) return { settings: live, overridden: [] };
   const overridden = Object.keys(body).filter((k) => body[k as keyof TeamSettingsBody] !== undefined);
+  // rules: the parameters given replace the team's, null restores a default (as a PUT would store them)
+  const ruled = applyRules(live, rulesUpdateOf(body.rules));
   const settings: DetectorSettings = {
-    ...live,
+    ...ruled,
     timezone:
       body.timezone === undefined ? live.timezone : (canonicalTimeZone(body.timezone) ?? body.timezone),
     qualityThreshold: body.quality_threshold ?? live.qualityThreshold,
     zscore: {
-      ...live.zscore,
+      ...ruled.zscore,
       threshold: body.zscore_threshold ?? live.zscore.threshold,
       baselineDays: body.baseline_days ?? live.zscore.baselineDays,
       minHistoryDays: body.min_history_days ?? live.zscore.minHistoryDays,

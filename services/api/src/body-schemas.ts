@@ -2,7 +2,7 @@ import type { Destination } from '@libs/alerting';
 import { ROUTE_LIMITS } from '@libs/alerting';
 import { RUN_LIMITS, SEVERITIES } from '@libs/contracts';
 import type { OverrideInput } from '@libs/pricing-core';
-import { SETTINGS_LIMITS } from '@libs/team-settings';
+import { SETTINGS_LIMITS, TEAM_RULES, type RuleParam, type RulesBody } from '@libs/team-settings';
 
 /**
  * A JSON Schema in the intersection of draft-07 (what ajv enforces) and OpenAPI 3.0's Schema Object (what /docs
@@ -290,6 +290,7 @@ export interface TeamSettingsBody {
   quality_threshold?: number;
   timezone?: string;
   budgets?: BudgetBody[];
+  rules?: RulesBody;
 }
 
 const budget = (scope: string, subject: Record<string, JsonSchema>): JsonSchema => ({
@@ -326,6 +327,37 @@ const Budget = oneOfByTag(
   Object.fromEntries(Object.entries(BUDGETS).map(([scope, [name]]) => [scope, name])),
   `must be one of ${Object.keys(BUDGETS).join(', ')}`,
 );
+
+const ruleParam = (p: RuleParam): JsonSchema =>
+  p.kind === 'boolean'
+    ? { type: 'boolean', nullable: true, description: p.description }
+    : {
+        type: p.kind === 'integer' ? 'integer' : 'number',
+        minimum: p.limits!.min,
+        maximum: p.limits!.max,
+        nullable: true,
+        description: `${p.description}; from ${p.limits!.min} to ${p.limits!.max}; null restores the default`,
+      };
+
+const TeamRules: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  description:
+    'Per rule (by the rule name of its anomalies), the parameters to change; the others keep what is stored. A ' +
+    'value of null restores that parameter’s default; `enabled: false` switches the rule off for the team. Money ' +
+    'floors are in currency units.',
+  properties: Object.fromEntries(
+    Object.entries(TEAM_RULES).map(([name, rule]) => [
+      name,
+      {
+        type: 'object',
+        additionalProperties: false,
+        description: rule.description,
+        properties: Object.fromEntries(Object.entries(rule.params).map(([k, p]) => [k, ruleParam(p)])),
+      } satisfies JsonSchema,
+    ]),
+  ),
+};
 
 const L = SETTINGS_LIMITS;
 const TeamSettingsBody: JsonSchema = {
@@ -369,6 +401,7 @@ const TeamSettingsBody: JsonSchema = {
       'x-message': 'must be an IANA time zone name (a string) such as Europe/London',
     },
     budgets: { type: 'array', maxItems: 100, items: ref('Budget') },
+    rules: ref('TeamRules'),
   },
 };
 
@@ -412,6 +445,7 @@ export const API_SCHEMAS: Readonly<Record<string, JsonSchema>> = {
   RouteCreateBody,
   Budget,
   ...Object.fromEntries(Object.values(BUDGETS)),
+  TeamRules,
   TeamSettingsBody,
   BacktestBody,
 };

@@ -1,5 +1,5 @@
 import type { FieldError } from '@libs/contracts';
-import type { Budget, DetectorSettings } from '@libs/team-settings';
+import { rulesView, type Budget, type DetectorSettings } from '@libs/team-settings';
 import type { TeamSettingsBody } from './body-schemas';
 import { invalidBody, money } from './http';
 
@@ -51,5 +51,7 @@ export function settingsView(team: string, s: DetectorSettings) {
       period: b.period,
       amount: money(b.amountNanos, b.currency),
     })),
+    /** Every tunable rule's parameters in force (stored or default), money floors in currency units. */
+    rules: rulesView(s),
   };
 }

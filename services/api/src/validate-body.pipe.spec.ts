@@ -23,6 +23,18 @@ const settings = {
     { scope: 'agent', agent_id: 'research-agent', period: 'month', amount: 400, currency: 'USD' },
     { scope: 'customer', customer_id: 'acme', period: 'month', amount: 0.5, currency: 'GBP' },
   ],
+  rules: {
+    spend_zscore: { min_excess: 0.25 },
+    cost_per_run_jump: { ratio: 2.5, enabled: true },
+    cost_per_run_drift: { ratio: null },
+    cost_per_success_climb: { enabled: false },
+    session_outlier: { median_multiple: 4, min_cost: 0 },
+    run_rate_loop: { norm_multiple: 8, min_runs_per_minute: 20 },
+    child_run_loop: { norm_multiple: 8, min_children: 10 },
+    unattributed_spend: { share: 0.3, min_amount: 1 },
+    unpriced_model: { enabled: false },
+    prompt_creep: { ratio: 1.2, min_runs: 20, enabled: true },
+  },
 };
 const route = {
   team: 'support',
@@ -104,6 +116,16 @@ describe(BodyValidator.name, () => {
     [{ budgets: [{ period: 'day', amount: 1, currency: 'USD' }] }, 'budgets[0].scope'],
     [{ budgets: ['team'] }, 'budgets[0]'],
     [{ colour: 'red' }, 'colour'],
+    [{ rules: { cost_per_run_jump: { ratio: 1 } } }, 'rules.cost_per_run_jump.ratio'],
+    [{ rules: { cost_per_run_jump: { ratio: '3' } } }, 'rules.cost_per_run_jump.ratio'],
+    [{ rules: { spend_zscore: { min_excess: -1 } } }, 'rules.spend_zscore.min_excess'],
+    [{ rules: { spend_zscore: { min_excess: 1e6 } } }, 'rules.spend_zscore.min_excess'],
+    [{ rules: { run_rate_loop: { min_runs_per_minute: 2.5 } } }, 'rules.run_rate_loop.min_runs_per_minute'],
+    [{ rules: { unattributed_spend: { share: 1.5 } } }, 'rules.unattributed_spend.share'],
+    [{ rules: { prompt_creep: { enabled: 'no' } } }, 'rules.prompt_creep.enabled'],
+    [{ rules: { unpriced_model: { ratio: 2 } } }, 'rules.unpriced_model.ratio'],
+    [{ rules: { budget: { enabled: false } } }, 'rules.budget'],
+    [{ rules: { cost_per_run_jump: null } }, 'rules.cost_per_run_jump'],
   ])('refuses settings %j, naming %s', (body, field) => {
     expect(sut.problems('TeamSettingsBody', body).map((p) => p.field)).toEqual([field]);
   });

@@ -222,6 +222,50 @@ describe(Detector.name, () => {
     expect(judged(DEFAULT_SETTINGS, older).filter((a) => a.rule === 'prompt_creep')).toEqual([]);
   });
 
+  it('evaluates no rule the team switched off', () => {
+    const judged = (settings: typeof DEFAULT_SETTINGS) =>
+      statsOf(history).flatMap((slice) =>
+        detectBatch(new Detector(() => settings), slice).anomalies.map((a) => a.value.rule),
+      );
+    expect(new Set(judged(DEFAULT_SETTINGS))).toEqual(new Set(['cost_per_run_jump', 'session_outlier']));
+    const off = {
+      ...DEFAULT_SETTINGS,
+      costPerRun: { ...DEFAULT_SETTINGS.costPerRun, enabled: false },
+      session: { ...DEFAULT_SETTINGS.session, enabled: false },
+    };
+    expect(judged(off)).toEqual([]);
+  });
+
+  it('pages a cheap agent’s 3x day once the team lowers spend_zscore.min_excess below the $1 default', () => {
+    // about $0.34 a day ($0.01 runs: 30, 34 or 38 a day) for ten days, then $1.11: z far above 2.5, excess $0.77
+    const runs: PricedRun[] = [];
+    for (let d = 0; d < 11; d++) {
+      const n = d < 10 ? 30 + (d % 3) * 4 : 111;
+      for (let i = 0; i < n; i++)
+        runs.push(
+          priced('support', START + d * DAY + 8 * HOUR + i * 5 * MINUTE, { run_id: `cheap-${d}-${i}` }),
+        );
+    }
+    const records = statsOf(runs).flat();
+    const zscore = (settings: typeof DEFAULT_SETTINGS) =>
+      detectBatch(new Detector(() => settings), records)
+        .anomalies.map((a) => a.value)
+        .filter((a) => a.rule === 'spend_zscore');
+    expect(zscore(DEFAULT_SETTINGS)).toEqual([]); // under the fixed $1 floor
+    const lowered = {
+      ...DEFAULT_SETTINGS,
+      zscore: { ...DEFAULT_SETTINGS.zscore, minExcessNanos: 250_000_000 },
+    };
+    const pages = zscore(lowered);
+    // pages at error past $0.59 ($0.34 + the $0.25 floor), escalates past $0.84 (twice the floor)
+    expect(pages.map((a) => [a.state, a.severity])).toEqual([
+      ['firing', 'error'],
+      ['escalated', 'critical'],
+    ]);
+    expect(Math.floor((pages[0].detected_at - START) / DAY)).toBe(10);
+    expect(zscore({ ...lowered, zscore: { ...lowered.zscore, enabled: false } })).toEqual([]);
+  });
+
   describe('keys that are names of Object.prototype', () => {
     const prototypeNames = Object.getOwnPropertyNames(Object.prototype);
     afterEach(() => {

@@ -172,28 +172,31 @@ export class Detector {
     const team = s.team;
     const agentId = s.agent_id;
     const evals: (Evaluation | null)[] = [];
-    for (const m of sig.minutes)
-      evals.push(
-        this.runRate.evaluate(
-          { team, agentId, minuteStart: m.start, runsThisMinute: m.runs, normPerMinute: sig.minute_norm },
-          settings.runRate,
-        ),
-      );
-    for (const p of sig.parents)
-      evals.push(
-        this.childRuns.evaluate(
-          {
-            team,
-            agentId,
-            at: sig.last_run_at,
-            parentRunId: p.parent_run_id,
-            children: p.children,
-            normPerParent: sig.child_norm,
-          },
-          settings.childRuns,
-        ),
-      );
-    for (const session of s.sessions.changed) {
+    // a rule the team switched off is not evaluated (the budget rule cannot be: budgets are explicit)
+    if (settings.runRate.enabled)
+      for (const m of sig.minutes)
+        evals.push(
+          this.runRate.evaluate(
+            { team, agentId, minuteStart: m.start, runsThisMinute: m.runs, normPerMinute: sig.minute_norm },
+            settings.runRate,
+          ),
+        );
+    if (settings.childRuns.enabled)
+      for (const p of sig.parents)
+        evals.push(
+          this.childRuns.evaluate(
+            {
+              team,
+              agentId,
+              at: sig.last_run_at,
+              parentRunId: p.parent_run_id,
+              children: p.children,
+              normPerParent: sig.child_norm,
+            },
+            settings.childRuns,
+          ),
+        );
+    for (const session of settings.session.enabled ? s.sessions.changed : []) {
       const e = this.session.evaluate(
         {
           team,
@@ -227,19 +230,21 @@ export class Detector {
         );
     const ctx = this.dayContext(s);
     const minExcess = settings.zscore.minExcessNanos;
-    evals.push(
-      this.zscore.evaluate(ctx, settings.zscore),
-      this.jump.evaluate(ctx, settings.costPerRun, minExcess),
-      this.drift.evaluate(
-        ctx,
-        settings.costPerRunDrift,
-        settings.costPerRun.ratio,
-        s.timezone,
-        sig.history_days,
-      ),
-      this.perSuccess.evaluate(ctx, settings.costPerSuccess, minExcess),
-      this.unattributed.evaluate(ctx, settings.unattributed),
-    );
+    if (settings.zscore.enabled) evals.push(this.zscore.evaluate(ctx, settings.zscore));
+    if (settings.costPerRun.enabled) evals.push(this.jump.evaluate(ctx, settings.costPerRun, minExcess));
+    if (settings.costPerRunDrift.enabled)
+      evals.push(
+        this.drift.evaluate(
+          ctx,
+          settings.costPerRunDrift,
+          settings.costPerRun.ratio,
+          s.timezone,
+          sig.history_days,
+        ),
+      );
+    if (settings.costPerSuccess.enabled)
+      evals.push(this.perSuccess.evaluate(ctx, settings.costPerSuccess, minExcess));
+    if (settings.unattributed.enabled) evals.push(this.unattributed.evaluate(ctx, settings.unattributed));
     if (settings.promptCreep.enabled)
       evals.push(
         this.creep.evaluate(
