@@ -131,13 +131,17 @@ describe('GET /v1/models/unpriced and its reprice, per team (api in its own proc
       teams: [teamB],
     });
     expect((await list(keyA, `?team=${teamB}`)).status).toBe(403);
-    expect((await list(admin)).ours).toEqual([
+    expect((await list(admin, '?limit=1000')).ours).toEqual([
       `${teamA} ${modelA} 1`,
       `${teamA} ${shared} 1`,
       `${teamB} ${modelB} 1`,
       `${teamB} ${shared} 1`,
     ]);
     expect(await list(admin, `?team=${teamB}`)).toMatchObject({ teams: [teamB] });
+    // bounded: each model's explanation is worked out on request
+    expect((await list(keyA, '?limit=1')).ours).toHaveLength(1);
+    expect((await list(keyA, '?limit=0')).status).toBe(400);
+    expect((await list(keyA, '?limit=5000')).status).toBe(400);
   });
 
   it("reprices (admin only) each team's own run, and drops a team's model once none of its runs is unpriced", async () => {
@@ -183,6 +187,6 @@ describe('GET /v1/models/unpriced and its reprice, per team (api in its own proc
       { team: teamA, price_status: 'priced', total_cost_nanos: '1000000000' },
       { team: teamB, price_status: 'priced', total_cost_nanos: '2000000000' },
     ]);
-    expect((await list(admin)).ours).toEqual([`${teamA} ${modelA} 1`, `${teamB} ${modelB} 1`]);
+    expect((await list(admin, '?limit=1000')).ours).toEqual([`${teamA} ${modelA} 1`, `${teamB} ${modelB} 1`]);
   });
 });

@@ -239,11 +239,11 @@ export class RateCardRepository {
    * Models whose runs arrived without a price, per team: one team's (null: every team's). The recorder keeps the counts,
    * from the runs it inserts, so a redelivered run is not counted twice.
    */
-  async listUnpriced(team: string | null): Promise<UnpricedModel[]> {
+  async listUnpriced(team: string | null, limit = 1000): Promise<UnpricedModel[]> {
     const { rows } = await this.pool.query<UnpricedModel>(
       `select team, provider, model, runs, first_seen, last_seen from unpriced_models
-       where $1::text is null or team = $1 order by last_seen desc, team, provider, model`,
-      [team],
+       where $1::text is null or team = $1 order by last_seen desc, team, provider, model limit $2`,
+      [team, limit],
     );
     return rows;
   }

@@ -12,7 +12,15 @@ import {
   Query,
   UseGuards,
 } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiOkResponse, ApiOperation, ApiParam, ApiTags } from '@nestjs/swagger';
+import {
+  ApiBearerAuth,
+  ApiBody,
+  ApiOkResponse,
+  ApiOperation,
+  ApiParam,
+  ApiQuery,
+  ApiTags,
+} from '@nestjs/swagger';
 import type { Pool } from 'pg';
 import {
   API_KEYS,
@@ -59,6 +67,7 @@ import {
 } from './http';
 import { bodyDoc, validateBody } from './validate-body.pipe';
 import { budgetsOf, settingsView } from './settings-view';
+import { parseLimit } from './time-range';
 
 interface RateView {
   id: string;
@@ -319,8 +328,12 @@ export class AdminController {
       'Each model says why it is unpriced (`reason`, checked against the rate card at its last run) in one sentence ' +
       '(`explanation`), with up to three nearest names the price dataset knows (`suggestions`, by edit distance) when ' +
       'the provider or the model name is unknown. `priced_now`: the card has since learned the price; ' +
-      '`POST /v1/models/unpriced/reprice` prices the stored runs.',
+      '`POST /v1/models/unpriced/reprice` prices the stored runs. At most `limit` models (default 100, up to 1000): ' +
+      'each explanation is computed on request, so a team sending thousands of made-up names costs itself paging, ' +
+      'not the api its time.',
   })
+  @ApiQuery({ name: 'team', required: false })
+  @ApiQuery({ name: 'limit', required: false, description: '1-1000, default 100' })
   @ApiOkResponse({
     description: 'The unpriced models, most recently seen first',
     schema: {
@@ -381,9 +394,11 @@ export class AdminController {
   async unpriced(
     @CurrentPrincipal() principal: Principal,
     @Query('team') team?: string,
+    @Query('limit') limitQ?: string,
   ): Promise<(UnpricedModel & UnpricedExplanation)[]> {
+    const limit = parseLimit('limit', limitQ, 100, 1000);
     const [models, rows, providers] = await Promise.all([
-      this.rateCard.listUnpriced(teamScope(principal, team)),
+      this.rateCard.listUnpriced(teamScope(principal, team), limit),
       this.rateCard.load(),
       datasetProviders(),
     ]);
