@@ -40,22 +40,46 @@ export type UnpricedReason = 'unknown_provider' | 'unknown_model';
 
 const NO_USAGE = {};
 
-let generation = 0;
-const cache = new Map<string, DatasetMatch>();
+/**
+ * Lookups remembered per (provider, model): a fleet uses a handful of models, and a lookup scans the dataset (~36 µs).
+ * Names the dataset does not know are remembered apart, so a tenant sending endless made-up names only ever clears
+ * that cache, never the one every other team's runs are priced from.
+ */
+const CACHE_MAX = 10_000;
+const known = new Map<string, DatasetMatch>();
+const unknown = new Map<string, DatasetMatch>();
 
 /** The dataset's own lookup of a run's (model, provider). A missing provider is inferred as the library infers it. */
 export function matchDataset(model: string, provider: string | null): DatasetMatch {
-  const key = `${generation}\u0000${provider ?? ''}\u0000${model}`;
-  let found = cache.get(key);
+  const key = `${provider ?? ''}\u0000${model}`;
+  let found = known.get(key) ?? unknown.get(key);
   if (!found) {
     found = lookUp(model, provider);
-    if (cache.size >= 10_000) cache.clear();
+    const cache = found.ok ? known : unknown;
+    if (cache.size >= CACHE_MAX) cache.clear();
     cache.set(key, found);
   }
   return found;
 }
 
+/**
+ * The library's lookup, never throwing: a run is priced inside a batch, and a name the library chokes on must make
+ * that run unpriced, not fail the batch (and hold the partition) for every team on it.
+ */
 function lookUp(model: string, provider: string | null): DatasetMatch {
+  try {
+    return libraryLookUp(model, provider);
+  } catch {
+    return {
+      ok: false,
+      provider: provider?.trim().toLowerCase() || 'unknown',
+      name: model.trim().toLowerCase(),
+      reason: 'unknown_model',
+    };
+  }
+}
+
+function libraryLookUp(model: string, provider: string | null): DatasetMatch {
   const given = provider?.trim() ? provider.trim() : null;
   let name = model.trim().toLowerCase();
   // Without a provider the run is read as LiteLLM names models: "openai/gpt-4o" is OpenAI's gpt-4o when the prefix is a
@@ -140,6 +164,6 @@ export async function datasetProviders(): Promise<Provider[]> {
  */
 export function useDataset(providers: Provider[]): void {
   updatePrices(({ setProviderData }) => setProviderData(providers));
-  generation++;
-  cache.clear();
+  known.clear();
+  unknown.clear();
 }
