@@ -1,5 +1,6 @@
 import { calcPrice, type MatchLogic, type ModelInfo, type Provider } from '@pydantic/genai-prices';
 import type { RunEvent } from '@libs/contracts';
+import { runEvent } from '../../../test/support/fixtures';
 import { datasetProviders } from './dataset';
 import { rowsFromDataset } from './genai-import';
 import { RateCardResolver } from './rate-card-resolver';
@@ -162,10 +163,7 @@ function cases(providers: Provider[], seed: number): Case[] {
 
 function runOf(c: Case, modelIdForConvention: string, servedBy: string): RunEvent {
   const beside = reportsCacheBesideInput(servedBy, modelIdForConvention);
-  return {
-    run_id: 'r',
-    agent_id: 'a',
-    team: 't',
+  return runEvent({
     model: c.model,
     provider: c.provider,
     input_tokens: beside ? c.prompt - c.cacheRead - c.cacheWrite : c.prompt,
@@ -173,20 +171,8 @@ function runOf(c: Case, modelIdForConvention: string, servedBy: string): RunEven
     cache_read_tokens: c.cacheRead,
     cache_write_tokens: c.cacheWrite,
     cache_write_1h_tokens: c.cacheWrite1h,
-    started_at: c.at - 1000,
     finished_at: c.at,
-    status: 'success',
-    customer_id: null,
-    feature: null,
-    cost_centre: null,
-    session_id: null,
-    tool: null,
-    parent_run_id: null,
-    quality_score: null,
-    tags: {},
-    received_at: null,
-    source: null,
-  };
+  });
 }
 
 describe('pricing, differentially against @pydantic/genai-prices calcPrice', () => {

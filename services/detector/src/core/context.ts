@@ -1,4 +1,5 @@
-import type { Contributor } from './anomaly';
+import { monthWindow } from '@libs/team-settings';
+import type { Contributor, RuleName } from './anomaly';
 
 /** An agent's totals for one day (in its team's time zone). Money in nano-units. */
 export interface DayTotals {
@@ -49,3 +50,19 @@ export const money = (nanos: number, currency: string): string =>
   `${currency === 'USD' ? '$' : currency === 'GBP' ? '£' : currency === 'EUR' ? '€' : `${currency} `}${(nanos / 1e9).toFixed(nanos < 1e9 ? 4 : 2)}`;
 
 export const fixed = (x: number, digits = 1): string => x.toFixed(digits);
+
+/**
+ * The verdict's frame for a slow rule judged per calendar month of the team's time zone (cost per run drift, prompt
+ * creep): it pages at most once a month per agent.
+ */
+export function monthFrame(rule: RuleName, ctx: AgentDayContext, timezone: string) {
+  const month = monthWindow(ctx.today.start, timezone);
+  return {
+    rule,
+    team: ctx.team,
+    agentId: ctx.agentId,
+    subject: '',
+    windowStart: month.start,
+    windowEnd: month.end,
+  };
+}

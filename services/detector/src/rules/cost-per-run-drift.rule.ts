@@ -1,6 +1,5 @@
 import type { Evaluation } from '../core/anomaly';
-import { money, fixed, type AgentDayContext } from '../core/context';
-import { monthWindow } from '@libs/team-settings';
+import { money, fixed, monthFrame, type AgentDayContext } from '../core/context';
 import { HYSTERESIS } from './cost-per-run-jump.rule';
 import type { DetectorSettings } from '@libs/team-settings';
 
@@ -24,15 +23,7 @@ export class CostPerRunDriftRule {
     const runs = today.runs + (ctx.yesterday?.runs ?? 0);
     const spend = today.spendNanos + (ctx.yesterday?.spendNanos ?? 0);
     if (!ref || historyDays < p.minHistoryDays || runs < p.minRuns || ref.nanos <= 0) return null;
-    const month = monthWindow(today.start, timezone);
-    const base = {
-      rule: this.name,
-      team: ctx.team,
-      agentId: ctx.agentId,
-      subject: '',
-      windowStart: month.start,
-      windowEnd: month.end,
-    };
+    const base = monthFrame(this.name, ctx, timezone);
     const now = spend / runs;
     const ratio = now / ref.nanos;
     const sudden = ctx.baseline.costPerRunMean !== null && now >= jumpRatio * ctx.baseline.costPerRunMean;

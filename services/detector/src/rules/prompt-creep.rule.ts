@@ -1,6 +1,5 @@
 import type { Evaluation } from '../core/anomaly';
-import { money, fixed, type AgentDayContext } from '../core/context';
-import { monthWindow } from '@libs/team-settings';
+import { money, fixed, monthFrame, type AgentDayContext } from '../core/context';
 import type { DetectorSettings } from '@libs/team-settings';
 
 const tokens = (n: number): string => Math.round(n).toLocaleString('en-US');
@@ -36,15 +35,7 @@ export class PromptCreepRule {
     const runs = today.runs + (ctx.yesterday?.runs ?? 0);
     if (!ref || now === null || historyDays < p.minHistoryDays || runs < p.minRuns || !(ref.tokensPerRun > 0))
       return null;
-    const month = monthWindow(today.start, timezone);
-    const base = {
-      rule: this.name,
-      team: ctx.team,
-      agentId: ctx.agentId,
-      subject: '',
-      windowStart: month.start,
-      windowEnd: month.end,
-    };
+    const base = monthFrame(this.name, ctx, timezone);
     const ratio = now / ref.tokensPerRun;
     const costNow = (today.spendNanos + (ctx.yesterday?.spendNanos ?? 0)) / runs;
     const sudden = ctx.baseline.costPerRunMean !== null && costNow >= jumpRatio * ctx.baseline.costPerRunMean;
