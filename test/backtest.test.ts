@@ -254,6 +254,24 @@ describe('POST /v1/backtest (own api process, real PostgreSQL)', () => {
     expect(body.runs_replayed).toBe(6_001);
   });
 
+  it('runs one backtest of a team at a time: another while it replays is a 429 with Retry-After', async () => {
+    const body = { team: bulk, from: new Date(spike - DAY).toISOString(), to: new Date(spike).toISOString() };
+    const first = post(admin, body);
+    await new Promise((r) => setTimeout(r, 50)); // the first is admitted and replaying its 6,001 runs
+    const res = await fetch(`${api.url}/v1/backtest`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${admin}` },
+      body: JSON.stringify(body),
+    });
+    expect(res.status).toBe(429);
+    expect(res.headers.get('retry-after')).toBe('30');
+    expect(((await res.json()) as { error: { message: string } }).error.message).toContain(
+      `a backtest of team "${bulk}" is already running`,
+    );
+    expect((await first).status).toBe(200);
+    expect((await post(admin, body)).status).toBe(200); // and the next one, once it has answered
+  });
+
   it('keeps a team key to its own team and asks an admin which team', async () => {
     const foreign = await post<ApiError>(otherKey, { ...range, team });
     expect(foreign.status).toBe(403);

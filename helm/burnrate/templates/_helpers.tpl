@@ -114,6 +114,7 @@ API_MAX_RANGE_DAYS: {{ .Values.api.maxRangeDays | int64 | quote }}
 API_TREE_MAX_NODES: {{ .Values.api.treeMaxNodes | int64 | quote }}
 BACKTEST_MAX_DAYS: {{ .Values.api.backtestMaxDays | default 31 | int64 | quote }}
 BACKTEST_MAX_RUNS: {{ .Values.api.backtestMaxRuns | default 2000000 | int64 | quote }}
+BACKTEST_CONCURRENCY: {{ .Values.api.backtestConcurrency | default 2 | int64 | quote }}
 RATE_LIMIT_PER_S: {{ .Values.rateLimits.perSecond | int64 | quote }}
 RATE_LIMIT_BURST: {{ .Values.rateLimits.burst | int64 | quote }}
 RATE_LIMIT_UNAUTHENTICATED_PER_S: {{ .Values.rateLimits.unauthenticatedPerSecond | int64 | quote }}

@@ -15,6 +15,11 @@ export const apiSpec = {
   BACKTEST_MAX_DAYS: int(31, { min: 1, max: 400 }),
   /** Most stored runs one backtest replays (warm-up included); more is answered 400. */
   BACKTEST_MAX_RUNS: int(2_000_000, { min: 1 }),
+  /**
+   * Backtests one api replica runs at once (each replays for up to minutes on its event loop), and never two of one
+   * team: one more is answered 429, so a team cannot take the replica's time from the others.
+   */
+  BACKTEST_CONCURRENCY: int(2, { min: 1, max: 64 }),
 };
 
 export type ApiConfig = ConfigOf<typeof apiSpec>;

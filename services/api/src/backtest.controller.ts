@@ -2,7 +2,7 @@ import { Body, Controller, HttpCode, HttpException, Inject, Post, Req, UseGuards
 import { ApiBearerAuth, ApiBody, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
 import type { Pool } from 'pg';
-import { ApiKeyGuard, CurrentPrincipal, type Principal } from '@libs/auth';
+import { ApiKeyGuard, CurrentPrincipal, apiError, type Principal } from '@libs/auth';
 import { CONFIG } from '@libs/config';
 import type { PricedRun, RunStatus } from '@libs/contracts';
 import { PG_POOL } from '@libs/db';
@@ -386,7 +386,11 @@ export class BacktestController {
 
   constructor(
     @Inject(PG_POOL) private readonly pool: Pool,
-    @Inject(CONFIG) private readonly config: Pick<ApiConfig, 'BACKTEST_MAX_DAYS' | 'BACKTEST_MAX_RUNS'>,
+    @Inject(CONFIG)
+    private readonly config: Pick<
+      ApiConfig,
+      'BACKTEST_MAX_DAYS' | 'BACKTEST_MAX_RUNS' | 'BACKTEST_CONCURRENCY'
+    >,
   ) {
     this.settings = new PgTeamSettingsRepository(pool);
   }
@@ -507,6 +511,41 @@ export class BacktestController {
     );
     if (rows[0].n > maxRuns) throw tooManyRuns(maxRuns);
 
+    this.admit(team);
+    try {
+      return await this.replayed(team, from, to, start, settings, overridden, req);
+    } finally {
+      this.running.delete(team);
+    }
+  }
+
+  /** Teams whose backtest this replica is running. */
+  private readonly running = new Set<string>();
+
+  /** One backtest per team, BACKTEST_CONCURRENCY in all: another is a 429 to retry later. */
+  private admit(team: string): void {
+    const busy = this.running.has(team)
+      ? `a backtest of team "${team}" is already running`
+      : this.running.size >= this.config.BACKTEST_CONCURRENCY
+        ? `${this.running.size} backtests are running (BACKTEST_CONCURRENCY)`
+        : null;
+    if (busy)
+      throw apiError(429, 'too_many_requests', `${busy}; retry when it has answered`, null, {
+        'Retry-After': '30',
+      });
+    this.running.add(team);
+  }
+
+  private async replayed(
+    team: string,
+    from: number,
+    to: number,
+    start: number,
+    settings: DetectorSettings,
+    overridden: string[],
+    req: FastifyRequest,
+  ) {
+    const maxRuns = this.config.BACKTEST_MAX_RUNS;
     const findings = new Findings(from, to);
     // a replay of millions of runs takes minutes: it stops when the client that asked has gone
     const gone = new AbortController();
