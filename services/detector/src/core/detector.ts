@@ -106,7 +106,8 @@ export class Detector {
     const a = kept ?? { team: s.team, agentId: s.agent_id, tracked: dict() };
     // (an agent without open incidents is most records: nothing to serialise to tell whether it changed)
     const before = kept && JSON.stringify([a.tracked, a.ended, a.incident]);
-    const open = new Set(Object.keys(a.tracked));
+    // the signals open before this record (most agents have none kept: nothing to copy)
+    const openBefore = kept ? Object.keys(a.tracked) : [];
     // Judged first, then what the latest run leaves behind resolved: a condition whose window the batch both showed
     // and ended (a session that grew and then went idle within it) pages, and resolves, instead of going unseen.
     const anomalies = s.late ? [] : this.tracker.apply(a.tracked, this.judge(s, settings, a), this.emit(s));
@@ -114,9 +115,11 @@ export class Detector {
     for (const r of expired)
       if (r.rule === 'session_outlier') (a.ended ??= dict<number>())[r.dedupe_key] = r.window_end;
     anomalies.push(...expired);
-    const incident = joinIncident(id, a.incident, open, anomalies);
-    if (incident) a.incident = incident;
-    else delete a.incident;
+    if (anomalies.length) {
+      const incident = joinIncident(id, a.incident, new Set(openBefore), anomalies);
+      if (incident) a.incident = incident;
+      else delete a.incident;
+    }
     if (a.ended) {
       // the aggregator closes a session within its idle time plus the grace period (hours): past that, forgotten
       for (const [k, end] of Object.entries(a.ended)) if (end < at - ENDED_KEPT_MS) delete a.ended[k];
