@@ -23,6 +23,11 @@ export interface AgentBaseline {
   spend_stddev_nanos: number;
   cost_per_run_mean_nanos: number | null;
   cost_per_run_stddev_nanos: number | null;
+  /** Today's expected spend knowing the week and the trend (libs/stats expectedDay); absent in older records. */
+  spend_expected_nanos?: number | null;
+  spend_expected_stddev_nanos?: number | null;
+  day_factor?: number | null;
+  trend_nanos_per_day?: number | null;
   spend_zscore: number | null;
 }
 

@@ -63,6 +63,8 @@ describe(TeamSettingsCache.name, () => {
       baselineDays: 12,
       minHistoryDays: 5,
       minExcessNanos: 2e9,
+      minExcessTeamShare: DEFAULT_SETTINGS.zscore.minExcessTeamShare,
+      seasonal: true,
       enabled: true,
     });
     expect(s.timezone).toBe('Europe/London');
@@ -272,7 +274,12 @@ describe('PgTeamSettingsRepository.save rules', () => {
       [],
     ).get('support')!;
     const view = rulesView(s);
-    expect(view.spend_zscore).toEqual({ min_excess: 0.25, enabled: true });
+    expect(view.spend_zscore).toEqual({
+      min_excess: 0.25,
+      min_excess_team_share: 0.02,
+      seasonal: true,
+      enabled: true,
+    });
     expect(view.unattributed_spend).toEqual({ share: 0.3, min_amount: 2, enabled: true });
     expect(view.unpriced_model).toEqual({ enabled: false });
     expect(view.cost_per_run_jump).toEqual({ ratio: 3, enabled: true });

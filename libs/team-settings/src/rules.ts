@@ -56,6 +56,21 @@ export const TEAM_RULES: Readonly<Record<string, TeamRule>> = {
           'Absolute floor: the excess over the baseline mean must be at least this, in currency units (default 1); ' +
           'it also floors cost_per_run_jump and cost_per_success_climb',
       },
+      min_excess_team_share: {
+        field: 'minExcessTeamShare',
+        kind: 'number',
+        limits: L.minExcessTeamShare,
+        description:
+          'The floor is at most this share of the team’s mean daily spend over its 14 complete days before today ' +
+          '(default 0.02: a team spending $20 a day has its agents floored at $0.40); 0: min_excess alone',
+      },
+      seasonal: {
+        field: 'seasonal',
+        kind: 'boolean',
+        description:
+          'true (default): a day is judged against its expected spend knowing the weekday/weekend rhythm and steady ' +
+          'growth of the baseline days; false: against their plain mean and deviation',
+      },
       enabled,
     },
   },

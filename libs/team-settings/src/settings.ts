@@ -21,6 +21,13 @@ export interface DetectorSettings {
     baselineDays: number;
     minHistoryDays: number;
     minExcessNanos: number;
+    /**
+     * The floor is at most this share of the team's mean daily spend (its 14 complete days before today), so an agent
+     * of a team that spends little is not held to a floor sized for a big one; 0: minExcessNanos alone.
+     */
+    minExcessTeamShare: number;
+    /** Judge against the expectation that knows the week and the trend (true) or the plain mean and deviation. */
+    seasonal: boolean;
     enabled: boolean;
   };
   costPerRun: {
@@ -66,7 +73,15 @@ export const DEFAULT_SETTINGS: DetectorSettings = {
   timezone: 'UTC',
   qualityThreshold: 0,
   lateAfterMs: 15 * 60_000,
-  zscore: { threshold: 2.5, baselineDays: 14, minHistoryDays: 7, minExcessNanos: 1 * DOLLAR, enabled: true },
+  zscore: {
+    threshold: 2.5,
+    baselineDays: 14,
+    minHistoryDays: 7,
+    minExcessNanos: 1 * DOLLAR,
+    minExcessTeamShare: 0.02,
+    seasonal: true,
+    enabled: true,
+  },
   costPerRun: { ratio: 3, minRecentRuns: 5, recentRuns: 20, minHistoryDays: 3, enabled: true },
   costPerRunDrift: { ratio: 1.5, referenceDays: 7, minHistoryDays: 21, minRuns: 100, enabled: true },
   promptCreep: { ratio: 1.35, minRuns: 50, minHistoryDays: 28, enabled: true },
@@ -103,6 +118,7 @@ export const SETTINGS_LIMITS = {
   timezoneLength: 64,
   /** Money floors, in currency units (stored in nano-units). */
   minExcess: { min: 0, max: 10_000 },
+  minExcessTeamShare: { min: 0, max: 1 },
   costPerRunRatio: { min: 1.1, max: 100 },
   costPerRunDriftRatio: { min: 1.05, max: 100 },
   costPerSuccessRatio: { min: 1.1, max: 100 },
@@ -119,6 +135,16 @@ export const SETTINGS_LIMITS = {
   promptCreepRatio: { min: 1.05, max: 100 },
   promptCreepMinRuns: { min: 1, max: 100_000 },
 } as const;
+
+/**
+ * The z-score rule's money floor in force (nano-units): min_excess, or less when the team's mean daily spend makes
+ * min_excess_team_share of it smaller. Also the floor of cost_per_run_jump and cost_per_success_climb.
+ */
+export function excessFloor(z: DetectorSettings['zscore'], teamDailyNanos: number | null): number {
+  if (!(z.minExcessTeamShare > 0) || teamDailyNanos === null || !(teamDailyNanos > 0))
+    return z.minExcessNanos;
+  return Math.min(z.minExcessNanos, Math.round(z.minExcessTeamShare * teamDailyNanos));
+}
 
 /** An IANA name ("Europe/London", "Etc/GMT+5", "UTC"); not an offset such as "+01:00", which newer Intl also takes. */
 const ZONE_NAME = /^[A-Za-z][A-Za-z0-9_+-]*(\/[A-Za-z0-9_+-]+)*$/;

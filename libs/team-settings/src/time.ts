@@ -61,3 +61,9 @@ export function minuteWindow(t: number): Window {
   const start = Math.floor(t / 60_000) * 60_000;
   return { start, end: start + 60_000 };
 }
+
+/** Whether the local day starting at `dayStart` (a day window's start) is a Saturday or Sunday in `timeZone`. */
+export function isWeekendDay(dayStart: number, timeZone: string): boolean {
+  const dow = new Date(dayStart + zoneOffsetMs(dayStart, timeZone)).getUTCDay();
+  return dow === 0 || dow === 6;
+}

@@ -9,10 +9,12 @@ import { PgTeamSettingsRepository, TeamSettingsCache } from '@libs/team-settings
 import type { Anomaly } from './core/anomaly';
 import { Detector, type AgentIncidents } from './core/detector';
 import { TeamDetector, type TeamLedger } from './core/team-detector';
+import { TEAM_DAILY_DAYS } from './core/team-daily';
 import { detectBatch, detectTeamBatch } from './detect-batch';
 import { detectorSpec } from './detector.config';
 
 const DETECTOR_TOPICS = detectorTopics();
+const TEAM_DAILY_REFRESH_MS = 10 * 60_000;
 /** The agents' open incidents, partition p of it the state of agent-stats partition p. */
 export const AGENT_CHANGELOG = DETECTOR_TOPICS.agents;
 /** The team ledgers (team and customer budgets), partition p of it the state of team-spend partition p. */
@@ -32,6 +34,9 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
   private readonly teamStore: PartitionStore<TeamDetector>;
   private readonly consumers: BatchConsumer<unknown>[] = [];
   private timer: NodeJS.Timeout | undefined;
+  private teamDailyTimer: NodeJS.Timeout | undefined;
+  /** Each team's mean daily spend over its 14 complete days before today (agent_stats), nano-units. */
+  private teamDaily = new Map<string, number>();
   private readonly log: JsonLogger;
   private readonly emitted;
   private readonly lagMs;
@@ -40,7 +45,7 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
 
   constructor(
     @Inject(CONFIG) private readonly config: ConfigOf<typeof detectorSpec>,
-    @Inject(PG_POOL) pool: Pool,
+    @Inject(PG_POOL) private readonly pool: Pool,
     private readonly kafka: KafkaService,
     logger: JsonLogger,
     metrics: Metrics,
@@ -71,7 +76,7 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
       kafka: kafka.kafka,
       input: Topics.agentStats,
       changelog: AGENT_CHANGELOG,
-      create: () => new Detector(this.settings.lookup),
+      create: () => new Detector(this.settings.lookup, (team) => this.teamDaily.get(team) ?? null),
       restore: (d, key, value) => d.restore(key, parse(value) as AgentIncidents | null),
       release: (_d, p) => this.agents.remove({ partition: String(p) }),
       describe: (ds) => ({ agents: ds.reduce((n, d) => n + d.agents.size, 0) }),
@@ -108,6 +113,15 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
       this.config.SETTINGS_POLL_MS,
     );
     this.timer.unref();
+    await this.refreshTeamDaily();
+    this.teamDailyTimer = setInterval(
+      () =>
+        void this.refreshTeamDaily().catch((err: unknown) =>
+          this.log.error('team daily spend refresh failed', { err }),
+        ),
+      TEAM_DAILY_REFRESH_MS,
+    );
+    this.teamDailyTimer.unref();
     await this.agentStore.matchPartitions();
     await this.teamStore.matchPartitions();
     const group = this.config.CONSUMER_GROUP;
@@ -201,12 +215,29 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
     }
   }
 
+  /**
+   * The teams' mean daily spend (what min_excess_team_share is a share of): their agents' spend over the 14 complete
+   * UTC days before today, over 14, from the recorder's agent_stats. Figures that move by the day: read every few
+   * minutes, not per record.
+   */
+  private async refreshTeamDaily(): Promise<void> {
+    const { rows } = await this.pool.query<{ team: string; daily: number }>(
+      `select team, sum(spend_nanos)::float8 / ${TEAM_DAILY_DAYS} as daily
+         from agent_stats
+        where day_start >= date_trunc('day', now() at time zone 'UTC') at time zone 'UTC' - interval '${TEAM_DAILY_DAYS} days'
+          and day_end <= now()
+        group by team`,
+    );
+    this.teamDaily = new Map(rows.map((r) => [r.team, Number(r.daily)]));
+  }
+
   private async reloadSettings(): Promise<void> {
     if (await this.settings.refresh()) this.log.info('team settings loaded');
   }
 
   onApplicationShutdown(): void {
     if (this.timer) clearInterval(this.timer);
+    if (this.teamDailyTimer) clearInterval(this.teamDailyTimer);
     this.agentStore.releaseAll();
     this.teamStore.releaseAll();
   }

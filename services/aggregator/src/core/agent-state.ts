@@ -6,8 +6,8 @@ import {
   type PricedRun,
   type SessionTotals,
 } from '@libs/contracts';
-import { median, moments } from '@libs/stats';
-import { dayWindow, type DetectorSettings, type Window } from '@libs/team-settings';
+import { expectedDay, median, moments } from '@libs/stats';
+import { dayWindow, isWeekendDay, type DetectorSettings, type Window } from '@libs/team-settings';
 import { BucketRing, F, WIDTH, type RunFigures } from './buckets';
 import {
   CREEP_REFERENCE,
@@ -377,6 +377,7 @@ export class AgentState {
     pooled: { spend: number; runs: number; successful: number; unattributed: number; days: number };
   } {
     const spend: number[] = [];
+    const weekend: boolean[] = [];
     const perRun: number[] = [];
     const pooled = { spend: 0, runs: 0, successful: 0, unattributed: 0, days: 0 };
     let end = today.start;
@@ -387,6 +388,7 @@ export class AgentState {
       const s = i >= 0 ? this.days.get(i, F.spend) : 0;
       const runs = i >= 0 ? this.days.get(i, F.runs) : 0;
       spend.push(s);
+      weekend.push(isWeekendDay(day.start, this.tz));
       if (runs > 0) perRun.push(s / runs);
       pooled.spend += s;
       pooled.runs += runs;
@@ -399,6 +401,8 @@ export class AgentState {
     }
     const m = moments(spend);
     const todaySpend = this.days.bucket(today).spend_nanos;
+    // oldest first for the fit (the walk went back from yesterday)
+    const e = expectedDay(spend.reverse(), weekend.reverse(), isWeekendDay(today.start, this.tz));
     let cprMean: number | null = null;
     let cprStd: number | null = null;
     if (perRun.length > 0) {
@@ -416,7 +420,11 @@ export class AgentState {
         spend_stddev_nanos: m.stddev,
         cost_per_run_mean_nanos: cprMean,
         cost_per_run_stddev_nanos: cprStd,
-        spend_zscore: m.stddev > 0 ? (todaySpend - m.mean) / m.stddev : null,
+        spend_expected_nanos: e.expected,
+        spend_expected_stddev_nanos: e.stddev,
+        day_factor: e.factor,
+        trend_nanos_per_day: e.trendPerDay,
+        spend_zscore: e.stddev > 0 ? (todaySpend - e.expected) / e.stddev : null,
       },
       pooled,
     };

@@ -1,3 +1,5 @@
+import { expectedDay } from '@libs/stats';
+import { isWeekendDay } from '@libs/team-settings';
 import type { PricedRun } from '@libs/contracts';
 import { pricedRun, runEvent } from '../../../../test/support/fixtures';
 import type { AggregationSettings } from './agent-state';
@@ -65,7 +67,14 @@ describe('aggregator core', () => {
     expect(s.baseline.first_day).toBe(D0);
     expect(s.baseline.spend_mean_nanos).toBeCloseTo(e.mean, 3);
     expect(s.baseline.spend_stddev_nanos).toBeCloseTo(e.stddev, 3);
-    expect(s.baseline.spend_zscore).toBeCloseTo((3e9 - e.mean) / e.stddev, 9);
+    // the z-score is against the expectation that knows the week and the trend (libs/stats expectedDay, D0 a weekday)
+    const weekend = daily.map((_, d) => isWeekendDay(D0 + d * DAY, 'UTC'));
+    const x = expectedDay(daily, weekend, isWeekendDay(D0 + 14 * DAY, 'UTC'));
+    expect(weekend.filter(Boolean)).toHaveLength(4);
+    expect(s.baseline.spend_expected_nanos).toBeCloseTo(x.expected, 3);
+    expect(s.baseline.spend_expected_stddev_nanos).toBeCloseTo(x.stddev, 3);
+    expect(s.baseline.day_factor).toBeCloseTo(x.factor, 9);
+    expect(s.baseline.spend_zscore).toBeCloseTo((3e9 - x.expected) / x.stddev, 9);
     const perRun = daily.filter((d) => d > 0).map((d) => d / 2);
     expect(s.baseline.cost_per_run_mean_nanos).toBeCloseTo(expected(perRun).mean, 3);
     expect(s.day).toMatchObject({

@@ -19,6 +19,11 @@ export interface Baseline {
   days: number;
   spendMean: number;
   spendStddev: number;
+  /**
+   * Today's expected spend and its deviation knowing the week and the trend (the aggregator's expectedDay), with the
+   * day type's factor; absent in records written before the aggregator worked them out.
+   */
+  expected: { spend: number; stddev: number; factor: number; trendPerDay: number } | null;
   costPerRunMean: number | null;
   costPerSuccessMean: number | null;
   unattributedMean: number;

@@ -1,5 +1,6 @@
 import { agentKey, type AgentStats, type AgentStatsBucket } from '@libs/contracts';
-import type { DetectorSettings } from '@libs/team-settings';
+import { excessFloor, type DetectorSettings } from '@libs/team-settings';
+import type { TeamDailyLookup } from './team-daily';
 import { dedupeKey, type Anomaly, type Contributor, type Evaluation } from './anomaly';
 import { AnomalyTracker, type EmitContext, type TrackedSet } from './anomaly-tracker';
 import { asDict, dict, isEmpty } from './dict';
@@ -73,7 +74,11 @@ export class Detector {
   private readonly unpriced = new UnpricedModelRule();
   private readonly budget = new BudgetRule();
 
-  constructor(private readonly settingsOf: SettingsLookup) {}
+  constructor(
+    private readonly settingsOf: SettingsLookup,
+    /** The teams' mean daily spend, which can lower the z-score rule's floor (min_excess_team_share). */
+    private readonly teamDailyOf: TeamDailyLookup = () => null,
+  ) {}
 
   /** Applies one changelog record (its parsed JSON value; null deletes). */
   restore(key: string, value: AgentIncidents | null): void {
@@ -232,8 +237,9 @@ export class Detector {
           }),
         );
     const ctx = this.dayContext(s);
-    const minExcess = settings.zscore.minExcessNanos;
-    if (settings.zscore.enabled) evals.push(this.zscore.evaluate(ctx, settings.zscore));
+    const minExcess = excessFloor(settings.zscore, this.teamDailyOf(team));
+    if (settings.zscore.enabled)
+      evals.push(this.zscore.evaluate(ctx, { ...settings.zscore, minExcessNanos: minExcess }));
     if (settings.costPerRun.enabled) evals.push(this.jump.evaluate(ctx, settings.costPerRun, minExcess));
     if (settings.costPerRunDrift.enabled)
       evals.push(
@@ -293,6 +299,15 @@ export class Detector {
         days: s.baseline.days,
         spendMean: s.baseline.spend_mean_nanos,
         spendStddev: s.baseline.spend_stddev_nanos,
+        expected:
+          s.baseline.spend_expected_nanos != null && s.baseline.spend_expected_stddev_nanos != null
+            ? {
+                spend: s.baseline.spend_expected_nanos,
+                stddev: s.baseline.spend_expected_stddev_nanos,
+                factor: s.baseline.day_factor ?? 1,
+                trendPerDay: s.baseline.trend_nanos_per_day ?? 0,
+              }
+            : null,
         costPerRunMean: sig.baseline_cost_per_run_nanos,
         costPerSuccessMean: sig.baseline_cost_per_success_nanos,
         unattributedMean: sig.baseline_unattributed_mean_nanos,

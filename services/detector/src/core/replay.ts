@@ -10,6 +10,7 @@ import { detectBatch, detectTeamBatch } from '../detect-batch';
 import type { Anomaly } from './anomaly';
 import { Detector } from './detector';
 import { TeamDetector } from './team-detector';
+import { TeamDailySpend } from './team-daily';
 
 /** What one slice of runs made the chain emit. */
 export interface SliceOutput {
@@ -30,19 +31,23 @@ export class Chain {
   readonly aggregator: PartitionState;
   readonly detector: Detector;
   readonly teams: TeamDetector;
+  /** The teams' mean daily spend, from the runs replayed (the service reads it from agent_stats). */
+  readonly teamDaily = new TeamDailySpend();
 
   constructor(settingsOf: (team: string) => DetectorSettings, options: Partial<AggregatorOptions> = {}) {
     const merged = { ...DEFAULT_OPTIONS, ...options };
     this.aggregator = new PartitionState(0, merged, (team) =>
       aggregationSettings(settingsOf(team), merged.maxBaselineDays),
     );
-    this.detector = new Detector(settingsOf);
+    this.detector = new Detector(settingsOf, this.teamDaily.lookup);
     this.teams = new TeamDetector(settingsOf);
   }
 
   /** One committed slice of runs through every stage. */
   slice(runs: readonly PricedRun[]): SliceOutput {
     const out = this.aggregator.process(runs);
+    for (const p of runs)
+      if (p.price_status === 'priced') this.teamDaily.add(p.team, p.run.finished_at, p.total_cost_nanos);
     const stats = out.stats.map((s) => s.value);
     return {
       anomalies: [

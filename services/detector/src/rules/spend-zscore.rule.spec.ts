@@ -1,4 +1,5 @@
-import { DEFAULT_SETTINGS } from '@libs/team-settings';
+import { tQuantile } from '@libs/stats';
+import { DEFAULT_SETTINGS, excessFloor } from '@libs/team-settings';
 import { day, dayContext, baseline, USD } from '../testing/context';
 import { SpendZScoreRule } from './spend-zscore.rule';
 
@@ -42,8 +43,49 @@ describe(SpendZScoreRule.name, () => {
     ).not.toBeNull();
   });
 
+  it('floors the excess at min_excess, or less: a share of the team’s mean daily spend', () => {
+    const z = { ...p, minExcessNanos: 1 * USD, minExcessTeamShare: 0.02 };
+    expect(excessFloor(z, null)).toBe(USD);
+    expect(excessFloor(z, 100 * USD)).toBe(USD);
+    expect(excessFloor(z, 20 * USD)).toBe(0.4 * USD);
+    expect(excessFloor({ ...z, minExcessTeamShare: 0 }, 20 * USD)).toBe(USD);
+  });
+
   it('honours a team threshold', () => {
     const r = sut.evaluate(dayContext({ today: day({ spendNanos: 13 * USD }) }), { ...p, threshold: 1.2 });
     expect(r?.finding?.threshold).toBeCloseTo(12.4);
+  });
+
+  describe('against the expectation that knows the week and the trend', () => {
+    // a Saturday: the plain 14-day mean is $10 ± $2, the agent's Saturdays run at $4 ± $0.50
+    const saturday = baseline({
+      expected: { spend: 4 * USD, stddev: 0.5 * USD, factor: 0.4, trendPerDay: 0 },
+    });
+    const k = tQuantile(2.5, 14 - 3);
+
+    it('holds the day to its expected spend, with 2.5σ read at the t quantile of 11 degrees of freedom', () => {
+      const line = 4 + k * 0.5;
+      const at = (spend: number) =>
+        sut.evaluate(dayContext({ baseline: saturday, today: day({ spendNanos: spend * USD }) }), {
+          ...p,
+          minExcessNanos: 0,
+        });
+      expect(at(line - 0.01)?.finding).toBeNull();
+      const r = at(line + 0.01)?.finding;
+      expect(r).toMatchObject({ baselineMean: 4, baselineStddev: 0.5 });
+      expect(r!.threshold).toBeCloseTo(line, 9);
+      expect(r!.zscore).toBeCloseTo((line + 0.01 - 4) / 0.5, 9);
+      expect(r!.summary).toContain('expected $4.00 for the day of the week');
+      // the plain mean would not have paged: $5.50 is under $10 + 2.5 · $2
+      expect(line + 0.01).toBeLessThan(15);
+    });
+
+    it('uses the plain mean and deviation when the team turns the seasonal baseline off', () => {
+      const r = sut.evaluate(dayContext({ baseline: saturday, today: day({ spendNanos: 15.1 * USD }) }), {
+        ...p,
+        seasonal: false,
+      });
+      expect(r?.finding).toMatchObject({ threshold: 15, baselineMean: 10 });
+    });
   });
 });

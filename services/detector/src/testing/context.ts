@@ -23,6 +23,7 @@ export function baseline(over: Partial<Baseline> = {}): Baseline {
     days: 14,
     spendMean: 10 * USD,
     spendStddev: 2 * USD,
+    expected: null,
     costPerRunMean: USD / 10,
     costPerSuccessMean: USD / 9,
     unattributedMean: 0,

@@ -1,3 +1,4 @@
+import { DEFAULT_SETTINGS } from '@libs/team-settings';
 import type { Anomaly } from '../core/anomaly';
 import {
   buildDataset,
@@ -17,11 +18,11 @@ const HOUR = 3_600_000;
 const DAY = 24 * HOUR;
 
 /**
- * The classes today's detector catches on the suite (every incident within its horizon; prompt creep by the
- * prompt_creep rule, on input tokens per run). The other — the one-day spike on a cheap agent — is issue #19's known
- * miss, below as a todo, as is steady growth paging.
+ * Every class is caught at the default settings, within its horizon: prompt creep by the prompt_creep rule on input
+ * tokens per run, the one-day 4× spike on a cheap agent (~$0.34 a day) because the z-score floor is at most 2% of its
+ * team's daily spend.
  */
-const CAUGHT: readonly IncidentClass[] = ['retry_loop', 'model_swap', 'backfill_loop', 'prompt_creep'];
+const CAUGHT: readonly IncidentClass[] = INCIDENT_CLASSES;
 
 function record(over: Partial<Anomaly>): Anomaly {
   return {
@@ -216,10 +217,31 @@ describe('the labelled quality suite through the chain (default settings)', () =
     expect(q.report.classes.prompt_creep.incidents.map((i) => i.rule)).toContain('prompt_creep');
     expect(q.report.falseAlarms.filter((f) => f.rule === 'prompt_creep')).toEqual([]);
   });
-  it.todo(
-    '#19: catches a one-day 4× spike on a cheap agent (~$0.34 a day; the fixed $1 floor suppresses it)',
-  );
-  // Today spend_zscore pages on steady growth, and on the clean fleet above the bar too (bench/quality.bench.ts, whose
-  // full run has three times the agents: this suite's few alarms vary too much with the seed to assert a rate on).
-  it.todo('#19: raises under 2 false alarms per 1,000 clean agent-days, steady-growth agents counted');
+  it('pages on spend_zscore alone among the clean agents: the weekly rhythm and steady growth are known', () => {
+    expect(Object.keys(q.report.falseAlarmsByRule)).toEqual(['spend_zscore']);
+    // before the baselines knew the week and the trend: 7 (5 of them on the three growth agents)
+    expect(q.report.falseAlarms.length).toBeLessThanOrEqual(4);
+  });
+});
+
+/**
+ * The bar of issue #19, under 2 false alarms per 1,000 clean agent-days with every incident caught, is met with the
+ * z threshold at 2.75. At the brief's 2.5 the suite has 4 (3.0 per 1,000): on daily noise close to normal, 2.5σ one-
+ * sided is a 0.6% tail, 6 per 1,000 agent-days before the floors, and no estimate of σ changes that (docs/detection.md).
+ */
+describe('the labelled quality suite with the z threshold at 2.75', () => {
+  let q: QualityRun;
+  beforeAll(() => {
+    q = runQuality({}, () => ({
+      ...DEFAULT_SETTINGS,
+      zscore: { ...DEFAULT_SETTINGS.zscore, threshold: 2.75 },
+    }));
+    console.log(`quality suite (z 2.75): ${describeReport(q.report).join('\n')}`);
+  }, 120_000);
+
+  it('catches every incident, and raises under 2 false alarms per 1,000 clean agent-days', () => {
+    expect(q.report.recall).toBe(1);
+    expect(q.report.cleanAgentDays).toBeGreaterThan(1000);
+    expect(q.report.falseAlarmsPer1000AgentDays).toBeLessThan(2);
+  });
 });
