@@ -5,8 +5,9 @@
 #   - the kustomize base (the chart rendered, kept current) and overlays (kustomize build);
 #   - every rendered object against the Kubernetes and Prometheus Operator schemas (kubeconform -strict, no kind
 #     skipped: a missing schema is an error);
-#   - the alerts (promtool check rules, and their unit tests) and the Grafana dashboard (its queries name metrics the
-#     services export), and that the chart embeds deploy/monitoring/ unchanged.
+#   - the alerts (promtool check rules, and their unit tests; each links to its runbook, a section of
+#     docs/deployment.md) and the Grafana dashboard (its queries name metrics the services export), and that the chart
+#     embeds deploy/monitoring/ unchanged.
 #
 # Its tools come only from package registries, built or unpacked once into .burnrate/tools (git-ignored), by version:
 # helm, kustomize, kubeconform and promtool from the Go module proxy; the Kubernetes JSON schemas from PyPI
@@ -229,7 +230,7 @@ log "alerts: promtool check rules, and their unit tests"
 promtool check rules "$MONITORING/burnrate-rules.yaml" >/dev/null
 promtool test rules "$MONITORING/burnrate-rules.test.yaml"
 
-log "dashboard and alerts: every metric they query is one the services export"
+log "dashboard and alerts: every metric they query is one the services export; every alert has its runbook"
 "$NODE" - "$MONITORING/grafana-dashboard.json" "$MONITORING/burnrate-rules.yaml" <<'JS'
 const { readFileSync } = require('node:fs');
 const { execFileSync } = require('node:child_process');
@@ -246,7 +247,17 @@ for (const p of dashboard.panels) {
   if (!p.datasource?.uid?.startsWith('${')) problems.push(`panel "${p.title}" has no datasource variable`);
   for (const t of p.targets ?? []) queries.push(t.expr ?? t.rawSql ?? '');
 }
-for (const g of parse(readFileSync(rulesFile, 'utf8')).groups) for (const r of g.rules) queries.push(r.expr);
+// Every alert links to its runbook: the section of docs/deployment.md headed with its name.
+const RUNBOOKS = 'https://github.com/burnrate/burnrate/blob/main/docs/deployment.md#';
+const headings = new Set(readFileSync('docs/deployment.md', 'utf8').match(/^#{2,4} .+$/gm).map((h) => h.replace(/^#+ /, '')));
+for (const g of parse(readFileSync(rulesFile, 'utf8')).groups)
+  for (const r of g.rules) {
+    queries.push(r.expr);
+    if (!r.alert) continue;
+    if (r.annotations?.runbook_url !== RUNBOOKS + r.alert.toLowerCase())
+      problems.push(`${r.alert}: runbook_url is not ${RUNBOOKS}${r.alert.toLowerCase()}`);
+    if (!headings.has(r.alert)) problems.push(`${r.alert}: docs/deployment.md has no section "${r.alert}"`);
+  }
 // Metric names the code registers (metrics.counter('burnrate_...'), gauge, histogram).
 const source = execFileSync('grep', ['-rhoE', "'burnrate_[a-z0-9_]+'", 'services', 'libs', '--include=*.ts'], {
   encoding: 'utf8',

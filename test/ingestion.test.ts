@@ -183,14 +183,22 @@ describe('ingestion service (own process, real Kafka, registry and PostgreSQL)',
 
   it('exposes its metrics: runs by outcome, rejections by reason, batch sizes, request and produce latency', async () => {
     const text = await (await fetch(`${svc.url}/metrics`)).text();
-    expect(text).toMatch(/^burnrate_runs_ingested_total\{outcome="accepted",service="ingestion"\} [1-9]/m);
-    expect(text).toMatch(/^burnrate_runs_ingested_total\{outcome="rejected",service="ingestion"\} [1-9]/m);
-    expect(text).toMatch(/^burnrate_runs_rejected_total\{reason="input_tokens",service="ingestion"\} [1-9]/m);
     expect(text).toMatch(
-      /^burnrate_ingest_requests_refused_total\{code="forbidden",service="ingestion"\} [1-9]/m,
+      /^burnrate_runs_ingested_total\{outcome="accepted",burnrate_service="ingestion"\} [1-9]/m,
     );
-    expect(text).toMatch(/^burnrate_ingest_batch_runs_count\{service="ingestion"\} [1-9]/m);
-    expect(text).toMatch(/^burnrate_kafka_produce_duration_seconds_count\{service="ingestion"\} [1-9]/m);
+    expect(text).toMatch(
+      /^burnrate_runs_ingested_total\{outcome="rejected",burnrate_service="ingestion"\} [1-9]/m,
+    );
+    expect(text).toMatch(
+      /^burnrate_runs_rejected_total\{reason="input_tokens",burnrate_service="ingestion"\} [1-9]/m,
+    );
+    expect(text).toMatch(
+      /^burnrate_ingest_requests_refused_total\{code="forbidden",burnrate_service="ingestion"\} [1-9]/m,
+    );
+    expect(text).toMatch(/^burnrate_ingest_batch_runs_count\{burnrate_service="ingestion"\} [1-9]/m);
+    expect(text).toMatch(
+      /^burnrate_kafka_produce_duration_seconds_count\{burnrate_service="ingestion"\} [1-9]/m,
+    );
     expect(text).toMatch(
       /^burnrate_http_request_duration_seconds_count\{(?=[^}]*method="POST")(?=[^}]*route="\/v1\/runs")(?=[^}]*status="202")[^}]*\} [1-9]/m,
     );

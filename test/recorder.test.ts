@@ -117,7 +117,9 @@ describe('HTTP -> ingestion -> pricing -> recorder -> PostgreSQL (separate proce
       async () => {
         const text = await (await fetch(`${replay.url}/metrics`)).text();
         return Number(
-          /burnrate_recorder_rows_total\{[^}]*outcome="duplicate"[^}]*\} (\d+)/.exec(text)?.[1] ?? 0,
+          /burnrate_recorder_rows_total\{(?=[^}]*table="runs")(?=[^}]*outcome="duplicate")[^}]*\} (\d+)/.exec(
+            text,
+          )?.[1] ?? 0,
         );
       },
       (n) => n >= 120,

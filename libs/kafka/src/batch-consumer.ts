@@ -100,6 +100,9 @@ export interface BatchConsumerOptions<T> {
   stallLivenessS?: number;
 }
 
+/** burnrate_consumer_retries_total's `reason`: a dependency is down, or a failing record is being isolated. */
+const RETRY_REASONS = ['dependency', 'record'] as const;
+
 export const DLQ_HEADERS = {
   reason: 'burnrate-dlq-reason',
   topic: 'burnrate-dlq-source-topic',
@@ -210,6 +213,12 @@ export class BatchConsumer<T> {
       'Slices retried: reason "dependency" (a dependency down, with backoff) or "record" (isolating a failing record)',
       ['topic', 'group', 'reason'] as const,
     );
+    // Every series from 0, so increase() sees this member's first dead letter (BurnrateDeadLettersGrowing) or retry.
+    const topics = options.topics.map((t) => t.name);
+    const group = [options.groupId];
+    metrics.startAtZero(this.records, { topic: topics, group });
+    metrics.startAtZero(this.deadLetters, { source_topic: topics, group });
+    metrics.startAtZero(this.retries, { topic: topics, group, reason: RETRY_REASONS });
   }
 
   get isRunning(): boolean {

@@ -55,6 +55,7 @@ export class PartitionStore<S> {
       'Changelog records applied by restores',
       ['store'] as const,
     );
+    m.startAtZero(this.restoredRecords, { store: [options.name] });
     this.partitionsHeld = m.gauge('burnrate_state_partitions', 'Partitions whose state this replica holds', [
       'store',
     ] as const);

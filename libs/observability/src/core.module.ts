@@ -5,7 +5,7 @@ import { JsonLogger } from './logger';
 import { Metrics } from './metrics';
 
 export interface CoreOptions {
-  /** Service name: label on every metric and log line. */
+  /** Service name: on every log line (service) and metric (burnrate_service). */
   service: string;
   /** The service's validated configuration object, provided as CONFIG. */
   config: object;

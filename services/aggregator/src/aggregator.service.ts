@@ -60,9 +60,11 @@ export class AggregatorService implements OnApplicationBootstrap, OnApplicationS
       'Priced runs by what the aggregator did with them',
       ['outcome'] as const,
     );
+    metrics.startAtZero(this.runs, { outcome: ['counted', 'duplicate', 'late', 'too_old'] });
     this.emitted = metrics.counter('burnrate_agent_stats_emitted_total', 'agent-stats records produced', [
       'late',
     ] as const);
+    metrics.startAtZero(this.emitted, { late: ['false', 'true'] });
     this.agents = metrics.gauge('burnrate_aggregator_agents', 'Agents held in memory', [
       'partition',
     ] as const);
@@ -79,6 +81,7 @@ export class AggregatorService implements OnApplicationBootstrap, OnApplicationS
       'Agents moved out of memory (idle) or back into it (a new run)',
       ['to'] as const,
     );
+    metrics.startAtZero(this.moves, { to: ['disk', 'memory'] });
     this.store = new PartitionStore<PartitionState>({
       name: 'aggregator',
       kafka: kafka.kafka,

@@ -56,6 +56,15 @@ const LEASE_MARGIN_MS = 30_000;
 const FAILURE_REASONS = ['permanent', 'gave_up', 'unreadable', 'refused', 'unconfigured'] as const;
 type FailureReason = (typeof FAILURE_REASONS)[number];
 
+/** What an attempt came to (burnrate_alert_deliveries_total's `outcome`, and the delivery record's). */
+const OUTCOMES: Record<FinalState | 'retrying', true> = {
+  delivered: true,
+  accepted: true,
+  retrying: true,
+  failed: true,
+  suppressed: true,
+};
+
 /**
  * Delivers the outbox: claims due rows (FOR UPDATE SKIP LOCKED, with a lease so a crashed worker's rows come back),
  * works through them in one lane per destination (so a slow endpoint holds up only its own rows), sends each as its
@@ -125,8 +134,10 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnApplicationShut
       ['destination', 'reason'] as const,
     );
     // every series from 0, so increase() sees a replica's first failure of each kind (BurnrateAlertDeliveryFailed)
-    for (const destination of Object.keys(SPACING_MS))
-      for (const reason of FAILURE_REASONS) this.failed.inc({ destination, reason }, 0);
+    const destinations = Object.keys(SPACING_MS);
+    metrics.startAtZero(this.deliveries, { destination: destinations, outcome: Object.keys(OUTCOMES) });
+    metrics.startAtZero(this.attempts, { destination: destinations });
+    metrics.startAtZero(this.failed, { destination: destinations, reason: FAILURE_REASONS });
     this.latency = metrics.histogram(
       'burnrate_alert_delivery_latency_seconds',
       'Detection to delivery',
@@ -326,7 +337,7 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnApplicationShut
 
   private async record(
     row: OutboxRow,
-    outcome: string,
+    outcome: keyof typeof OUTCOMES,
     status: number | null,
     error: string | null,
   ): Promise<void> {

@@ -6,12 +6,28 @@ import { PG_POOL } from '@libs/db';
 import { KafkaService, PartitionStore, type BatchConsumer, type OutboundRecord } from '@libs/kafka';
 import { JsonLogger, Metrics } from '@libs/observability';
 import { PgTeamSettingsRepository, TeamSettingsCache } from '@libs/team-settings';
-import type { Anomaly } from './core/anomaly';
+import { SEVERITIES, type Anomaly, type AnomalyState, type RuleName } from './core/anomaly';
 import { Detector, type AgentIncidents } from './core/detector';
 import { TeamDetector, type TeamLedger } from './core/team-detector';
 import { TEAM_DAILY_DAYS } from './core/team-daily';
 import { detectBatch, detectTeamBatch } from './detect-batch';
 import { detectorSpec } from './detector.config';
+
+/** burnrate_anomalies_total's rules and states, to start its series at 0 (Records: the compiler asks for new ones). */
+const RULES: Record<RuleName, true> = {
+  spend_zscore: true,
+  cost_per_run_jump: true,
+  cost_per_run_drift: true,
+  prompt_creep: true,
+  cost_per_success_climb: true,
+  session_outlier: true,
+  run_rate_loop: true,
+  child_run_loop: true,
+  budget: true,
+  unattributed_spend: true,
+  unpriced_model: true,
+};
+const STATES: Record<AnomalyState, true> = { firing: true, escalated: true, resolved: true };
 
 const DETECTOR_TOPICS = detectorTopics();
 const TEAM_DAILY_REFRESH_MS = 10 * 60_000;
@@ -57,6 +73,11 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
       'severity',
       'state',
     ] as const);
+    metrics.startAtZero(this.emitted, {
+      rule: Object.keys(RULES),
+      severity: SEVERITIES,
+      state: Object.keys(STATES),
+    });
     this.lagMs = metrics.histogram(
       'burnrate_detector_event_lag_seconds',
       'From the latest run behind an agent-stats record finishing to the record being evaluated',

@@ -72,9 +72,15 @@ async function refusal(
   throw new Error('expected a refusal');
 }
 
-async function counterValues(metrics: Metrics, name: string, label: string): Promise<Record<string, number>> {
+/** A counter's series by one label, those still at 0 included. */
+async function series(metrics: Metrics, name: string, label: string): Promise<Record<string, number>> {
   const metric = await metrics.registry.getSingleMetric(name)!.get();
   return Object.fromEntries(metric.values.map((v) => [String(v.labels[label]), v.value]));
+}
+
+/** A counter's series by one label that have counted something. */
+async function counted(metrics: Metrics, name: string, label: string): Promise<Record<string, number>> {
+  return Object.fromEntries(Object.entries(await series(metrics, name, label)).filter(([, n]) => n > 0));
 }
 
 describe(RunsService.name, () => {
@@ -148,12 +154,12 @@ describe(RunsService.name, () => {
     });
     expect(JSON.parse(rejected.value.original.toString())).toEqual(bad);
 
-    expect(await counterValues(metrics, 'burnrate_runs_rejected_total', 'reason')).toEqual({
+    expect(await counted(metrics, 'burnrate_runs_rejected_total', 'reason')).toEqual({
       input_tokens: 1,
       status: 1,
       quality_score: 1,
     });
-    expect(await counterValues(metrics, 'burnrate_runs_ingested_total', 'outcome')).toEqual({
+    expect(await counted(metrics, 'burnrate_runs_ingested_total', 'outcome')).toEqual({
       accepted: 1,
       rejected: 1,
     });
@@ -190,10 +196,53 @@ describe(RunsService.name, () => {
     const rejected = kafka.decoded<RejectedRun>(Topics.runsRejected);
     expect(rejected.map((r) => r.value.run_id)).toEqual([nul.run_id, surrogate.run_id]);
     expect(JSON.parse(rejected[0].value.original.toString())).toEqual(nul);
-    expect(await counterValues(metrics, 'burnrate_runs_rejected_total', 'reason')).toEqual({
+    expect(await counted(metrics, 'burnrate_runs_rejected_total', 'reason')).toEqual({
       feature: 1,
       session_id: 1,
       tags: 2,
+    });
+  });
+
+  it('starts every outcome, refusal and rejection reason at 0, so that the first of each after a start is an increase', async () => {
+    expect(await series(metrics, 'burnrate_runs_ingested_total', 'outcome')).toEqual({
+      accepted: 0,
+      rejected: 0,
+      unavailable: 0,
+    });
+    expect(await series(metrics, 'burnrate_ingest_requests_refused_total', 'code')).toEqual({
+      invalid_body: 0,
+      empty_batch: 0,
+      batch_too_large: 0,
+      forbidden: 0,
+      unavailable: 0,
+    });
+    const reasons = Object.keys(await series(metrics, 'burnrate_runs_rejected_total', 'reason'));
+    const bad = [
+      42,
+      run({ run_id: 7, agent_id: '', model: null, provider: 1, team: 'x'.repeat(999) }),
+      run({ input_tokens: -1, output_tokens: 'x', cache_read_tokens: 1.5, cache_write_1h_tokens: 3 }),
+      run({ started_at: 'yesterday', finished_at: '2999-01-01T00:00:00Z', status: 'ok', quality_score: 2 }),
+      run({
+        customer_id: 1,
+        feature: 1,
+        cost_centre: 1,
+        session_id: 1,
+        tool: 1,
+        parent_run_id: 1,
+        source: 1,
+      }),
+      run({ tags: { 'k\u0000': 'v', env: 1 } }),
+    ];
+    for (const item of bad) await sut.ingest([item], admin);
+
+    const after = await series(metrics, 'burnrate_runs_rejected_total', 'reason');
+    expect(Object.keys(after)).toEqual(reasons);
+    expect(
+      Object.keys(await counted(metrics, 'burnrate_runs_rejected_total', 'reason')).length,
+    ).toBeGreaterThan(15);
+    await refusal(sut.ingest([run({ team: 'billing' })], support));
+    expect(await counted(metrics, 'burnrate_ingest_requests_refused_total', 'code')).toEqual({
+      forbidden: 1,
     });
   });
 
@@ -238,7 +287,7 @@ describe(RunsService.name, () => {
       body: { error: { code: 'unavailable' } },
       headers: { 'Retry-After': '7' },
     });
-    expect(await counterValues(metrics, 'burnrate_runs_ingested_total', 'outcome')).toEqual({
+    expect(await counted(metrics, 'burnrate_runs_ingested_total', 'outcome')).toEqual({
       unavailable: 1,
     });
   });

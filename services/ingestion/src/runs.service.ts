@@ -2,6 +2,7 @@ import { HttpException, Inject, Injectable } from '@nestjs/common';
 import type { Principal } from '@libs/auth';
 import { CONFIG, type ConfigOf } from '@libs/config';
 import {
+  RUN_EVENT_FIELDS,
   Topics,
   agentKey,
   validateRunJson,
@@ -28,9 +29,12 @@ export type IngestionConfig = Pick<
   'MAX_BATCH_RUNS' | 'PRODUCE_TIMEOUT_MS' | 'MAX_IN_FLIGHT_RUNS' | 'RETRY_AFTER_S'
 >;
 
+/** Why a whole request is refused: its error code, and burnrate_ingest_requests_refused_total's `code`. */
+const REFUSALS = ['invalid_body', 'empty_batch', 'batch_too_large', 'forbidden', 'unavailable'] as const;
+
 function apiError(
   status: number,
-  code: string,
+  code: (typeof REFUSALS)[number],
   message: string,
   details: unknown = null,
   headers?: Record<string, string>,
@@ -76,6 +80,11 @@ export class RunsService {
       'Whole POST /v1/runs requests refused, by error code (401s are counted by the HTTP latency histogram)',
       ['code'] as const,
     );
+    // Every series from 0, so increase() sees a replica's first of each (BurnrateIngestionRefusingRuns). A rejection's
+    // reason is the failing field's top-level name, or "(run)" for what is not a JSON object.
+    metrics.startAtZero(this.outcomes, { outcome: ['accepted', 'rejected', 'unavailable'] });
+    metrics.startAtZero(this.rejectReasons, { reason: ['(run)', ...RUN_EVENT_FIELDS] });
+    metrics.startAtZero(this.refusals, { code: REFUSALS });
     this.batchSizes = metrics.histogram(
       'burnrate_ingest_batch_runs',
       'Runs per POST /v1/runs',

@@ -1,7 +1,7 @@
 import { Inject, Injectable, type OnApplicationBootstrap, type OnApplicationShutdown } from '@nestjs/common';
 import type { Pool } from 'pg';
 import { CONFIG, type ConfigOf } from '@libs/config';
-import { Topics, type RunEvent } from '@libs/contracts';
+import { RUN_EVENT_FIELDS, Topics, type RunEvent } from '@libs/contracts';
 import { PG_POOL } from '@libs/db';
 import { KafkaService, type BatchConsumer } from '@libs/kafka';
 import { JsonLogger, Metrics } from '@libs/observability';
@@ -48,6 +48,8 @@ export class PricingService implements OnApplicationBootstrap, OnApplicationShut
       'Runs rejected by pricing, by first failing field',
       ['field'] as const,
     );
+    metrics.startAtZero(this.priced, { price_status: ['priced', 'unpriced'] });
+    metrics.startAtZero(this.rejected, { field: RUN_EVENT_FIELDS });
     this.spend = metrics.counter('burnrate_spend_nanos_total', 'Priced spend in nano-units of the currency', [
       'team',
       'currency',
@@ -89,7 +91,9 @@ export class PricingService implements OnApplicationBootstrap, OnApplicationShut
         }
         for (const [price_status, n] of byStatus) this.priced.inc({ price_status }, n);
         for (const { team, currency, nanos } of spend.values()) this.spend.inc({ team, currency }, nanos);
-        for (const r of batch.rejected) this.rejected.inc({ field: r.value.errors[0]?.field ?? 'unknown' });
+        // The top-level field: a tag's error names the tag (tags.<key>), and tenants choose the keys.
+        for (const r of batch.rejected)
+          this.rejected.inc({ field: r.value.errors[0]?.field.split('.')[0] ?? 'unknown' });
         return {
           outputs: [
             ...batch.priced.map((p) => ({

@@ -31,6 +31,11 @@ export class RecorderService implements OnApplicationBootstrap {
       'table',
       'outcome',
     ] as const);
+    metrics.startAtZero(this.rows, {
+      table: ['runs', 'anomalies', 'alert_deliveries'],
+      outcome: ['inserted', 'duplicate'],
+    });
+    metrics.startAtZero(this.rows, { table: ['agent_stats'], outcome: ['upserted'] });
   }
 
   async onApplicationBootstrap(): Promise<void> {
