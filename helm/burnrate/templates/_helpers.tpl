@@ -1,24 +1,61 @@
-{{- define "burnrate.fullname" -}}
-{{- if contains .Chart.Name .Release.Name -}}{{ .Release.Name | trunc 40 | trimSuffix "-" }}{{- else -}}{{ printf "%s-%s" .Release.Name .Chart.Name | trunc 40 | trimSuffix "-" }}{{- end -}}
+{{- define "burnrate.name" -}}
+{{ .Values.nameOverride | default .Chart.Name | trunc 40 | trimSuffix "-" }}
 {{- end -}}
 
+{{/* The prefix of every object's name: 40 characters at most, so that the longest suffix (-rate-card-refresh) fits. */}}
+{{- define "burnrate.fullname" -}}
+{{- if .Values.fullnameOverride -}}
+{{ .Values.fullnameOverride | trunc 40 | trimSuffix "-" }}
+{{- else -}}
+{{- $name := include "burnrate.name" . -}}
+{{- if contains $name .Release.Name -}}{{ .Release.Name | trunc 40 | trimSuffix "-" }}{{- else -}}{{ printf "%s-%s" .Release.Name $name | trunc 40 | trimSuffix "-" }}{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* Labels of every object: the chart's own, then commonLabels (which cannot change them: selectors rely on them). */}}
 {{- define "burnrate.labels" -}}
-app.kubernetes.io/name: burnrate
+{{- $own := include "burnrate.ownLabels" . -}}
+{{ $own }}
+{{- with include "burnrate.moreLabels" (dict "have" ($own | fromYaml) "labels" .Values.commonLabels) }}
+{{ . }}
+{{- end }}
+{{- end -}}
+
+{{- define "burnrate.ownLabels" -}}
+app.kubernetes.io/name: {{ include "burnrate.name" . }}
 app.kubernetes.io/instance: {{ .Release.Name }}
 app.kubernetes.io/version: {{ .Chart.AppVersion | quote }}
 app.kubernetes.io/managed-by: {{ .Release.Service }}
 helm.sh/chart: {{ printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" }}
 {{- end -}}
 
-{{/* Labels of a service's objects and pods. */}}
+{{/* Labels of a service's (or Job's) objects and pods. */}}
 {{- define "burnrate.componentLabels" -}}
-{{ include "burnrate.labels" .root }}
-app.kubernetes.io/component: {{ .name }}
-app.kubernetes.io/part-of: burnrate
+{{- $own := printf "%s\napp.kubernetes.io/component: %s\napp.kubernetes.io/part-of: %s" (include "burnrate.ownLabels" .root) .name (include "burnrate.name" .root) -}}
+{{ $own }}
+{{- with include "burnrate.moreLabels" (dict "have" ($own | fromYaml) "labels" .root.Values.commonLabels) }}
+{{ . }}
+{{- end }}
+{{- end -}}
+
+{{/* A pod's labels: its component's, then podLabels (global and its own, from burnrate.podSettings). */}}
+{{- define "burnrate.podLabels" -}}
+{{- $labels := include "burnrate.componentLabels" . -}}
+{{ $labels }}
+{{- with include "burnrate.moreLabels" (dict "have" ($labels | fromYaml) "labels" .pod.podLabels) }}
+{{ . }}
+{{- end }}
+{{- end -}}
+
+{{/* The .labels whose keys .have lacks, as YAML. */}}
+{{- define "burnrate.moreLabels" -}}
+{{- $more := dict -}}
+{{- range $k, $v := .labels }}{{ if not (hasKey $.have $k) }}{{ $_ := set $more $k $v }}{{ end }}{{ end -}}
+{{- with $more }}{{ toYaml . }}{{ end -}}
 {{- end -}}
 
 {{- define "burnrate.selector" -}}
-app.kubernetes.io/name: burnrate
+app.kubernetes.io/name: {{ include "burnrate.name" .root }}
 app.kubernetes.io/instance: {{ .root.Release.Name }}
 app.kubernetes.io/component: {{ .name }}
 {{- end -}}
@@ -31,30 +68,88 @@ app.kubernetes.io/component: {{ .name }}
 {{- if .Values.serviceAccount.create -}}{{ .Values.serviceAccount.name | default (include "burnrate.fullname" .) }}{{- else -}}{{ .Values.serviceAccount.name | default "default" }}{{- end -}}
 {{- end -}}
 
-{{/* Environment every container gets besides the ConfigMap: secrets by reference (never values), the pod name. */}}
-{{- define "burnrate.secretEnv" -}}
+{{/* "true" when a Prometheus Operator object is to be rendered: .value is auto (when the cluster serves
+monitoring.coreos.com/v1), true or false. */}}
+{{- define "burnrate.withOperator" -}}
+{{- if eq (toString .value) "auto" -}}
+{{- if .root.Capabilities.APIVersions.Has "monitoring.coreos.com/v1" }}true{{ end -}}
+{{- else if .value }}true{{ end -}}
+{{- end -}}
+
+{{/* How a service is autoscaled: "keda" (a ScaledObject on its consumer group's lag), "hpa" (on CPU) or "" (not). KEDA
+scales consumers only, when autoscaling.mode is keda, or auto and the cluster serves keda.sh/v1alpha1. */}}
+{{- define "burnrate.autoscaler" -}}
+{{- if .svc.autoscaling.enabled -}}
+{{- $mode := .root.Values.autoscaling.mode -}}
+{{- if and .svc.consumerGroup (or (eq $mode "keda") (and (eq $mode "auto") (.root.Capabilities.APIVersions.Has "keda.sh/v1alpha1"))) -}}
+keda
+{{- else -}}
+hpa
+{{- end -}}
+{{- end -}}
+{{- end -}}
+
+{{/* A consumer's group (CONSUMER_GROUP), suffixed with kafka.topicNamespace when one is set. */}}
+{{- define "burnrate.consumerGroup" -}}
+{{ .svc.consumerGroup }}{{ with .root.Values.kafka.topicNamespace }}-{{ . }}{{ end }}
+{{- end -}}
+
+{{/* The Kafka brokers' CA as {name, key}: kafka.tls.caSecret is a Secret's name (key ca.crt) or {name, key}. */}}
+{{- define "burnrate.kafkaCa" -}}
+{{- $ca := .Values.kafka.tls.caSecret | default "" -}}
+{{- if kindIs "string" $ca -}}
+{{ toYaml (dict "name" $ca "key" "ca.crt") }}
+{{- else -}}
+{{ toYaml (dict "name" ($ca.name | default "") "key" ($ca.key | default "ca.crt")) }}
+{{- end -}}
+{{- end -}}
+
+{{/* Environment every container gets besides the ConfigMap: secrets by reference (never values), the files mounted
+from Secrets (burnrate.volumes), the pod name. */}}
+{{- define "burnrate.env" -}}
+{{- $v := .Values -}}
+{{- $kafkaCa := include "burnrate.kafkaCa" . | fromYaml -}}
 - name: INSTANCE_ID
   valueFrom:
     fieldRef: { fieldPath: metadata.name }
 - name: DATABASE_URL
   valueFrom:
-    secretKeyRef: { name: {{ .Values.database.existingSecret | quote }}, key: {{ .Values.database.secretKey | quote }} }
-{{- if .Values.kafka.sasl.passwordSecret.name }}
+    secretKeyRef: { name: {{ $v.database.existingSecret | quote }}, key: {{ $v.database.secretKey | quote }} }
+{{- if and (ne $v.kafka.sasl.mechanism "oauthbearer") $v.kafka.sasl.passwordSecret.name }}
 - name: KAFKA_SASL_PASSWORD
   valueFrom:
-    secretKeyRef: { name: {{ .Values.kafka.sasl.passwordSecret.name | quote }}, key: {{ .Values.kafka.sasl.passwordSecret.key | quote }} }
+    secretKeyRef: { name: {{ $v.kafka.sasl.passwordSecret.name | quote }}, key: {{ $v.kafka.sasl.passwordSecret.key | quote }} }
 {{- end }}
-{{- if .Values.schemaRegistry.passwordSecret.name }}
+{{- if eq $v.kafka.sasl.mechanism "oauthbearer" }}
+- name: KAFKA_OAUTH_CLIENT_SECRET
+  valueFrom:
+    secretKeyRef: { name: {{ $v.kafka.sasl.oauth.clientSecret.name | quote }}, key: {{ $v.kafka.sasl.oauth.clientSecret.key | quote }} }
+{{- end }}
+{{- if $v.schemaRegistry.passwordSecret.name }}
 - name: SCHEMA_REGISTRY_PASSWORD
   valueFrom:
-    secretKeyRef: { name: {{ .Values.schemaRegistry.passwordSecret.name | quote }}, key: {{ .Values.schemaRegistry.passwordSecret.key | quote }} }
+    secretKeyRef: { name: {{ $v.schemaRegistry.passwordSecret.name | quote }}, key: {{ $v.schemaRegistry.passwordSecret.key | quote }} }
 {{- end }}
-{{- if .Values.kafka.tls.caSecret }}
+{{- if $kafkaCa.name }}
+- name: KAFKA_SSL_CA_FILE
+  value: /etc/burnrate/kafka-ca/ca.crt
+# Kafka's CA is also trusted by every other TLS connection without a CA of its own (as when it was the only one).
 - name: NODE_EXTRA_CA_CERTS
   value: /etc/burnrate/kafka-ca/ca.crt
 {{- end }}
-{{- with .Values.extraEnv }}
-{{ toYaml . }}
+{{- if $v.kafka.tls.clientCertSecret.name }}
+- name: KAFKA_SSL_CERT_FILE
+  value: /etc/burnrate/kafka-client/tls.crt
+- name: KAFKA_SSL_KEY_FILE
+  value: /etc/burnrate/kafka-client/tls.key
+{{- end }}
+{{- if $v.schemaRegistry.caSecret.name }}
+- name: SCHEMA_REGISTRY_CA_FILE
+  value: /etc/burnrate/schema-registry-ca/ca.crt
+{{- end }}
+{{- if $v.database.caSecret.name }}
+- name: DATABASE_CA_FILE
+  value: /etc/burnrate/database-ca/ca.crt
 {{- end }}
 {{- end -}}
 
@@ -90,9 +185,18 @@ KAFKA_STALL_LIVENESS_S: {{ .Values.kafka.stallLivenessSeconds | int64 | quote }}
 {{- if .Values.kafka.topicNamespace }}
 BURNRATE_TOPIC_NAMESPACE: {{ .Values.kafka.topicNamespace | quote }}
 {{- end }}
-{{- if .Values.kafka.sasl.mechanism }}
-KAFKA_SASL_MECHANISM: {{ .Values.kafka.sasl.mechanism | quote }}
-KAFKA_SASL_USERNAME: {{ .Values.kafka.sasl.username | quote }}
+{{- with .Values.kafka.sasl }}
+{{- if eq .mechanism "oauthbearer" }}
+KAFKA_SASL_MECHANISM: oauthbearer
+KAFKA_OAUTH_TOKEN_URL: {{ .oauth.tokenUrl | quote }}
+KAFKA_OAUTH_CLIENT_ID: {{ .oauth.clientId | quote }}
+{{- if .oauth.scope }}
+KAFKA_OAUTH_SCOPE: {{ .oauth.scope | quote }}
+{{- end }}
+{{- else if .mechanism }}
+KAFKA_SASL_MECHANISM: {{ .mechanism | quote }}
+KAFKA_SASL_USERNAME: {{ .username | quote }}
+{{- end }}
 {{- end }}
 SCHEMA_REGISTRY_URL: {{ .Values.schemaRegistry.url | quote }}
 {{- if .Values.schemaRegistry.username }}
@@ -125,41 +229,211 @@ FX_RATES: {{ .Values.fxRates | quote }}
 {{- end }}
 {{- end -}}
 
-{{/* Volumes every pod mounts: a writable /tmp on a read-only root, and the optional Kafka CA. */}}
+{{/* Volumes every pod mounts: a writable /tmp on a read-only root, and the CAs and client certificate named in the
+values (burnrate.env says where each file is). */}}
 {{- define "burnrate.volumes" -}}
+{{- $v := .Values -}}
+{{- $kafkaCa := include "burnrate.kafkaCa" . | fromYaml -}}
 - name: tmp
   emptyDir: { sizeLimit: 256Mi }
-{{- if .Values.kafka.tls.caSecret }}
+{{- if $kafkaCa.name }}
 - name: kafka-ca
-  secret: { secretName: {{ .Values.kafka.tls.caSecret | quote }} }
+  secret:
+    secretName: {{ $kafkaCa.name | quote }}
+    items: [{ key: {{ $kafkaCa.key | quote }}, path: ca.crt }]
+{{- end }}
+{{- with $v.kafka.tls.clientCertSecret }}
+{{- if .name }}
+- name: kafka-client
+  secret:
+    secretName: {{ .name | quote }}
+    items: [{ key: {{ .certKey | quote }}, path: tls.crt }, { key: {{ .keyKey | quote }}, path: tls.key }]
+{{- end }}
+{{- end }}
+{{- with $v.schemaRegistry.caSecret }}
+{{- if .name }}
+- name: schema-registry-ca
+  secret:
+    secretName: {{ .name | quote }}
+    items: [{ key: {{ .key | quote }}, path: ca.crt }]
+{{- end }}
+{{- end }}
+{{- with $v.database.caSecret }}
+{{- if .name }}
+- name: database-ca
+  secret:
+    secretName: {{ .name | quote }}
+    items: [{ key: {{ .key | quote }}, path: ca.crt }]
+{{- end }}
 {{- end }}
 {{- end -}}
 
 {{- define "burnrate.volumeMounts" -}}
+{{- $v := .Values -}}
 - name: tmp
   mountPath: /tmp
-{{- if .Values.kafka.tls.caSecret }}
+{{- if (include "burnrate.kafkaCa" . | fromYaml).name }}
 - name: kafka-ca
   mountPath: /etc/burnrate/kafka-ca
   readOnly: true
+{{- end }}
+{{- if $v.kafka.tls.clientCertSecret.name }}
+- name: kafka-client
+  mountPath: /etc/burnrate/kafka-client
+  readOnly: true
+{{- end }}
+{{- if $v.schemaRegistry.caSecret.name }}
+- name: schema-registry-ca
+  mountPath: /etc/burnrate/schema-registry-ca
+  readOnly: true
+{{- end }}
+{{- if $v.database.caSecret.name }}
+- name: database-ca
+  mountPath: /etc/burnrate/database-ca
+  readOnly: true
+{{- end }}
+{{- end -}}
+
+{{/* A pod's settings (as YAML, for fromYaml): the chart-wide ones (.root.Values) and the workload's own (.own: a service,
+migrations or rateCardRefresh). Maps (nodeSelector, podAnnotations, podLabels) merge, the workload's keys winning;
+tolerations, affinity, topologySpreadConstraints and priorityClassName are the workload's when it gives them (even
+empty), else the chart-wide ones; environment, volumes and mounts add the workload's after the chart-wide ones. A
+topology spread constraint without a labelSelector gets the workload's own pods' (.selector). */}}
+{{- define "burnrate.podSettings" -}}
+{{- $v := .root.Values -}}
+{{- $own := .own -}}
+{{- $pick := dict -}}
+{{- range $k := list "tolerations" "affinity" "topologySpreadConstraints" "priorityClassName" -}}
+{{- $_ := set $pick $k (ternary (get $own $k) (get $v $k) (hasKey $own $k)) -}}
+{{- end -}}
+{{- $spread := list -}}
+{{- range $pick.topologySpreadConstraints -}}
+{{- $c := deepCopy . -}}
+{{- if not $c.labelSelector }}{{ $_ := set $c "labelSelector" (dict "matchLabels" $.selector) }}{{ end -}}
+{{- $spread = append $spread $c -}}
+{{- end -}}
+nodeSelector: {{ merge (deepCopy ($own.nodeSelector | default dict)) ($v.nodeSelector | default dict) | toJson }}
+podAnnotations: {{ merge (deepCopy ($own.podAnnotations | default dict)) ($v.podAnnotations | default dict) | toJson }}
+podLabels: {{ merge (deepCopy ($own.podLabels | default dict)) ($v.podLabels | default dict) | toJson }}
+tolerations: {{ $pick.tolerations | default list | toJson }}
+affinity: {{ $pick.affinity | default dict | toJson }}
+topologySpreadConstraints: {{ $spread | toJson }}
+priorityClassName: {{ $pick.priorityClassName | default "" | toJson }}
+env: {{ concat ($v.extraEnv | default list) ($own.env | default list) | toJson }}
+volumes: {{ concat ($v.extraVolumes | default list) ($own.extraVolumes | default list) | toJson }}
+volumeMounts: {{ concat ($v.extraVolumeMounts | default list) ($own.extraVolumeMounts | default list) | toJson }}
+{{- end -}}
+
+{{/* A service's affinity when none is given: its replicas prefer different nodes. */}}
+{{- define "burnrate.spreadOverNodes" -}}
+podAntiAffinity:
+  preferredDuringSchedulingIgnoredDuringExecution:
+    - weight: 100
+      podAffinityTerm:
+        topologyKey: kubernetes.io/hostname
+        labelSelector:
+          matchLabels:
+            {{- include "burnrate.selector" . | nindent 12 }}
+{{- end -}}
+
+{{/* The scheduling part of a pod spec, from burnrate.podSettings (.pod); .defaultAffinity when it gives no affinity. */}}
+{{- define "burnrate.scheduling" -}}
+{{- with .pod.priorityClassName }}
+priorityClassName: {{ . }}
+{{- end }}
+{{- with .pod.nodeSelector }}
+nodeSelector:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .pod.tolerations }}
+tolerations:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with .pod.topologySpreadConstraints }}
+topologySpreadConstraints:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with (.pod.affinity | default .defaultAffinity) }}
+affinity:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- end -}}
+
+{{/* The spec of the TriggerAuthentication KEDA's Kafka scaler needs to reach the brokers as the services do, or nothing:
+the CA and client certificate, and the SASL password or OAuth client secret, from their Secrets; the SASL user, or the
+OAuth client, token URL and scope, from the chart's ConfigMap. */}}
+{{- define "burnrate.kedaAuth" -}}
+{{- $v := .Values -}}
+{{- $sasl := $v.kafka.sasl -}}
+{{- $kafkaCa := include "burnrate.kafkaCa" . | fromYaml -}}
+{{- $config := printf "%s-config" (include "burnrate.fullname" .) -}}
+{{- $secretRefs := list -}}
+{{- $configRefs := list -}}
+{{- if $kafkaCa.name -}}
+{{- $secretRefs = append $secretRefs (dict "parameter" "ca" "name" $kafkaCa.name "key" $kafkaCa.key) -}}
+{{- end -}}
+{{- with $v.kafka.tls.clientCertSecret -}}
+{{- if .name -}}
+{{- $secretRefs = append $secretRefs (dict "parameter" "cert" "name" .name "key" .certKey) -}}
+{{- $secretRefs = append $secretRefs (dict "parameter" "key" "name" .name "key" .keyKey) -}}
+{{- end -}}
+{{- end -}}
+{{- if eq $sasl.mechanism "oauthbearer" -}}
+{{- $secretRefs = append $secretRefs (dict "parameter" "password" "name" $sasl.oauth.clientSecret.name "key" $sasl.oauth.clientSecret.key) -}}
+{{- $configRefs = append $configRefs (dict "parameter" "username" "name" $config "key" "KAFKA_OAUTH_CLIENT_ID") -}}
+{{- $configRefs = append $configRefs (dict "parameter" "oauthTokenEndpointUri" "name" $config "key" "KAFKA_OAUTH_TOKEN_URL") -}}
+{{- if $sasl.oauth.scope -}}
+{{- $configRefs = append $configRefs (dict "parameter" "scopes" "name" $config "key" "KAFKA_OAUTH_SCOPE") -}}
+{{- end -}}
+{{- else if $sasl.mechanism -}}
+{{- $secretRefs = append $secretRefs (dict "parameter" "password" "name" $sasl.passwordSecret.name "key" $sasl.passwordSecret.key) -}}
+{{- $configRefs = append $configRefs (dict "parameter" "username" "name" $config "key" "KAFKA_SASL_USERNAME") -}}
+{{- end -}}
+{{- with $secretRefs }}
+secretTargetRef:
+  {{- toYaml . | nindent 2 }}
+{{- end }}
+{{- with $configRefs }}
+configMapTargetRef:
+  {{- toYaml . | nindent 2 }}
 {{- end }}
 {{- end -}}
 
 {{/* What values.schema.json cannot say: settings that only work together. */}}
 {{- define "burnrate.validate" -}}
-{{- if and .Values.kafka.sasl.mechanism (or (not .Values.kafka.sasl.username) (not .Values.kafka.sasl.passwordSecret.name)) }}
-{{- fail "kafka.sasl.mechanism needs kafka.sasl.username and kafka.sasl.passwordSecret.name (an existing Secret)" }}
+{{- $v := .Values -}}
+{{- $sasl := $v.kafka.sasl -}}
+{{- $oauth := $sasl.oauth -}}
+{{- if and $sasl.mechanism (ne $sasl.mechanism "oauthbearer") (or (not $sasl.username) (not $sasl.passwordSecret.name)) }}
+{{- fail (printf "kafka.sasl.mechanism %s needs kafka.sasl.username and kafka.sasl.passwordSecret.name (an existing Secret)" $sasl.mechanism) }}
 {{- end }}
-{{- if and .Values.schemaRegistry.username (not .Values.schemaRegistry.passwordSecret.name) }}
-{{- fail "schemaRegistry.username needs schemaRegistry.passwordSecret.name (an existing Secret)" }}
+{{- if and (eq $sasl.mechanism "oauthbearer") (or (not $oauth.tokenUrl) (not $oauth.clientId) (not $oauth.clientSecret.name)) }}
+{{- fail "kafka.sasl.mechanism oauthbearer needs kafka.sasl.oauth.tokenUrl, clientId and clientSecret.name (an existing Secret)" }}
 {{- end }}
-{{- if and .Values.kafka.tls.caSecret (not .Values.kafka.tls.enabled) }}
+{{- if and (ne $sasl.mechanism "oauthbearer") (or $oauth.tokenUrl $oauth.clientId $oauth.clientSecret.name $oauth.scope) }}
+{{- fail "kafka.sasl.oauth is set but kafka.sasl.mechanism is not oauthbearer" }}
+{{- end }}
+{{- if and (has $sasl.mechanism (list "plain" "oauthbearer")) (not $v.kafka.tls.enabled) }}
+{{- fail (printf "kafka.sasl.mechanism %s sends its credential in clear: enable kafka.tls" $sasl.mechanism) }}
+{{- end }}
+{{- if and (include "burnrate.kafkaCa" . | fromYaml).name (not $v.kafka.tls.enabled) }}
 {{- fail "kafka.tls.caSecret is set but kafka.tls.enabled is false" }}
 {{- end }}
-{{- if eq .Values.secrets.previousKeysKey .Values.secrets.key }}
+{{- if and $v.kafka.tls.clientCertSecret.name (not $v.kafka.tls.enabled) }}
+{{- fail "kafka.tls.clientCertSecret is set but kafka.tls.enabled is false" }}
+{{- end }}
+{{- if and $v.schemaRegistry.caSecret.name (not (hasPrefix "https://" $v.schemaRegistry.url)) }}
+{{- fail "schemaRegistry.caSecret is set but schemaRegistry.url is not https://" }}
+{{- end }}
+{{- if and $v.schemaRegistry.username (not $v.schemaRegistry.passwordSecret.name) }}
+{{- fail "schemaRegistry.username needs schemaRegistry.passwordSecret.name (an existing Secret)" }}
+{{- end }}
+{{- if eq $v.secrets.previousKeysKey $v.secrets.key }}
 {{- fail "secrets.previousKeysKey must differ from secrets.key (the current key)" }}
 {{- end }}
-{{- if and (eq .Values.kafka.sasl.mechanism "plain") (not .Values.kafka.tls.enabled) }}
-{{- fail "kafka.sasl.mechanism plain sends the password in clear: enable kafka.tls" }}
+{{- with $v.networkPolicy }}
+{{- if and .enabled .publicFrom (not .metricsFrom) (not .monitoringNamespace) }}
+{{- fail "networkPolicy.publicFrom restricts who reaches ingestion and the api, but their metrics share the port and are admitted from every namespace: name Prometheus in networkPolicy.metricsFrom or networkPolicy.monitoringNamespace" }}
+{{- end }}
 {{- end }}
 {{- end -}}
