@@ -1,3 +1,5 @@
+import { readFileSync } from 'node:fs';
+
 /**
  * Typed configuration, read and validated once at start-up. Every bad variable is collected so the
  * operator sees one message naming all of them, not one per restart.
@@ -6,7 +8,8 @@ export type Env = Record<string, string | undefined>;
 
 export interface Field<T> {
   readonly describe: string;
-  parse(raw: string | undefined, name: string): T;
+  /** `env` is the whole environment, for the few variables whose meaning depends on another. */
+  parse(raw: string | undefined, name: string, env?: Env): T;
 }
 
 export class ConfigError extends Error {
@@ -121,6 +124,63 @@ export const url = (fallback?: string): Field<string> => ({
   },
 });
 
+/** A PEM file named by a variable, read once at start-up. Messages name its path, never its contents. */
+export interface PemFile {
+  readonly path: string;
+  readonly pem: string;
+}
+
+/**
+ * The path of a PEM file (optional), read at start-up. `pairedWith`: a variable that must be set with this one (a
+ * client certificate and its key). `httpsUrl`: a variable holding the URL this CA is for, which must be https.
+ */
+export const pemFile = (
+  rules: { pairedWith?: string; httpsUrl?: string } = {},
+): Field<PemFile | undefined> => ({
+  describe: 'path of a PEM file (optional)',
+  parse: (raw, name, env = {}) => {
+    if (raw === undefined || raw === '') return undefined;
+    const { pairedWith, httpsUrl } = rules;
+    if (pairedWith && !env[pairedWith])
+      throw new FieldError(`${name} is set without ${pairedWith}: set both or neither`);
+    if (httpsUrl && !/^https:/i.test(env[httpsUrl] ?? ''))
+      throw new FieldError(`${name} is set but ${httpsUrl} is not an https URL`);
+    let pem: string;
+    try {
+      pem = readFileSync(raw, 'utf8');
+    } catch (err) {
+      throw new FieldError(`${name}: cannot read ${raw} (${(err as NodeJS.ErrnoException).code ?? 'error'})`);
+    }
+    if (!pem.includes('-----BEGIN ')) throw new FieldError(`${name}: ${raw} is not a PEM file`);
+    return { path: raw, pem };
+  },
+});
+
+/** `field`, but required when the variable `other` is `value` (compared case-insensitively). */
+export const requiredWhen = <T>(field: Field<T>, other: string, value: string): Field<T> => ({
+  describe: `${field.describe}, required when ${other}=${value}`,
+  parse: (raw, name, env = {}) => {
+    if ((raw === undefined || raw === '') && env[other]?.toLowerCase() === value.toLowerCase())
+      throw new FieldError(`${name} is required when ${other}=${value}`);
+    return field.parse(raw, name, env);
+  },
+});
+
+export const SASL_MECHANISMS = ['plain', 'scram-sha-256', 'scram-sha-512', 'oauthbearer'] as const;
+export type SaslMechanism = (typeof SASL_MECHANISMS)[number];
+
+/** A SASL mechanism, in any case as kafkajs reads it, or undefined for none. */
+const saslMechanism = (): Field<SaslMechanism | undefined> => ({
+  describe: `${SASL_MECHANISMS.join('|')} (optional)`,
+  parse: (raw, name) => {
+    if (raw === undefined || raw === '') return undefined;
+    const mechanism = raw.toLowerCase();
+    if (!(SASL_MECHANISMS as readonly string[]).includes(mechanism))
+      throw new FieldError(`${name} must be one of ${SASL_MECHANISMS.join(', ')}, got "${raw}"`);
+    return mechanism as SaslMechanism;
+  },
+});
+
 export type Spec = Record<string, Field<unknown>>;
 export type ConfigOf<S extends Spec> = { readonly [K in keyof S]: S[K] extends Field<infer T> ? T : never };
 
@@ -130,7 +190,7 @@ export function parseConfig<S extends Spec>(spec: S, env: Env = process.env): Co
   const out: Record<string, unknown> = {};
   for (const [name, field] of Object.entries(spec)) {
     try {
-      out[name] = field.parse(env[name], name);
+      out[name] = field.parse(env[name], name, env);
     } catch (err) {
       problems.push(err instanceof FieldError ? err.message : `${name}: ${String(err)}`);
     }
@@ -166,9 +226,21 @@ export const commonSpec = {
   KAFKA_BROKERS: list(['127.0.0.1:9092']),
   KAFKA_CLIENT_ID: str('burnrate'),
   KAFKA_SSL: bool(false),
-  KAFKA_SASL_MECHANISM: optionalStr(),
+  /**
+   * TLS to the brokers with these PEM files (any of them turns TLS on): the CA the brokers' certificates are checked
+   * against, instead of the default ones; a client certificate and its key for mutual TLS (Strimzi `type: tls` users).
+   */
+  KAFKA_SSL_CA_FILE: pemFile(),
+  KAFKA_SSL_CERT_FILE: pemFile({ pairedWith: 'KAFKA_SSL_KEY_FILE' }),
+  KAFKA_SSL_KEY_FILE: pemFile({ pairedWith: 'KAFKA_SSL_CERT_FILE' }),
+  KAFKA_SASL_MECHANISM: saslMechanism(),
   KAFKA_SASL_USERNAME: optionalStr(),
   KAFKA_SASL_PASSWORD: optionalStr(),
+  /** OAUTHBEARER: tokens of the OAuth 2.0 client-credentials grant, the client authenticated by HTTP Basic. */
+  KAFKA_OAUTH_TOKEN_URL: requiredWhen(optionalUrl(), 'KAFKA_SASL_MECHANISM', 'oauthbearer'),
+  KAFKA_OAUTH_CLIENT_ID: requiredWhen(optionalStr(), 'KAFKA_SASL_MECHANISM', 'oauthbearer'),
+  KAFKA_OAUTH_CLIENT_SECRET: requiredWhen(optionalStr(), 'KAFKA_SASL_MECHANISM', 'oauthbearer'),
+  KAFKA_OAUTH_SCOPE: optionalStr(),
   KAFKA_TOPIC_PARTITIONS: int(6, { min: 1 }),
   KAFKA_REPLICATION_FACTOR: int(1, { min: 1 }),
   /** How long a crashed consumer keeps its partitions before the group moves them. */
@@ -192,9 +264,16 @@ export const commonSpec = {
   SCHEMA_REGISTRY_URL: url('http://127.0.0.1:8085/apis/ccompat/v7'),
   SCHEMA_REGISTRY_USERNAME: optionalStr(),
   SCHEMA_REGISTRY_PASSWORD: optionalStr(),
+  /** The CA the registry's certificate is checked against, instead of the default ones (an https URL). */
+  SCHEMA_REGISTRY_CA_FILE: pemFile({ httpsUrl: 'SCHEMA_REGISTRY_URL' }),
   /** PostgreSQL cancels a statement of this service after this many seconds (0: never), freeing its backend. */
   DB_STATEMENT_TIMEOUT_S: int(30, { min: 0, max: 3600 }),
   DATABASE_URL: url('postgres://postgres:postgres@127.0.0.1:5432/burnrate'),
+  /**
+   * The CA PostgreSQL's certificate is checked against, instead of the default ones: given to pg as DATABASE_URL's
+   * `sslrootcert`, so TLS is on unless DATABASE_URL says `sslmode=disable`.
+   */
+  DATABASE_CA_FILE: pemFile(),
   SHUTDOWN_TIMEOUT_MS: int(15000, { min: 0 }),
 } satisfies Spec;
 

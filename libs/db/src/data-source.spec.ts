@@ -1,4 +1,15 @@
-import { timescaleDecision } from './data-source';
+import { createDataSource, timescaleDecision } from './data-source';
+
+describe(createDataSource.name, () => {
+  it("hands pg DATABASE_CA_FILE as the URL's sslrootcert", () => {
+    const url = 'postgres://u:p@db:5432/burnrate?sslmode=require';
+    expect(createDataSource(url).options).toMatchObject({ url });
+    const sut = createDataSource(url, '/etc/burnrate/db-ca/ca.crt');
+    expect(sut.options).toMatchObject({
+      url: 'postgres://u:p@db:5432/burnrate?sslmode=require&sslrootcert=%2Fetc%2Fburnrate%2Fdb-ca%2Fca.crt',
+    });
+  });
+});
 
 describe('timescaleDecision', () => {
   const probe = { installed: false, available: false, preload: '' };

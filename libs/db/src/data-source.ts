@@ -1,14 +1,15 @@
 import { join } from 'node:path';
 import { DataSource } from 'typeorm';
+import { withCaFile } from './pool';
 
 /**
  * The typeorm DataSource, used for migrations. Queries on the hot paths use the pg Pool directly (multi-row
  * statements); typeorm owns the schema's history. Migration files: libs/db/src/migrations/<unix-ms>-<name>.migration.ts.
  */
-export function createDataSource(databaseUrl: string): DataSource {
+export function createDataSource(databaseUrl: string, caFile?: string): DataSource {
   return new DataSource({
     type: 'postgres',
-    url: databaseUrl,
+    url: withCaFile(databaseUrl, caFile),
     migrations: [join(__dirname, 'migrations', '*.migration.{ts,js}')],
     migrationsTableName: 'burnrate_migrations',
     migrationsTransactionMode: 'each',
@@ -16,9 +17,12 @@ export function createDataSource(databaseUrl: string): DataSource {
   });
 }
 
-/** Applies every pending migration; returns the names applied. Safe to run from several replicas (advisory lock). */
-export async function runMigrations(databaseUrl: string): Promise<string[]> {
-  const ds = createDataSource(databaseUrl);
+/**
+ * Applies every pending migration; returns the names applied. Safe to run from several replicas (advisory lock).
+ * `caFile`: DATABASE_CA_FILE's path.
+ */
+export async function runMigrations(databaseUrl: string, caFile?: string): Promise<string[]> {
+  const ds = createDataSource(databaseUrl, caFile);
   await ds.initialize();
   try {
     await ds.query('select pg_advisory_lock(727274)');

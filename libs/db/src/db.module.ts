@@ -24,6 +24,7 @@ class PoolLifecycle implements OnApplicationShutdown {
       useFactory: (config: CommonConfig, health: Health) => {
         const pool = createPool(config.DATABASE_URL, {
           statementTimeoutMs: config.DB_STATEMENT_TIMEOUT_S * 1000,
+          caFile: config.DATABASE_CA_FILE?.path,
         });
         health.register('database', async () => {
           await pool.query('select 1');

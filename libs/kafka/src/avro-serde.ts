@@ -1,3 +1,4 @@
+import { Agent } from 'node:https';
 import { SchemaRegistry } from '@kafkajs/confluent-schema-registry';
 import * as avro from 'avsc';
 import { loadSchemas, type NamedSchema, type TopicSpec } from '@libs/contracts';
@@ -5,8 +6,14 @@ import type { CommonConfig } from '@libs/config';
 
 export type RegistrySettings = Pick<
   CommonConfig,
-  'SCHEMA_REGISTRY_URL' | 'SCHEMA_REGISTRY_USERNAME' | 'SCHEMA_REGISTRY_PASSWORD'
+  'SCHEMA_REGISTRY_URL' | 'SCHEMA_REGISTRY_USERNAME' | 'SCHEMA_REGISTRY_PASSWORD' | 'SCHEMA_REGISTRY_CA_FILE'
 >;
+
+/** With SCHEMA_REGISTRY_CA_FILE, the agent whose connections check the registry's certificate against that CA alone. */
+export function registryAgent(settings: RegistrySettings): Agent | undefined {
+  const ca = settings.SCHEMA_REGISTRY_CA_FILE;
+  return ca ? new Agent({ ca: ca.pem, keepAlive: true }) : undefined;
+}
 
 const MAGIC = 0;
 
@@ -47,6 +54,7 @@ export class AvroSerde {
         ? { username: settings.SCHEMA_REGISTRY_USERNAME, password: settings.SCHEMA_REGISTRY_PASSWORD ?? '' }
         : undefined,
       retry: { retries: 5, initialRetryTimeInSecs: 0.2 },
+      agent: registryAgent(settings),
     });
   }
 

@@ -2,6 +2,7 @@
 import './kafkajs-grouping';
 
 export * from './kafka-client';
+export * from './oauth-token.provider';
 export * from './avro-serde';
 export * from './batch-producer';
 export * from './batch-consumer';

@@ -6,6 +6,7 @@ import { Health, JsonLogger, Metrics, withTimeout } from '@libs/observability';
 import { AvroSerde } from './avro-serde';
 import { BatchConsumer, type BatchConsumerOptions } from './batch-consumer';
 import { BatchProducer } from './batch-producer';
+import { requestText } from './http-request';
 import { createKafka } from './kafka-client';
 import { provisionTopics } from './topics';
 
@@ -49,10 +50,11 @@ export class KafkaService implements OnModuleInit, BeforeApplicationShutdown {
     });
     health.register('schema-registry', async () => {
       if (!this.serdeInstance) throw new Error('schemas not registered yet');
-      const res = await fetch(`${config.SCHEMA_REGISTRY_URL}/subjects`, {
-        signal: AbortSignal.timeout(2000),
+      const res = await requestText(`${config.SCHEMA_REGISTRY_URL}/subjects`, {
+        ca: config.SCHEMA_REGISTRY_CA_FILE?.pem,
+        timeoutMs: 2000,
       });
-      if (!res.ok) throw new Error(`registry answered ${res.status}`);
+      if (res.status < 200 || res.status > 299) throw new Error(`registry answered ${res.status}`);
     });
   }
 

@@ -6,7 +6,7 @@ import {
   type Destination,
   type RetrySchedule,
 } from '@libs/alerting';
-import { commonSpec, int, optionalStr, optionalUrl, str, url, type Field } from '@libs/config';
+import { commonSpec, int, optionalStr, optionalUrl, pemFile, str, url, type Field } from '@libs/config';
 
 /** Entries checked at start-up: a bad one stops the process with the others' problems. */
 const allowList = (): Field<readonly string[]> => ({
@@ -35,6 +35,8 @@ export const alertRouterSpec = {
   ROUTES_FILE: optionalStr(),
   /** smtp://user:password@host:587 or smtps://…; the password never reaches a log. */
   SMTP_URL: optionalStr(),
+  /** The CA the SMTP server's certificate (smtps:// or STARTTLS) is checked against, instead of the default ones. */
+  SMTP_CA_FILE: pemFile(),
   SMTP_FROM: str('burnrate <alerts@burnrate.local>'),
   POLL_MS: int(500, { min: 50 }),
   /**

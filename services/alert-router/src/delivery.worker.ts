@@ -29,6 +29,7 @@ import { PG_POOL } from '@libs/db';
 import { KafkaService } from '@libs/kafka';
 import { JsonLogger, Metrics } from '@libs/observability';
 import { alertRouterSpec } from './alert-router.config';
+import { smtpTransportOptions } from './smtp-transport';
 
 /** Minimum spacing per destination: Slack about one message a second, PagerDuty 120 a minute per key. */
 const SPACING_MS: Record<Destination['type'], number> = {
@@ -112,7 +113,9 @@ export class DeliveryWorker implements OnApplicationBootstrap, OnApplicationShut
       onError: (err) => this.log.error('delivery failed unexpectedly', { err: (err as Error).message }),
       onLaneDone: () => this.wake(),
     });
-    this.mailer = config.SMTP_URL ? nodemailer.createTransport(config.SMTP_URL) : null;
+    this.mailer = config.SMTP_URL
+      ? nodemailer.createTransport(smtpTransportOptions(config.SMTP_URL, config.SMTP_CA_FILE))
+      : null;
     this.routes = new RouteRepository(pool, config.ROUTES_FILE);
     this.schedules = {
       pagerduty: config.RETRY_PAGERDUTY,
