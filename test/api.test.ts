@@ -464,6 +464,130 @@ describe('api service (own process, real PostgreSQL)', () => {
     });
   });
 
+  describe('per-agent settings', () => {
+    const agent = 'research-agent';
+    const agentPath = () => `/v1/teams/${teamA}/agents/${agent}/settings`;
+    /** The team's settings as GET shows them, without budgets: what an agent without overrides has in force. */
+    const teamInForce = async () => {
+      const { budgets: _budgets, ...inForce } = (await get(`/v1/teams/${teamA}/settings`, keyA)).body;
+      return inForce as { baseline_days: number; rules: Record<string, Record<string, unknown>> };
+    };
+
+    it('shows the team’s settings in force for an agent that sets nothing', async () => {
+      const team = await teamInForce();
+      const none = await get(agentPath(), keyA);
+      expect(none.status).toBe(200);
+      expect(none.body).toEqual({ team: teamA, agent_id: agent, overrides: {}, effective: team });
+    });
+
+    it('stores an agent’s overrides over its team’s, resets one with null, and DELETE gives it its team’s again', async () => {
+      const team = await teamInForce();
+      const put = await send('PUT', agentPath(), keyA, {
+        zscore_threshold: 4,
+        rules: { cost_per_run_jump: { ratio: 5 }, unpriced_model: { enabled: false } },
+      });
+      expect(put.status).toBe(200);
+      expect(put.body).toEqual({
+        team: teamA,
+        agent_id: agent,
+        overrides: {
+          zscore_threshold: 4,
+          rules: { cost_per_run_jump: { ratio: 5 }, unpriced_model: { enabled: false } },
+        },
+        effective: {
+          ...team,
+          zscore_threshold: 4,
+          rules: {
+            ...team.rules,
+            cost_per_run_jump: { ...team.rules.cost_per_run_jump, ratio: 5 },
+            unpriced_model: { enabled: false },
+          },
+        },
+      });
+      expect(await get(agentPath(), keyA)).toEqual(put);
+      const listed = await get(`/v1/teams/${teamA}/agents/settings?limit=10`, keyA);
+      expect(listed.status).toBe(200);
+      expect(listed.body).toEqual([
+        {
+          team: teamA,
+          agent_id: agent,
+          overrides: put.body.overrides,
+          updated_at: expect.stringMatching(/^\d{4}-\d{2}-\d{2}T/),
+        },
+      ]);
+
+      const own = await send('PUT', agentPath(), keyA, { baseline_days: 3, min_history_days: 3 });
+      expect(own.body).toMatchObject({ effective: { baseline_days: 3, min_history_days: 3 } });
+      const conflict = await send('PUT', agentPath(), keyA, { min_history_days: 5 });
+      expect(conflict.status).toBe(400);
+      expect(conflict.body.error).toMatchObject({
+        details: [{ field: 'min_history_days', message: 'cannot exceed baseline_days (3)' }],
+      });
+
+      const reset = await send('PUT', agentPath(), keyA, {
+        zscore_threshold: null,
+        baseline_days: null,
+        min_history_days: null,
+        rules: { cost_per_run_jump: { ratio: null } },
+      });
+      expect(reset.status).toBe(200);
+      expect(reset.body).toEqual({
+        team: teamA,
+        agent_id: agent,
+        overrides: { rules: { unpriced_model: { enabled: false } } },
+        effective: { ...team, rules: { ...team.rules, unpriced_model: { enabled: false } } },
+      });
+
+      expect((await send('DELETE', agentPath(), keyA, {})).status).toBe(204);
+      expect((await get(agentPath(), keyA)).body).toEqual({
+        team: teamA,
+        agent_id: agent,
+        overrides: {},
+        effective: team,
+      });
+      expect((await get(`/v1/teams/${teamA}/agents/settings`, keyA)).body).toEqual([]);
+      expect((await send('DELETE', agentPath(), keyA, {})).status).toBe(404);
+    });
+
+    it('refuses bad fields, naming each, and a bad agent id or limit, and keeps what was stored', async () => {
+      expect((await send('PUT', agentPath(), keyA, { zscore_threshold: 3 })).status).toBe(200);
+      const bad = await send('PUT', agentPath(), keyA, {
+        zscore_threshold: 'high',
+        rules: { cost_per_run_jump: { ratio: 0.5 } },
+        timezone: 'UTC',
+      });
+      expect(bad.status).toBe(400);
+      expect((bad.body.error as { details: { field: string }[] }).details.map((d) => d.field)).toEqual([
+        'zscore_threshold',
+        'rules.cost_per_run_jump.ratio',
+        'timezone',
+      ]);
+      expect(bad.body.error).toMatchObject({
+        details: expect.arrayContaining([{ field: 'timezone', message: 'is not a known field' }]),
+      });
+      const padded = await get(`/v1/teams/${teamA}/agents/${encodeURIComponent(' padded')}/settings`, keyA);
+      expect(padded.status).toBe(400);
+      expect(padded.body.error).toMatchObject({ details: { parameter: 'agent_id' } });
+      const tooMany = await get(`/v1/teams/${teamA}/agents/settings?limit=1001`, keyA);
+      expect(tooMany.status).toBe(400);
+      expect(tooMany.body.error).toMatchObject({ details: { parameter: 'limit' } });
+      expect((await get(agentPath(), keyA)).body).toMatchObject({ overrides: { zscore_threshold: 3 } });
+      expect((await send('DELETE', agentPath(), admin, {})).status).toBe(204);
+    });
+
+    it('lets another team’s key neither read nor change an agent’s settings; an admin can', async () => {
+      expect((await send('PUT', agentPath(), keyA, { zscore_threshold: 3 })).status).toBe(200);
+      expect((await send('PUT', agentPath(), keyB, { zscore_threshold: 9 })).status).toBe(403);
+      expect((await get(agentPath(), keyB)).status).toBe(403);
+      expect((await get(`/v1/teams/${teamA}/agents/settings`, keyB)).status).toBe(403);
+      expect((await send('DELETE', agentPath(), keyB, {})).status).toBe(403);
+      const byAdmin = await get(agentPath(), admin);
+      expect(byAdmin.status).toBe(200);
+      expect(byAdmin.body).toMatchObject({ overrides: { zscore_threshold: 3 } });
+      expect((await send('DELETE', agentPath(), admin, {})).status).toBe(204);
+    });
+  });
+
   it('refuses a body over 64 KiB with 413 in the API error shape', async () => {
     const res = await sendRaw(
       'PUT',
@@ -491,6 +615,9 @@ describe('api service (own process, real PostgreSQL)', () => {
       doc.paths[path][method].requestBody?.content['application/json'].schema;
     expect(bodyOf('/v1/teams/{team}/settings', 'put')).toEqual({
       $ref: '#/components/schemas/TeamSettingsBody',
+    });
+    expect(bodyOf('/v1/teams/{team}/agents/{agent_id}/settings', 'put')).toEqual({
+      $ref: '#/components/schemas/AgentSettingsBody',
     });
     expect(bodyOf('/v1/api-keys', 'post')).toEqual({ $ref: '#/components/schemas/ApiKeyCreateBody' });
     expect(bodyOf('/v1/routes', 'post')).toEqual({ $ref: '#/components/schemas/RouteCreateBody' });

@@ -37,7 +37,15 @@ describe('migrations on a new database', () => {
         )
       ).rows.map((r) => r.t);
       expect(tables).toEqual(
-        expect.arrayContaining(['runs', 'spend_hourly', 'agent_stats', 'anomalies', 'api_keys', 'rate_card']),
+        expect.arrayContaining([
+          'runs',
+          'spend_hourly',
+          'agent_stats',
+          'anomalies',
+          'api_keys',
+          'rate_card',
+          'agent_settings',
+        ]),
       );
       const probe = (await c.query<TimescaleProbe>(TIMESCALE_PROBE_SQL)).rows[0];
       const decision = timescaleDecision({ ...probe, installed: false });

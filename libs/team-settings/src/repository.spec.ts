@@ -1,8 +1,10 @@
 import { DEFAULT_SETTINGS, canonicalTimeZone, mergeSettings } from './settings';
 import type { Pool } from 'pg';
 import { TEAM_RULES, rulesUpdateOf, rulesView } from './rules';
+import { agentSettingsFromRows } from './agent-settings';
 import {
   PgTeamSettingsRepository,
+  SettingsConflictError,
   mergeStoredRules,
   settingsFromRows,
   StaticTeamSettingsRepository,
@@ -313,5 +315,146 @@ describe('PgTeamSettingsRepository.save rules', () => {
       'rules.unattributed_spend.min_amount',
       'min_excess_nanos',
     ]);
+  });
+});
+
+describe('PgTeamSettingsRepository agent settings', () => {
+  /**
+   * A pool whose team has baseline_days 10 and min_history_days 7, and whose agent row, after the upsert, holds
+   * `stored`; records every statement with its parameters.
+   */
+  function fakePool(
+    stored: { baseline_days?: number; min_history_days?: number; detector_rules?: unknown } = {},
+  ) {
+    const queries: { sql: string; params: unknown[] }[] = [];
+    const query = async (sql: string, params: unknown[] = []) => {
+      queries.push({ sql, params });
+      if (sql.includes('information_schema')) return { rows: [{}], rowCount: 1 };
+      if (sql.includes('from team_settings'))
+        return { rows: [row({ baseline_days: 10, min_history_days: 7 })] };
+      if (sql.startsWith('insert into agent_settings'))
+        return {
+          rows: [
+            {
+              baseline_days: stored.baseline_days ?? params[3] ?? null,
+              min_history_days: stored.min_history_days ?? params[4] ?? null,
+              detector_rules: stored.detector_rules ?? {},
+            },
+          ],
+        };
+      return { rows: [], rowCount: 0 };
+    };
+    const client = { query, release: () => undefined };
+    return { queries, pool: { query, connect: async () => client } as unknown as Pool };
+  }
+  const statements = (queries: { sql: string }[]) =>
+    queries
+      .map((q) => q.sql.trim().split(/\s+/).slice(0, 2).join(' '))
+      .filter((s) => !s.startsWith('select'));
+
+  it('changes only the columns given: a value overrides, null removes the override, absent keeps it', async () => {
+    const { pool, queries } = fakePool();
+    await new PgTeamSettingsRepository(pool).saveAgent('support', 'research-agent', {
+      zscoreThreshold: 4,
+      baselineDays: null,
+    });
+    const upsert = queries.find((q) => q.sql.startsWith('insert into agent_settings'))!;
+    expect(upsert.params).toEqual(['support', 'research-agent', 4, null, null]);
+    expect(upsert.sql).toMatch(
+      /do update set zscore_threshold = excluded\.zscore_threshold, baseline_days = excluded\.baseline_days, updated_at = now\(\)/,
+    );
+    expect(upsert.sql).not.toContain('min_history_days = excluded');
+    expect(statements(queries)).toEqual(['begin', 'insert into', 'delete from', 'commit']);
+  });
+
+  it('merges the rules given into the agent’s stored rules, null removing one', async () => {
+    const { pool, queries } = fakePool({
+      detector_rules: { costPerRun: { ratio: 4, enabled: false }, runRate: { normMultiple: 20 } },
+    });
+    await new PgTeamSettingsRepository(pool).saveAgent('support', 'research-agent', {
+      rules: rulesUpdateOf({ cost_per_run_jump: { ratio: null }, spend_zscore: { min_excess: 0.5 } }),
+    });
+    const update = queries.find((q) => q.sql.startsWith('update agent_settings set detector_rules'))!;
+    expect(JSON.parse(update.params[2] as string)).toEqual({
+      costPerRun: { enabled: false },
+      runRate: { normMultiple: 20 },
+      zscore: { minExcessNanos: 0.5e9 },
+    });
+  });
+
+  it.each([
+    [{ minHistoryDays: 12 }, {}, 'min_history_days', 'cannot exceed baseline_days (10)'],
+    [{ baselineDays: 5 }, {}, 'baseline_days', 'cannot be less than min_history_days (7)'],
+    [
+      { minHistoryDays: null },
+      { baseline_days: 5 },
+      'min_history_days',
+      'would be the team’s (7), above this agent’s baseline_days (5)',
+    ],
+    [
+      { baselineDays: null },
+      { min_history_days: 12 },
+      'baseline_days',
+      'would be the team’s (10), below this agent’s min_history_days (12)',
+    ],
+  ] as const)(
+    'refuses %j over the team’s baseline 10 and history 7 (stored %j), naming %s, and rolls back',
+    async (update, stored, field, message) => {
+      const { pool, queries } = fakePool(stored);
+      const err = await new PgTeamSettingsRepository(pool)
+        .saveAgent('support', 'research-agent', update)
+        .catch((e: unknown) => e);
+      expect(err).toBeInstanceOf(SettingsConflictError);
+      expect(err).toMatchObject({ field, message });
+      expect(statements(queries)).toEqual(['begin', 'insert into', 'rollback']);
+    },
+  );
+
+  it('lets a rules-only update through whatever the history days are', async () => {
+    const { pool, queries } = fakePool({ baseline_days: 5, min_history_days: 12 });
+    await new PgTeamSettingsRepository(pool).saveAgent('support', 'research-agent', {
+      rules: rulesUpdateOf({ unpriced_model: { enabled: false } }),
+    });
+    expect(statements(queries)).toEqual([
+      'begin',
+      'insert into',
+      'update agent_settings',
+      'delete from',
+      'commit',
+    ]);
+  });
+
+  it('polls agent_settings in the fingerprint', async () => {
+    const { pool, queries } = fakePool();
+    await new PgTeamSettingsRepository(pool).fingerprint().catch(() => undefined);
+    expect(queries[0].sql).toContain('from agent_settings');
+  });
+});
+
+describe(`${TeamSettingsCache.name} with agent settings`, () => {
+  it('serves an agent with overrides its own settings, and every other agent its team’s', async () => {
+    const teams = settingsFromRows([row({ zscore_threshold: 3 })], []);
+    const agents = agentSettingsFromRows(
+      [
+        {
+          team: 'support',
+          agent_id: 'research-agent',
+          zscore_threshold: 5,
+          baseline_days: null,
+          min_history_days: null,
+          detector_rules: { unpriced: { enabled: false } },
+        },
+      ],
+      teams,
+    );
+    const sut = new TeamSettingsCache(new StaticTeamSettingsRepository(teams, agents));
+    expect(await sut.refresh()).toBe(true);
+    const own = sut.lookup('support', 'research-agent');
+    expect(own.zscore.threshold).toBe(5);
+    expect(own.unpriced.enabled).toBe(false);
+    expect(own.timezone).toBe('Europe/London');
+    expect(sut.lookup('support', 'support-triage')).toBe(teams.get('support'));
+    expect(sut.lookup('support')).toBe(teams.get('support'));
+    expect(sut.lookup('other', 'research-agent')).toBe(DEFAULT_SETTINGS);
   });
 });

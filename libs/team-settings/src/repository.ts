@@ -8,32 +8,28 @@ import {
   type DetectorSettings,
   type SettingsOverrides,
 } from './settings';
-import { TEAM_RULES, toApiUnits, validParam, type RuleSettingsKey, type RulesUpdate } from './rules';
+import { TEAM_RULES, type RuleSettingsKey, type RulesUpdate } from './rules';
+import {
+  agentKey,
+  agentOverridesOf,
+  agentSettingsFromRows,
+  withAgentOverrides,
+  type AgentOverrides,
+  type AgentSettingsRow,
+  type AgentSettingsUpdate,
+} from './agent-settings';
+import { stdoutLogger, storedNumber, validStoredParam, within, type SettingsLogger } from './stored-values';
+
+export type { SettingsLogger } from './stored-values';
 
 /** Where per-team detector settings come from; the PostgreSQL one reads the api service's tables. */
 export interface TeamSettingsRepository {
-  /** A cheap value that changes whenever any team's settings or budgets change. */
+  /** A cheap value that changes whenever any team's or agent's settings or budgets change. */
   fingerprint(): Promise<string>;
   loadAll(): Promise<Map<string, DetectorSettings>>;
+  /** The settings in force of every agent with overrides, by agentKey, laid over `teams` (what loadAll returned). */
+  loadAgents(teams: ReadonlyMap<string, DetectorSettings>): Promise<Map<string, DetectorSettings>>;
 }
-
-/** Where a reader reports a stored value it cannot use (JsonLogger fits). */
-export interface SettingsLogger {
-  warn(msg: string, fields?: Record<string, unknown>): void;
-}
-
-const stdoutLogger: SettingsLogger = {
-  warn: (msg, fields) =>
-    process.stdout.write(
-      JSON.stringify({
-        level: 'warn',
-        time: new Date().toISOString(),
-        component: 'team-settings',
-        msg,
-        ...fields,
-      }) + '\n',
-    ),
-};
 
 /** A team_settings row as PostgreSQL returns it; typed loosely because it is stored data, checked on reading. */
 export interface SettingsRow {
@@ -93,7 +89,8 @@ export class PgTeamSettingsRepository implements TeamSettingsRepository {
     const { rows } = await this.pool.query<{ f: string }>(
       `select concat_ws('|',
          (select count(*) || ':' || coalesce(max(updated_at)::text, '') from team_settings),
-         (select count(*) || ':' || coalesce(sum(hashtext(team || scope || subject || period || amount_nanos || currency)), 0) from budgets)
+         (select count(*) || ':' || coalesce(sum(hashtext(team || scope || subject || period || amount_nanos || currency)), 0) from budgets),
+         (select count(*) || ':' || coalesce(max(updated_at)::text, '') from agent_settings)
        ) as f`,
     );
     return rows[0].f;
@@ -184,6 +181,121 @@ export class PgTeamSettingsRepository implements TeamSettingsRepository {
     }
   }
 
+  async loadAgents(teams: ReadonlyMap<string, DetectorSettings>): Promise<Map<string, DetectorSettings>> {
+    const { rows } = await this.pool.query<AgentSettingsRow>(
+      `select ${AGENT_COLUMNS} from agent_settings order by team, agent_id`,
+    );
+    return agentSettingsFromRows(rows, teams, this.logger);
+  }
+
+  /** One agent's settings in force: its team's with its overrides laid over them. */
+  async forAgent(team: string, agentId: string): Promise<DetectorSettings> {
+    const [settings, row] = await Promise.all([this.forTeam(team), this.agentRow(team, agentId)]);
+    return row ? withAgentOverrides(settings, row, this.logger) : settings;
+  }
+
+  /** What an agent overrides (the values in force: one stored out of range is left out); null when it has no row. */
+  async agentOverrides(team: string, agentId: string): Promise<AgentOverrides | null> {
+    const row = await this.agentRow(team, agentId);
+    return row && agentOverridesOf(row, this.logger);
+  }
+
+  /** The team's agents with overrides, by agent_id, at most `limit`. */
+  async listAgents(
+    team: string,
+    limit: number,
+  ): Promise<{ agentId: string; overrides: AgentOverrides; updatedAt: string }[]> {
+    const { rows } = await this.pool.query<AgentSettingsRow & { updated_at: Date }>(
+      `select ${AGENT_COLUMNS}, updated_at from agent_settings where team = $1 order by agent_id limit $2`,
+      [team, limit],
+    );
+    return rows.map((r) => ({
+      agentId: r.agent_id,
+      overrides: agentOverridesOf(r, this.logger),
+      updatedAt: new Date(r.updated_at).toISOString(),
+    }));
+  }
+
+  /**
+   * Applies an agent's update in one transaction, as save does a team's; throws SettingsConflictError (and changes
+   * nothing) when it would leave the agent's min_history_days above its baseline_days, each its own or its team's. A
+   * row left with nothing set is removed: the agent has no overrides.
+   */
+  async saveAgent(team: string, agentId: string, update: AgentSettingsUpdate): Promise<void> {
+    const teamZscore = (await this.forTeam(team)).zscore;
+    const columns = {
+      zscore_threshold: update.zscoreThreshold,
+      baseline_days: update.baselineDays,
+      min_history_days: update.minHistoryDays,
+    };
+    const set = Object.entries(columns)
+      .filter(([, v]) => v !== undefined)
+      .map(([c]) => `${c} = excluded.${c}`);
+    const client = await this.pool.connect();
+    try {
+      await client.query('begin');
+      const { rows } = await client.query<{
+        baseline_days: number | null;
+        min_history_days: number | null;
+        detector_rules: unknown;
+      }>(
+        `insert into agent_settings (team, agent_id, zscore_threshold, baseline_days, min_history_days)
+         values ($1, $2, $3, $4, $5)
+         on conflict (team, agent_id) do update set ${[...set, 'updated_at = now()'].join(', ')}
+         returning baseline_days, min_history_days, detector_rules`,
+        [
+          team,
+          agentId,
+          columns.zscore_threshold ?? null,
+          columns.baseline_days ?? null,
+          columns.min_history_days ?? null,
+        ],
+      );
+      const stored = rows[0];
+      if (update.rules && Object.values(update.rules).some((r) => r && Object.keys(r).length))
+        // the row is locked by the upsert: no other save changes the stored rules between its read and this write
+        await client.query(
+          'update agent_settings set detector_rules = $3::jsonb where team = $1 and agent_id = $2',
+          [team, agentId, JSON.stringify(mergeStoredRules(stored.detector_rules, update.rules))],
+        );
+      if (update.minHistoryDays !== undefined || update.baselineDays !== undefined)
+        agentHistoryConflict(
+          update,
+          stored.baseline_days ?? teamZscore.baselineDays,
+          stored.min_history_days ?? teamZscore.minHistoryDays,
+        );
+      await client.query(
+        `delete from agent_settings
+          where team = $1 and agent_id = $2 and zscore_threshold is null and baseline_days is null
+            and min_history_days is null and detector_rules = '{}'::jsonb`,
+        [team, agentId],
+      );
+      await client.query('commit');
+    } catch (err) {
+      await client.query('rollback');
+      throw err;
+    } finally {
+      client.release();
+    }
+  }
+
+  /** Removes an agent's overrides (its team's settings apply); false when it had none. */
+  async deleteAgent(team: string, agentId: string): Promise<boolean> {
+    const { rowCount } = await this.pool.query(
+      'delete from agent_settings where team = $1 and agent_id = $2',
+      [team, agentId],
+    );
+    return (rowCount ?? 0) > 0;
+  }
+
+  private async agentRow(team: string, agentId: string): Promise<AgentSettingsRow | null> {
+    const { rows } = await this.pool.query<AgentSettingsRow>(
+      `select ${AGENT_COLUMNS} from agent_settings where team = $1 and agent_id = $2`,
+      [team, agentId],
+    );
+    return rows[0] ?? null;
+  }
+
   private async load(team: string | null): Promise<Map<string, DetectorSettings>> {
     const hasRules = await this.pool.query(
       `select 1 from information_schema.columns where table_name = 'team_settings' and column_name = 'detector_rules'`,
@@ -201,6 +313,29 @@ export class PgTeamSettingsRepository implements TeamSettingsRepository {
     );
     return settingsFromRows(rows, budgets, this.logger);
   }
+}
+
+const AGENT_COLUMNS = 'team, agent_id, zscore_threshold, baseline_days, min_history_days, detector_rules';
+
+/**
+ * Throws SettingsConflictError when an agent's update leaves its min_history_days (its own or, when it has none, its
+ * team's) above its baseline_days (likewise), naming the field the update gave: min_history_days before baseline_days.
+ */
+function agentHistoryConflict(update: AgentSettingsUpdate, baseline: number, minHistory: number): void {
+  if (Number(minHistory) <= Number(baseline)) return;
+  if (update.minHistoryDays !== undefined)
+    throw new SettingsConflictError(
+      'min_history_days',
+      update.minHistoryDays === null
+        ? `would be the team’s (${minHistory}), above this agent’s baseline_days (${baseline})`
+        : `cannot exceed baseline_days (${baseline})`,
+    );
+  throw new SettingsConflictError(
+    'baseline_days',
+    update.baselineDays === null
+      ? `would be the team’s (${baseline}), below this agent’s min_history_days (${minHistory})`
+      : `cannot be less than min_history_days (${minHistory})`,
+  );
 }
 
 /**
@@ -251,16 +386,11 @@ export function settingsFromRows(
       fallback: number,
       valid: (n: number) => boolean,
     ): number => {
-      const n =
-        typeof value === 'number' ? value : typeof value === 'string' && value !== '' ? Number(value) : NaN;
+      const n = storedNumber(value);
       if (Number.isFinite(n) && valid(n)) return n;
       invalid(setting, value, fallback);
       return fallback;
     };
-    const within =
-      (limits: { min: number; max: number }, integer = false) =>
-      (n: number): boolean =>
-        n >= limits.min && n <= limits.max && (!integer || Number.isInteger(n));
     const L = SETTINGS_LIMITS;
     const d = DEFAULT_SETTINGS;
     const storedZone = row ? row.timezone : merged.timezone;
@@ -327,8 +457,7 @@ function checkedRules(
     for (const [key, p] of Object.entries(rule.params)) {
       if (!Object.hasOwn(values, p.field)) continue;
       const v: unknown = (values as Record<string, unknown>)[p.field];
-      const api = typeof v === 'number' || typeof v === 'boolean' ? toApiUnits(p, v) : v;
-      if (validParam(p, api) && (p.kind !== 'money' || Number.isInteger(v))) continue;
+      if (validStoredParam(p, v)) continue;
       const fallback = defaults[rule.settings][p.field];
       invalid(`rules.${name}.${key}`, typeof v === 'object' ? JSON.stringify(v) : v, fallback);
       out[rule.settings] = { ...out[rule.settings], [p.field]: fallback };
@@ -368,29 +497,43 @@ function budgetOf(
 
 /** Settings for tests and for teams the database does not know: the defaults. */
 export class StaticTeamSettingsRepository implements TeamSettingsRepository {
-  constructor(private readonly settings = new Map<string, DetectorSettings>()) {}
+  constructor(
+    private readonly settings = new Map<string, DetectorSettings>(),
+    /** Agents' settings in force, by agentKey. */
+    private readonly agents = new Map<string, DetectorSettings>(),
+  ) {}
   async fingerprint(): Promise<string> {
-    return String(this.settings.size);
+    return `${this.settings.size}:${this.agents.size}`;
   }
   async loadAll(): Promise<Map<string, DetectorSettings>> {
     return this.settings;
+  }
+  async loadAgents(): Promise<Map<string, DetectorSettings>> {
+    return this.agents;
   }
 }
 
 /** The settings in force, refreshed by polling: a change made through the api applies within one poll interval. */
 export class TeamSettingsCache {
   private settings = new Map<string, DetectorSettings>();
+  private agents = new Map<string, DetectorSettings>();
   private fingerprintValue: string | null = null;
 
   constructor(private readonly repo: TeamSettingsRepository) {}
 
-  readonly lookup = (team: string): DetectorSettings => this.settings.get(team) ?? DEFAULT_SETTINGS;
+  /** The agent's settings when it has overrides, else its team's. */
+  readonly lookup = (team: string, agentId?: string): DetectorSettings =>
+    (agentId === undefined ? undefined : this.agents.get(agentKey(team, agentId))) ??
+    this.settings.get(team) ??
+    DEFAULT_SETTINGS;
 
   /** Returns true when something changed. */
   async refresh(): Promise<boolean> {
     const f = await this.repo.fingerprint();
     if (f === this.fingerprintValue) return false;
-    this.settings = await this.repo.loadAll();
+    const settings = await this.repo.loadAll();
+    this.agents = await this.repo.loadAgents(settings);
+    this.settings = settings;
     this.fingerprintValue = f;
     return true;
   }

@@ -2,6 +2,7 @@ import { RouteRepository, RouteValidationError, destinationKey, type RouteView }
 import {
   Body,
   Controller,
+  applyDecorators,
   Delete,
   Get,
   HttpCode,
@@ -19,6 +20,7 @@ import {
   ApiOperation,
   ApiParam,
   ApiQuery,
+  ApiResponse,
   ApiTags,
 } from '@nestjs/swagger';
 import type { Pool } from 'pg';
@@ -50,8 +52,9 @@ import {
   canonicalTimeZone,
   rulesUpdateOf,
 } from '@libs/team-settings';
-import type { ApiKeyCreateBody, RouteCreateBody, TeamSettingsBody } from './body-schemas';
+import type { AgentSettingsBody, ApiKeyCreateBody, RouteCreateBody, TeamSettingsBody } from './body-schemas';
 import {
+  agentParam,
   badRequest,
   forbidden,
   invalidBody,
@@ -66,7 +69,7 @@ import {
   type Money,
 } from './http';
 import { bodyDoc, validateBody } from './validate-body.pipe';
-import { budgetsOf, settingsView } from './settings-view';
+import { agentOverridesView, agentSettingsView, budgetsOf, settingsView } from './settings-view';
 import { parseLimit } from './time-range';
 
 interface RateView {
@@ -194,6 +197,37 @@ const ROUTE_VIEW_SCHEMA = {
   },
   required: ['id', 'team', 'match', 'destinations'],
 };
+
+/** An agent's settings as the agent settings endpoints answer them (OpenAPI). */
+const AGENT_SETTINGS_VIEW_SCHEMA = {
+  type: 'object',
+  properties: {
+    team: { type: 'string' },
+    agent_id: { type: 'string' },
+    overrides: {
+      description:
+        'What the agent sets instead of its team’s settings, and only that, as the PUT body that sets it ({} when nothing)',
+      allOf: [{ $ref: '#/components/schemas/AgentSettingsBody' }],
+    },
+    effective: {
+      type: 'object',
+      description:
+        'The settings in force for the agent: its overrides over its team’s, as GET /v1/teams/{team}/settings shows ' +
+        'them without budgets (budgets, time zone and quality threshold are the team’s)',
+    },
+  },
+  required: ['team', 'agent_id', 'overrides', 'effective'],
+};
+/** The path parameters of one agent's settings, in the OpenAPI document. */
+const AgentParams = (): MethodDecorator =>
+  applyDecorators(
+    ApiParam({ name: 'team' }),
+    ApiParam({
+      name: 'agent_id',
+      description:
+        'the agent_id its runs carry (URL-encoded): 1-128 characters, no white space at either end',
+    }),
+  );
 
 @ApiTags('administration')
 @ApiBearerAuth()
@@ -557,5 +591,123 @@ export class AdminController {
     teamParam(team);
     teamScope(principal, team);
     return settingsView(team, await this.settings.forTeam(team));
+  }
+
+  @Get('teams/:team/agents/settings')
+  @ApiOperation({
+    summary: 'The team’s agents with settings of their own, by agent_id (admin, or a key of that team)',
+    description: 'Each with what it overrides; at most `limit` agents (default 100, up to 1000).',
+  })
+  @ApiParam({ name: 'team' })
+  @ApiQuery({ name: 'limit', required: false, description: '1-1000, default 100' })
+  @ApiOkResponse({
+    description: 'The agents with overrides, by agent_id',
+    schema: {
+      type: 'array',
+      items: {
+        type: 'object',
+        properties: {
+          team: { type: 'string' },
+          agent_id: { type: 'string' },
+          overrides: AGENT_SETTINGS_VIEW_SCHEMA.properties.overrides,
+          updated_at: { type: 'string', format: 'date-time' },
+        },
+        required: ['team', 'agent_id', 'overrides', 'updated_at'],
+      },
+    },
+  })
+  async listAgentSettings(
+    @CurrentPrincipal() principal: Principal,
+    @Param('team') team: string,
+    @Query('limit') limitQ?: string,
+  ) {
+    teamParam(team);
+    teamScope(principal, team);
+    const limit = parseLimit('limit', limitQ, 100, 1000);
+    const agents = await this.settings.listAgents(team, limit);
+    return agents.map((a) => ({
+      team,
+      agent_id: a.agentId,
+      overrides: agentOverridesView(a.overrides),
+      updated_at: a.updatedAt,
+    }));
+  }
+
+  @Put('teams/:team/agents/:agent_id/settings')
+  @ApiOperation({
+    summary: 'One agent’s overrides of its team’s settings (admin, or a key of that team)',
+    description:
+      'zscore_threshold, baseline_days, min_history_days and `rules` as in `PUT /v1/teams/{team}/settings`; only the ' +
+      'fields given change, and null removes the agent’s own value so the team’s applies again. Time zone, quality ' +
+      'threshold and budgets stay the team’s.',
+  })
+  @AgentParams()
+  @ApiBody(bodyDoc('AgentSettingsBody'))
+  @ApiOkResponse({ description: 'The agent’s settings', schema: AGENT_SETTINGS_VIEW_SCHEMA })
+  async putAgentSettings(
+    @CurrentPrincipal() principal: Principal,
+    @Param('team') team: string,
+    @Param('agent_id') agentId: string,
+    @Body(validateBody('AgentSettingsBody')) body: AgentSettingsBody,
+  ) {
+    teamParam(team);
+    agentParam(agentId);
+    if (principal.role !== 'admin' && principal.team !== team)
+      throw forbidden(`this API key cannot change team "${team}"`);
+    try {
+      await this.settings.saveAgent(team, agentId, {
+        zscoreThreshold: body.zscore_threshold,
+        baselineDays: body.baseline_days,
+        minHistoryDays: body.min_history_days,
+        rules: rulesUpdateOf(body.rules),
+      });
+    } catch (err) {
+      if (err instanceof SettingsConflictError)
+        throw invalidBody([{ field: err.field, message: err.message }]);
+      throw err;
+    }
+    return this.getAgentSettings(principal, team, agentId);
+  }
+
+  @Get('teams/:team/agents/:agent_id/settings')
+  @ApiOperation({
+    summary: 'One agent’s overrides and the settings in force for it (its team’s where it sets nothing)',
+  })
+  @AgentParams()
+  @ApiOkResponse({ description: 'The agent’s settings', schema: AGENT_SETTINGS_VIEW_SCHEMA })
+  async getAgentSettings(
+    @CurrentPrincipal() principal: Principal,
+    @Param('team') team: string,
+    @Param('agent_id') agentId: string,
+  ) {
+    teamParam(team);
+    agentParam(agentId);
+    teamScope(principal, team);
+    const [overrides, effective] = await Promise.all([
+      this.settings.agentOverrides(team, agentId),
+      this.settings.forAgent(team, agentId),
+    ]);
+    return agentSettingsView(team, agentId, overrides, effective);
+  }
+
+  @Delete('teams/:team/agents/:agent_id/settings')
+  @HttpCode(204)
+  @ApiOperation({
+    summary: 'Remove an agent’s overrides: its team’s settings apply (admin, or a key of that team)',
+  })
+  @AgentParams()
+  @ApiResponse({ status: 204, description: 'Removed: the team’s settings apply to the agent' })
+  @ApiResponse({ status: 404, description: 'The agent has no settings of its own' })
+  async deleteAgentSettings(
+    @CurrentPrincipal() principal: Principal,
+    @Param('team') team: string,
+    @Param('agent_id') agentId: string,
+  ): Promise<void> {
+    teamParam(team);
+    agentParam(agentId);
+    if (principal.role !== 'admin' && principal.team !== team)
+      throw forbidden(`this API key cannot change team "${team}"`);
+    if (!(await this.settings.deleteAgent(team, agentId)))
+      throw notFound(`agent "${agentId}" of team "${team}" has no settings of its own`);
   }
 }

@@ -328,24 +328,27 @@ const Budget = oneOfByTag(
   `must be one of ${Object.keys(BUDGETS).join(', ')}`,
 );
 
-const ruleParam = (p: RuleParam): JsonSchema =>
+/** A rule parameter; `onNull` is what null does when it is not restoring the default (an agent's: the team's). */
+const ruleParam = (p: RuleParam, onNull?: string): JsonSchema =>
   p.kind === 'boolean'
-    ? { type: 'boolean', nullable: true, description: p.description }
+    ? {
+        type: 'boolean',
+        nullable: true,
+        description: onNull ? `${p.description}; null ${onNull}` : p.description,
+      }
     : {
         type: p.kind === 'integer' ? 'integer' : 'number',
         minimum: p.limits!.min,
         maximum: p.limits!.max,
         nullable: true,
-        description: `${p.description}; from ${p.limits!.min} to ${p.limits!.max}; null restores the default`,
+        description: `${p.description}; from ${p.limits!.min} to ${p.limits!.max}; null ${onNull ?? 'restores the default'}`,
       };
 
-const TeamRules: JsonSchema = {
+/** Every tunable rule (TEAM_RULES) by name, each with its parameters. */
+const rulesSchema = (description: string, onNull?: string): JsonSchema => ({
   type: 'object',
   additionalProperties: false,
-  description:
-    'Per rule (by the rule name of its anomalies), the parameters to change; the others keep what is stored. A ' +
-    'value of null restores that parameter’s default; `enabled: false` switches the rule off for the team. Money ' +
-    'floors are in currency units.',
+  description,
   properties: Object.fromEntries(
     Object.entries(TEAM_RULES).map(([name, rule]) => [
       name,
@@ -353,11 +356,26 @@ const TeamRules: JsonSchema = {
         type: 'object',
         additionalProperties: false,
         description: rule.description,
-        properties: Object.fromEntries(Object.entries(rule.params).map(([k, p]) => [k, ruleParam(p)])),
+        properties: Object.fromEntries(
+          Object.entries(rule.params).map(([k, p]) => [k, ruleParam(p, onNull)]),
+        ),
       } satisfies JsonSchema,
     ]),
   ),
-};
+});
+
+const TeamRules = rulesSchema(
+  'Per rule (by the rule name of its anomalies), the parameters to change; the others keep what is stored. A ' +
+    'value of null restores that parameter’s default; `enabled: false` switches the rule off for the team. Money ' +
+    'floors are in currency units.',
+);
+
+const AgentRules = rulesSchema(
+  'Per rule (by the rule name of its anomalies), the parameters this agent uses instead of its team’s; the others ' +
+    'keep what is stored. A value of null removes the agent’s own value (the team’s applies again); ' +
+    '`enabled: false` switches the rule off for this agent. Money floors are in currency units.',
+  'removes the agent’s value: the team’s applies again',
+);
 
 const L = SETTINGS_LIMITS;
 const TeamSettingsBody: JsonSchema = {
@@ -405,6 +423,37 @@ const TeamSettingsBody: JsonSchema = {
   },
 };
 
+export interface AgentSettingsBody {
+  zscore_threshold?: number | null;
+  baseline_days?: number | null;
+  min_history_days?: number | null;
+  rules?: RulesBody;
+}
+
+/** A field of TeamSettingsBody, where null removes the agent's own value. */
+const agentField = (name: 'zscore_threshold' | 'baseline_days' | 'min_history_days'): JsonSchema => {
+  const team = TeamSettingsBody.properties![name];
+  return {
+    ...team,
+    nullable: true,
+    description: `${team.description}; null removes the agent’s own value (the team’s applies again)`,
+  };
+};
+
+const AgentSettingsBody: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  description:
+    'One agent’s overrides of its team’s settings: only the fields given change. Time zone, quality threshold and ' +
+    'budgets are the team’s',
+  properties: {
+    zscore_threshold: agentField('zscore_threshold'),
+    baseline_days: agentField('baseline_days'),
+    min_history_days: agentField('min_history_days'),
+    rules: ref('AgentRules'),
+  },
+};
+
 // --------------------------------------------------------------------------------------------- backtest
 
 export interface BacktestBody {
@@ -447,6 +496,8 @@ export const API_SCHEMAS: Readonly<Record<string, JsonSchema>> = {
   ...Object.fromEntries(Object.values(BUDGETS)),
   TeamRules,
   TeamSettingsBody,
+  AgentRules,
+  AgentSettingsBody,
   BacktestBody,
 };
 
@@ -456,6 +507,7 @@ export interface BodyTypes {
   RateCardOverrideBody: OverrideInput;
   RouteCreateBody: RouteCreateBody;
   TeamSettingsBody: TeamSettingsBody;
+  AgentSettingsBody: AgentSettingsBody;
   BacktestBody: BacktestBody;
 }
 

@@ -1,6 +1,7 @@
 import { HttpException } from '@nestjs/common';
 import type { Principal } from '@libs/auth';
-import { invalidBody, keyListScope, mayManageKey, nanosToDecimal, teamParam } from './http';
+import { validateRunJson } from '@libs/contracts';
+import { agentParam, invalidBody, keyListScope, mayManageKey, nanosToDecimal, teamParam } from './http';
 
 describe(nanosToDecimal.name, () => {
   it.each([
@@ -81,5 +82,36 @@ describe(teamParam.name, () => {
     expect(statusOf(() => teamParam('a\u0000b'))).toBe(400);
     expect(statusOf(() => teamParam('x'.repeat(129)))).toBe(400);
     expect(statusOf(() => teamParam(''))).toBe(400);
+  });
+});
+
+describe(agentParam.name, () => {
+  const run = (agent_id: string) => ({
+    run_id: 'r1',
+    agent_id,
+    model: 'gpt-4o',
+    input_tokens: 1,
+    output_tokens: 1,
+    started_at: '2026-06-09T09:14:02Z',
+    finished_at: '2026-06-09T09:14:05Z',
+    status: 'success',
+  });
+
+  it.each([
+    ['research-agent', true],
+    ['team/agent v2 🚀', true],
+    ['x'.repeat(128), true],
+    ['', false],
+    ['x'.repeat(129), false],
+    ['a\u0000b', false],
+    ['a\u009Bb', false],
+    ['\uD800', false],
+    [' padded', false],
+    ['padded\n', false],
+  ])('takes %j exactly when the run contract takes it as an agent_id (%s)', (agentId, valid) => {
+    const contract = validateRunJson(run(agentId), Date.UTC(2026, 5, 10));
+    expect(contract.ok).toBe(valid);
+    if (valid) expect(agentParam(agentId)).toBe(agentId);
+    else expect(statusOf(() => agentParam(agentId))).toBe(400);
   });
 });

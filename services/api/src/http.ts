@@ -1,7 +1,7 @@
 import { HttpException, applyDecorators } from '@nestjs/common';
 import { ApiResponse } from '@nestjs/swagger';
 import type { ApiKeyInfo, Principal, Role } from '@libs/auth';
-import { hasUnsafeCharacter, type FieldError } from '@libs/contracts';
+import { RUN_LIMITS, hasUnsafeCharacter, type FieldError } from '@libs/contracts';
 
 export function badRequest(message: string, details: unknown = null): HttpException {
   return new HttpException({ error: { code: 'bad_request', message, details } }, 400);
@@ -25,6 +25,25 @@ export function teamParam(team: string): string {
   if (characters === 0 || characters > 128 || hasUnsafeCharacter(team))
     throw badRequest('team must be 1-128 characters without control characters', { parameter: 'team' });
   return team;
+}
+
+/**
+ * An agent named in a path, taken as the run contract takes a run's agent_id (RUN_LIMITS.maxIdLength characters at
+ * most, no control characters or unpaired surrogates, no white space at either end): any agent that sends runs can be
+ * named, and nothing else.
+ */
+export function agentParam(agentId: string): string {
+  if (
+    agentId.length === 0 ||
+    agentId.length > RUN_LIMITS.maxIdLength ||
+    hasUnsafeCharacter(agentId) ||
+    agentId.trim() !== agentId
+  )
+    throw badRequest(
+      `agent_id must be 1-${RUN_LIMITS.maxIdLength} characters without control characters or white space at either end`,
+      { parameter: 'agent_id' },
+    );
+  return agentId;
 }
 
 export function requireAdmin(principal: Principal): void {

@@ -1,6 +1,13 @@
 import type { FieldError } from '@libs/contracts';
-import { rulesView, type Budget, type DetectorSettings } from '@libs/team-settings';
-import type { TeamSettingsBody } from './body-schemas';
+import {
+  TEAM_RULES,
+  rulesView,
+  toApiUnits,
+  type AgentOverrides,
+  type Budget,
+  type DetectorSettings,
+} from '@libs/team-settings';
+import type { AgentSettingsBody, TeamSettingsBody } from './body-schemas';
 import { invalidBody, money } from './http';
 
 /**
@@ -54,4 +61,33 @@ export function settingsView(team: string, s: DetectorSettings) {
     /** Every tunable rule's parameters in force (stored or default), money floors in currency units. */
     rules: rulesView(s),
   };
+}
+
+/** What an agent overrides, in api units and shaped as the PUT body that sets it: only what is set. */
+export function agentOverridesView(o: AgentOverrides | null): AgentSettingsBody {
+  if (!o) return {};
+  const rules: Record<string, Record<string, number | boolean>> = {};
+  for (const [name, rule] of Object.entries(TEAM_RULES)) {
+    const values = o.rules[rule.settings];
+    if (!values) continue;
+    for (const [key, p] of Object.entries(rule.params))
+      if (Object.hasOwn(values, p.field)) (rules[name] ??= {})[key] = toApiUnits(p, values[p.field]);
+  }
+  return {
+    ...(o.zscoreThreshold !== undefined && { zscore_threshold: o.zscoreThreshold }),
+    ...(o.baselineDays !== undefined && { baseline_days: o.baselineDays }),
+    ...(o.minHistoryDays !== undefined && { min_history_days: o.minHistoryDays }),
+    ...(Object.keys(rules).length > 0 && { rules }),
+  };
+}
+
+/** An agent's settings as GET /v1/teams/:team/agents/:agent_id/settings shows them. */
+export function agentSettingsView(
+  team: string,
+  agentId: string,
+  overrides: AgentOverrides | null,
+  effective: DetectorSettings,
+) {
+  const { budgets: _budgets, ...inForce } = settingsView(team, effective);
+  return { team, agent_id: agentId, overrides: agentOverridesView(overrides), effective: inForce };
 }

@@ -64,6 +64,12 @@ describe(BodyValidator.name, () => {
   it.each([
     ['TeamSettingsBody', settings],
     ['TeamSettingsBody', {}],
+    [
+      'AgentSettingsBody',
+      { zscore_threshold: 4, baseline_days: 7, min_history_days: 3, rules: settings.rules },
+    ],
+    ['AgentSettingsBody', { zscore_threshold: null, baseline_days: null, min_history_days: null }],
+    ['AgentSettingsBody', {}],
     ['ApiKeyCreateBody', { team: 'support', name: 'ci', role: 'admin' }],
     ['RouteCreateBody', route],
     ['RouteCreateBody', { team: null, destinations: [{ type: 'email', to: ['a@b.c'] }] }],
@@ -128,6 +134,31 @@ describe(BodyValidator.name, () => {
     [{ rules: { cost_per_run_jump: null } }, 'rules.cost_per_run_jump'],
   ])('refuses settings %j, naming %s', (body, field) => {
     expect(sut.problems('TeamSettingsBody', body).map((p) => p.field)).toEqual([field]);
+  });
+
+  it.each([
+    [{ zscore_threshold: 0.1 }, 'zscore_threshold'],
+    [{ baseline_days: 15 }, 'baseline_days'],
+    [{ min_history_days: '3' }, 'min_history_days'],
+    [{ rules: { cost_per_run_jump: { ratio: 1 } } }, 'rules.cost_per_run_jump.ratio'],
+    [{ rules: { budget: { enabled: false } } }, 'rules.budget'],
+    [{ timezone: 'Europe/London' }, 'timezone'],
+    [{ quality_threshold: 0.5 }, 'quality_threshold'],
+    [{ budgets: [] }, 'budgets'],
+    [{ colour: 'red' }, 'colour'],
+  ])('refuses agent settings %j, naming %s', (body, field) => {
+    expect(sut.problems('AgentSettingsBody', body).map((p) => p.field)).toEqual([field]);
+  });
+
+  it('says an agent’s own value is removed by null', () => {
+    const rules = API_SCHEMAS.AgentRules.properties!.cost_per_run_jump.properties!;
+    expect(rules.ratio.description).toMatch(/null removes the agent’s value: the team’s applies again$/);
+    expect(rules.enabled.description).toMatch(/null removes the agent’s value: the team’s applies again$/);
+    expect(API_SCHEMAS.AgentSettingsBody.properties!.baseline_days).toMatchObject({
+      minimum: 3,
+      maximum: 14,
+      nullable: true,
+    });
   });
 
   it('says why baseline_days stops at 14', () => {
