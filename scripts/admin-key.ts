@@ -13,7 +13,7 @@ const FILE = join(__dirname, '../../.burnrate/admin-key');
 
 async function main(): Promise<void> {
   const config = loadConfigOrExit(commonSpec);
-  const pool = createPool(config.DATABASE_URL, 2);
+  const pool = createPool(config.DATABASE_URL, { max: 2, caFile: config.DATABASE_CA_FILE?.path });
   const keys = new ApiKeyRepository(pool, 0);
   try {
     const given = process.env.BURNRATE_ADMIN_KEY?.trim();

@@ -10,7 +10,7 @@ import { createPool } from '@libs/db';
 
 async function main(argv: string[]): Promise<number> {
   const config = loadConfigOrExit(commonSpec);
-  const pool = createPool(config.DATABASE_URL, 2);
+  const pool = createPool(config.DATABASE_URL, { max: 2, caFile: config.DATABASE_CA_FILE?.path });
   const keys = new ApiKeyRepository(pool);
   try {
     const [command, ...args] = argv;

@@ -14,7 +14,7 @@ import { carryDetectorState } from './carry-detector-state';
 export async function migrate(): Promise<void> {
   const config = loadConfigOrExit(commonSpec);
   const log = new JsonLogger({ service: 'migrate' });
-  const applied = await runMigrations(config.DATABASE_URL);
+  const applied = await runMigrations(config.DATABASE_URL, config.DATABASE_CA_FILE?.path);
   log.info('database migrated', { applied });
 
   const kafka = createKafka(config, 'migrate', log);
@@ -36,7 +36,7 @@ export async function migrate(): Promise<void> {
     subjects: withSchemas.map((t) => `${t.name}-value=${serde.schemaId(t)}`),
   });
 
-  const pool = createPool(config.DATABASE_URL, 2);
+  const pool = createPool(config.DATABASE_URL, { max: 2, caFile: config.DATABASE_CA_FILE?.path });
   try {
     log.info('rate card seeded', { rows: await seedRateCardIfEmpty(pool) });
   } finally {

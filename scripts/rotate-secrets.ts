@@ -67,7 +67,7 @@ export async function rotateSecrets(pool: Pool, box: SecretBox): Promise<Rotatio
 
 async function main(): Promise<number> {
   const config = loadConfigOrExit(commonSpec);
-  const pool = createPool(config.DATABASE_URL, 2);
+  const pool = createPool(config.DATABASE_URL, { max: 2, caFile: config.DATABASE_CA_FILE?.path });
   try {
     const report = await rotateSecrets(pool, SecretBox.fromEnv());
     process.stdout.write(

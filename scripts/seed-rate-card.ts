@@ -115,8 +115,8 @@ export async function main(
     return 2;
   }
   const config = loadConfigOrExit(commonSpec, env);
-  await runMigrations(config.DATABASE_URL);
-  const pool = createPool(config.DATABASE_URL, 2);
+  await runMigrations(config.DATABASE_URL, config.DATABASE_CA_FILE?.path);
+  const pool = createPool(config.DATABASE_URL, { max: 2, caFile: config.DATABASE_CA_FILE?.path });
   try {
     let dataset: Dataset;
     if (flags.has('--latest')) {

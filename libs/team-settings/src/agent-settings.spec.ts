@@ -1,5 +1,5 @@
+import { agentKey } from '@libs/contracts';
 import {
-  agentKey,
   agentOverridesOf,
   agentSettingsFromRows,
   withAgentOverrides,
@@ -30,7 +30,13 @@ const team: DetectorSettings = {
   ...DEFAULT_SETTINGS,
   timezone: 'Europe/London',
   qualityThreshold: 0.7,
-  zscore: { threshold: 3, baselineDays: 10, minHistoryDays: 5, minExcessNanos: 2e9, enabled: true },
+  zscore: {
+    ...DEFAULT_SETTINGS.zscore,
+    threshold: 3,
+    baselineDays: 10,
+    minHistoryDays: 5,
+    minExcessNanos: 2e9,
+  },
   costPerRun: { ...DEFAULT_SETTINGS.costPerRun, ratio: 4, enabled: false },
   session: { ...DEFAULT_SETTINGS.session, minCostNanos: 2e9 },
   budgets: [{ scope: 'team', subject: '', period: 'day', amountNanos: 50e9, currency: 'USD' }],

@@ -1,3 +1,4 @@
+import { agentKey } from '@libs/contracts';
 import { DEFAULT_SETTINGS, SETTINGS_LIMITS, type DetectorSettings } from './settings';
 import { TEAM_RULES, type RuleSettingsKey, type RulesUpdate } from './rules';
 import {
@@ -39,9 +40,6 @@ export interface AgentSettingsUpdate {
   minHistoryDays?: number | null;
   rules?: RulesUpdate;
 }
-
-/** The key of an agent's settings in the maps loadAgents returns. */
-export const agentKey = (team: string, agentId: string): string => `${team}/${agentId}`;
 
 /**
  * The overrides an agent's row holds. Only the rule parameters the api takes are read (TEAM_RULES): time zone,

@@ -9,8 +9,8 @@ import {
   type SettingsOverrides,
 } from './settings';
 import { TEAM_RULES, type RuleSettingsKey, type RulesUpdate } from './rules';
+import { agentKey } from '@libs/contracts';
 import {
-  agentKey,
   agentOverridesOf,
   agentSettingsFromRows,
   withAgentOverrides,
@@ -181,9 +181,13 @@ export class PgTeamSettingsRepository implements TeamSettingsRepository {
     }
   }
 
-  async loadAgents(teams: ReadonlyMap<string, DetectorSettings>): Promise<Map<string, DetectorSettings>> {
+  async loadAgents(
+    teams: ReadonlyMap<string, DetectorSettings>,
+    team?: string,
+  ): Promise<Map<string, DetectorSettings>> {
     const { rows } = await this.pool.query<AgentSettingsRow>(
-      `select ${AGENT_COLUMNS} from agent_settings order by team, agent_id`,
+      `select ${AGENT_COLUMNS} from agent_settings where $1::text is null or team = $1 order by team, agent_id`,
+      [team ?? null],
     );
     return agentSettingsFromRows(rows, teams, this.logger);
   }

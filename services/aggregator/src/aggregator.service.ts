@@ -103,8 +103,8 @@ export class AggregatorService implements OnApplicationBootstrap, OnApplicationS
     });
   }
 
-  private readonly settingsOf = (team: string): AggregationSettings =>
-    aggregationSettings(this.settings.lookup(team));
+  private readonly settingsOf = (team: string, agentId?: string): AggregationSettings =>
+    aggregationSettings(this.settings.lookup(team, agentId));
 
   async onApplicationBootstrap(): Promise<void> {
     mkdirSync(this.config.STATE_DIR, { recursive: true });

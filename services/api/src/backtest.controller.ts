@@ -15,6 +15,7 @@ import {
   rulesUpdateOf,
   type DetectorSettings,
 } from '@libs/team-settings';
+import { agentKey } from '@libs/contracts';
 import type { Anomaly } from '../../detector/src/core/anomaly';
 import { ReplayAbortedError, replay } from '../../detector/src/core/replay';
 import type { ApiConfig } from './api.config';
@@ -496,6 +497,8 @@ export class BacktestController {
       ]);
 
     const { settings, overridden } = overlaySettings(await this.settings.forTeam(team), body.settings);
+    // the team's agents with settings of their own keep them, laid over the settings tried
+    const agents = await this.settings.loadAgents(new Map([[team, settings]]), team);
     // baselines warm from the first reported day: the days they average, and the day before (zones) ...
     const baselineDays = Math.min(settings.zscore.baselineDays, SETTINGS_LIMITS.baselineDays.max);
     let start = from - (baselineDays + 1) * DAY;
@@ -513,7 +516,7 @@ export class BacktestController {
 
     this.admit(team);
     try {
-      return await this.replayed(team, from, to, start, settings, overridden, req);
+      return await this.replayed(team, from, to, start, settings, agents, overridden, req);
     } finally {
       this.running.delete(team);
     }
@@ -542,6 +545,7 @@ export class BacktestController {
     to: number,
     start: number,
     settings: DetectorSettings,
+    agents: ReadonlyMap<string, DetectorSettings>,
     overridden: string[],
     req: FastifyRequest,
   ) {
@@ -556,7 +560,8 @@ export class BacktestController {
     try {
       ({ runs } = await replay(
         storedRuns(this.pool, team, start, to, maxRuns),
-        () => settings, // every run replayed is the team's
+        // every run replayed is the team's
+        (_team, agentId) => (agentId !== undefined && agents.get(agentKey(team, agentId))) || settings,
         { onAnomalies: (records) => findings.add(records), signal: gone.signal },
       ));
     } catch (err) {

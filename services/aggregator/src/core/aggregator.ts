@@ -128,7 +128,8 @@ export class PartitionState {
   constructor(
     readonly partition: number,
     private readonly options: AggregatorOptions,
-    private readonly settingsOf: (team: string) => AggregationSettings,
+    /** The team's settings, or an agent's where it has its own (per-agent overrides). */
+    private readonly settingsOf: (team: string, agentId?: string) => AggregationSettings,
     readonly cold: ColdAgents = new MemoryColdAgents(),
   ) {}
 
@@ -246,7 +247,7 @@ export class PartitionState {
       if (late) counts.late++;
       this.streamTime = Math.max(this.streamTime, run.finished_at);
       const key = agentKey(p.team, run.agent_id);
-      const settings = this.settingsOf(p.team);
+      const settings = this.settingsOf(p.team, run.agent_id);
       let agent = this.agents.get(key);
       if (!agent) {
         agent = this.revive(key);
@@ -334,7 +335,7 @@ export class PartitionState {
     const stats: SliceResult['stats'] = [];
     for (const [key, c] of changed) {
       const agent = this.agents.get(key)!;
-      const settings = this.settingsOf(agent.team);
+      const settings = this.settingsOf(agent.team, agent.agentId);
       stats.push({
         key,
         value: agent.stats(this.streamTime, c.late, c.lateAt, {

@@ -35,7 +35,8 @@ export interface AgentIncidents {
 /** Changelog keys: `agent:` + the agent key (`<team>/<agent_id>`), JSON AgentIncidents; null once none is open. */
 export type IncidentKey = `agent:${string}`;
 
-export type SettingsLookup = (team: string) => DetectorSettings;
+/** A team's settings, or an agent's where it has its own (per-agent overrides). */
+export type SettingsLookup = (team: string, agentId?: string) => DetectorSettings;
 
 /** How long an ended session incident is remembered, past its window (the aggregator's idle plus grace, and more). */
 const ENDED_KEPT_MS = 6 * 3_600_000;
@@ -105,7 +106,7 @@ export class Detector {
     if (!sig) return []; // written before the aggregator carried the rule inputs
     const id = agentKey(s.team, s.agent_id);
     const key: IncidentKey = `agent:${id}`;
-    const settings = this.settingsOf(s.team);
+    const settings = this.settingsOf(s.team, s.agent_id);
     const at = sig.last_run_at;
     const kept = this.agents.get(id);
     const a = kept ?? { team: s.team, agentId: s.agent_id, tracked: dict() };

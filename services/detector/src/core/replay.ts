@@ -1,5 +1,4 @@
 import type { AgentStats, PricedRun } from '@libs/contracts';
-import type { DetectorSettings } from '@libs/team-settings';
 import { aggregationSettings } from '../../../aggregator/src/core/agent-state';
 import {
   DEFAULT_OPTIONS,
@@ -8,7 +7,7 @@ import {
 } from '../../../aggregator/src/core/aggregator';
 import { detectBatch, detectTeamBatch } from '../detect-batch';
 import type { Anomaly } from './anomaly';
-import { Detector } from './detector';
+import { Detector, type SettingsLookup } from './detector';
 import { TeamDetector } from './team-detector';
 import { TeamDailySpend } from './team-daily';
 
@@ -34,10 +33,10 @@ export class Chain {
   /** The teams' mean daily spend, from the runs replayed (the service reads it from agent_stats). */
   readonly teamDaily = new TeamDailySpend();
 
-  constructor(settingsOf: (team: string) => DetectorSettings, options: Partial<AggregatorOptions> = {}) {
+  constructor(settingsOf: SettingsLookup, options: Partial<AggregatorOptions> = {}) {
     const merged = { ...DEFAULT_OPTIONS, ...options };
-    this.aggregator = new PartitionState(0, merged, (team) =>
-      aggregationSettings(settingsOf(team), merged.maxBaselineDays),
+    this.aggregator = new PartitionState(0, merged, (team, agentId) =>
+      aggregationSettings(settingsOf(team, agentId), merged.maxBaselineDays),
     );
     this.detector = new Detector(settingsOf, this.teamDaily.lookup);
     this.teams = new TeamDetector(settingsOf);
@@ -146,7 +145,7 @@ export class ReplayOrderError extends Error {
  */
 export async function replay(
   pages: AsyncIterable<readonly PricedRun[]> | Iterable<readonly PricedRun[]>,
-  settingsOf: (team: string) => DetectorSettings,
+  settingsOf: SettingsLookup,
   options: ReplayOptions,
 ): Promise<ReplayResult> {
   const chain = new Chain(settingsOf, options.aggregator);
