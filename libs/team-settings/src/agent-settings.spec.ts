@@ -68,6 +68,7 @@ describe(withAgentOverrides.name, () => {
       logger,
     );
     expect(s.zscore).toEqual({
+      ...team.zscore,
       threshold: 4,
       baselineDays: 7,
       minHistoryDays: 5,
