@@ -1,6 +1,8 @@
 import type { Pool } from 'pg';
 import type { PricedRun, RunEvent } from '@libs/contracts';
 import { createPool } from '@libs/db';
+import { expectedDay, tQuantile } from '@libs/stats';
+import { isWeekendDay } from '@libs/team-settings';
 import { RunsWriter } from '../services/recorder/src/runs.writer';
 import { pricedRun, runEvent } from './support/fixtures';
 import { createKey, migrated, startService, type ServiceProcess } from './support/services';
@@ -167,38 +169,56 @@ describe('POST /v1/backtest (own api process, real PostgreSQL)', () => {
     const zscore = body.anomalies.filter((a) => a.rule === 'spend_zscore');
     expect(zscore.length).toBeGreaterThan(0);
     const fired = zscore.find((a) => a.state === 'firing')!;
-    // judged on event time, as live: the run that took the day past $25.57 (mean $10 + 2.5σ, σ $6.23), the 26th
-    expect(fired).toMatchObject({ agent_id: 'steady', severity: 'error' });
-    expect(Date.parse(fired.detected_at)).toBe(spike + 600_000 + 25 * 1_200_000);
-    expect(fired.summary).toMatch(
-      /^steady has spent \$26\.00 today, 2\.6σ above its 14-day mean of \$10\.00\/day/,
+    // judged on event time, as live, against the day's expected spend (its weekday or weekend, the trend) and 2.5σ read
+    // at the t quantile of 11 degrees of freedom: worked out here from the same 14 days ($4 and $16 alternately)
+    const baselineDays = Array.from({ length: 14 }, (_, i) => spike - (14 - i) * DAY);
+    const e = expectedDay(
+      baselineDays.map((t) => (Math.round((spike - t) / DAY) % 2 === 0 ? 4 : 16) * DOLLAR),
+      baselineDays.map((t) => isWeekendDay(t, 'UTC')),
+      isWeekendDay(spike, 'UTC'),
     );
-    // and critical from $41.13 (mean + 2 × the margin): the 42nd
+    // the floor: min($1, 2% of the team's $10 a day)
+    const margin = Math.max(tQuantile(2.5, 11) * e.stddev, 0.2 * DOLLAR);
+    const nth = (line: number, orEqual: boolean) =>
+      orEqual ? Math.ceil(line / DOLLAR) : Math.floor(line / DOLLAR) + 1;
+    const firstRun = nth(e.expected + margin, false);
+    const criticalRun = nth(e.expected + 2 * margin, true);
+    expect(firstRun).toBeLessThanOrEqual(50);
+    expect(fired).toMatchObject({
+      agent_id: 'steady',
+      severity: criticalRun === firstRun ? 'critical' : 'error',
+    });
+    expect(Date.parse(fired.detected_at)).toBe(spike + 600_000 + (firstRun - 1) * 1_200_000);
+    expect(fired.summary).toMatch(
+      new RegExp(`^steady has spent \\$${firstRun}\\.00 today, [0-9.]+σ above its expected`),
+    );
+    const escalates = criticalRun <= 50 && criticalRun > firstRun;
     expect(zscore.map((a) => [a.state, a.severity, Date.parse(a.detected_at) - spike])).toEqual([
-      ['firing', 'error', 600_000 + 25 * 1_200_000],
-      ['escalated', 'critical', 600_000 + 41 * 1_200_000],
+      ['firing', criticalRun === firstRun ? 'critical' : 'error', 600_000 + (firstRun - 1) * 1_200_000],
+      ...(escalates ? [['escalated', 'critical', 600_000 + (criticalRun - 1) * 1_200_000]] : []),
     ]);
     expect(body.anomalies.every((a) => Date.parse(a.detected_at) >= spike)).toBe(true);
-    expect(body.counts).toMatchObject({ by_rule: { spend_zscore: 1 }, anomalies: 2 });
+    expect(body.counts).toMatchObject({ by_rule: { spend_zscore: 1 }, anomalies: escalates ? 2 : 1 });
 
     expect(body.incidents).toHaveLength(1);
     const [incident] = body.incidents;
+    const severity = criticalRun <= 50 ? 'critical' : 'error';
     expect(incident).toMatchObject({
       incident_id: fired.incident_id,
       agent_id: 'steady',
       opened_at: fired.detected_at,
       resolved_at: null,
-      severity: 'critical',
+      severity,
     });
     expect(incident.signals).toEqual([
       expect.objectContaining({
         rule: 'spend_zscore',
-        severity: 'critical',
+        severity,
         first_fired_at: fired.detected_at,
       }),
     ]);
-    expect(incident.signals[0].observed).toBe(42);
-    expect(incident.signals[0].threshold).toBeCloseTo(25.57, 2);
+    expect(incident.signals[0].observed).toBe(escalates ? criticalRun : firstRun);
+    expect(incident.signals[0].threshold).toBeCloseTo((e.expected + margin) / DOLLAR, 6);
     expect(body.counts.incidents).toBe(1);
   });
 
