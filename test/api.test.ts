@@ -413,6 +413,21 @@ describe('api service (own process, real PostgreSQL)', () => {
     });
     expect(wrong.status).toBe(400);
     expect(JSON.stringify(wrong.body)).toContain('rules.cost_per_run_jump.ratio');
+
+    // The late-data grace: set, kept by a PUT that does not name it, reset by null; out of range is a 400 naming it.
+    const grace = await send('PUT', `/v1/teams/${teamA}/settings`, keyA, { late_after_minutes: 30 });
+    expect(grace.status).toBe(200);
+    expect(grace.body).toMatchObject({
+      late_after_minutes: 30,
+      rules: { spend_zscore: { min_excess: 0.25 } },
+    });
+    const kept = await send('PUT', `/v1/teams/${teamA}/settings`, keyA, { quality_threshold: 0.5 });
+    expect(kept.body).toMatchObject({ late_after_minutes: 30, quality_threshold: 0.5 });
+    const tooLong = await send('PUT', `/v1/teams/${teamA}/settings`, keyA, { late_after_minutes: 5000 });
+    expect(tooLong.status).toBe(400);
+    expect(JSON.stringify(tooLong.body)).toContain('late_after_minutes');
+    const back = await send('PUT', `/v1/teams/${teamA}/settings`, keyA, { late_after_minutes: null });
+    expect(back.body).toMatchObject({ late_after_minutes: 180 });
   });
 
   it('refuses settings of the wrong type, unknown keys and __proto__, naming the field, and keeps what was stored', async () => {

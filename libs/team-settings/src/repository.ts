@@ -63,6 +63,8 @@ export interface TeamSettingsUpdate {
   minHistoryDays?: number;
   timezone?: string;
   qualityThreshold?: number;
+  /** The late-data grace in ms; null restores the default. Kept in the detector_rules JSON (lateAfterMs). */
+  lateAfterMs?: number | null;
   budgets?: Budget[];
   rules?: RulesUpdate;
 }
@@ -144,7 +146,10 @@ export class PgTeamSettingsRepository implements TeamSettingsRepository {
           String(DEFAULT_SETTINGS.zscore.minExcessNanos),
         ],
       );
-      if (Object.values(jsonRules).some((r) => r && Object.keys(r).length)) {
+      if (
+        update.lateAfterMs !== undefined ||
+        Object.values(jsonRules).some((r) => r && Object.keys(r).length)
+      ) {
         // the row is locked by the upsert: no other save changes the stored rules between this read and the write
         const { rows: stored } = await client.query<{ detector_rules: unknown }>(
           'select detector_rules from team_settings where team = $1',
@@ -152,7 +157,9 @@ export class PgTeamSettingsRepository implements TeamSettingsRepository {
         );
         await client.query('update team_settings set detector_rules = $2::jsonb where team = $1', [
           team,
-          JSON.stringify(mergeStoredRules(stored[0]?.detector_rules, jsonRules)),
+          JSON.stringify(
+            withLateAfter(mergeStoredRules(stored[0]?.detector_rules, jsonRules), update.lateAfterMs),
+          ),
         ]);
       }
       const { baseline_days: baseline, min_history_days: minHistory } = rows[0];
@@ -342,6 +349,13 @@ function agentHistoryConflict(update: AgentSettingsUpdate, baseline: number, min
   );
 }
 
+/** The stored JSON with the late-data grace set (a number), removed (null: the default again) or kept (undefined). */
+function withLateAfter(rules: Record<string, unknown>, lateAfterMs: number | null | undefined) {
+  if (lateAfterMs === null) delete rules.lateAfterMs;
+  else if (lateAfterMs !== undefined) rules.lateAfterMs = lateAfterMs;
+  return rules;
+}
+
 /**
  * The stored detector_rules JSON with an update laid over it, one level deep per rule: a value replaces that
  * parameter, null removes it (the default applies again), every other stored key is kept as it was.
@@ -409,6 +423,12 @@ export function settingsFromRows(
       qualityThreshold: row
         ? column('quality_threshold', row.quality_threshold, d.qualityThreshold, within(L.qualityThreshold))
         : merged.qualityThreshold,
+      lateAfterMs: column(
+        'late_after_minutes',
+        merged.lateAfterMs,
+        d.lateAfterMs,
+        (n) => Number.isInteger(n) && n >= 0 && n <= L.lateAfterMinutes.max * 60_000,
+      ),
       zscore: {
         ...merged.zscore,
         ...(row && {

@@ -13,7 +13,11 @@ export interface DetectorSettings {
   timezone: string;
   /** A run is successful when status=success and its quality score (if any) is at least this. */
   qualityThreshold: number;
-  /** Grace for event time: a run finished longer ago than this when received (or behind the agent's clock) is late. */
+  /**
+   * The late-data grace: a run that finished more than this before its partition's stream time (the latest finished_at
+   * the aggregator has seen there) is late: counted in its day and baseline, never paged. At most the aggregator's
+   * GRACE_MS (3 h), which bounds the hours it keeps open.
+   */
   lateAfterMs: number;
   /** `enabled` in each rule below: false and the detector does not evaluate that rule for the team. */
   zscore: {
@@ -72,7 +76,7 @@ const DOLLAR = 1_000_000_000;
 export const DEFAULT_SETTINGS: DetectorSettings = {
   timezone: 'UTC',
   qualityThreshold: 0,
-  lateAfterMs: 15 * 60_000,
+  lateAfterMs: 3 * 3_600_000,
   zscore: {
     threshold: 2.5,
     baselineDays: 14,
@@ -115,6 +119,8 @@ export const SETTINGS_LIMITS = {
   baselineDays: { min: 3, max: 14 },
   minHistoryDays: { min: 1, max: 14 },
   qualityThreshold: { min: 0, max: 1 },
+  /** The late-data grace, in minutes (stored in ms); the aggregator applies at most its GRACE_MS. */
+  lateAfterMinutes: { min: 0, max: 24 * 60 },
   timezoneLength: 64,
   /** Money floors, in currency units (stored in nano-units). */
   minExcess: { min: 0, max: 10_000 },

@@ -572,6 +572,12 @@ export class AdminController {
         baselineDays: body.baseline_days,
         minHistoryDays: body.min_history_days,
         qualityThreshold: body.quality_threshold,
+        lateAfterMs:
+          body.late_after_minutes === undefined
+            ? undefined
+            : body.late_after_minutes === null
+              ? null
+              : body.late_after_minutes * 60_000,
         timezone:
           body.timezone === undefined ? undefined : (canonicalTimeZone(body.timezone) ?? body.timezone),
         budgets: body.budgets === undefined ? undefined : budgetsOf(body.budgets),

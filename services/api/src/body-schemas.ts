@@ -288,6 +288,7 @@ export interface TeamSettingsBody {
   baseline_days?: number;
   min_history_days?: number;
   quality_threshold?: number;
+  late_after_minutes?: number | null;
   timezone?: string;
   budgets?: BudgetBody[];
   rules?: RulesBody;
@@ -410,6 +411,16 @@ const TeamSettingsBody: JsonSchema = {
       maximum: L.qualityThreshold.max,
       description:
         'A run is successful when its status is success and its quality score (if any) is at least this',
+    },
+    late_after_minutes: {
+      type: 'integer',
+      nullable: true,
+      minimum: L.lateAfterMinutes.min,
+      maximum: L.lateAfterMinutes.max,
+      description:
+        'The late-data grace: a run that finished more than this many minutes before the newest run its partition ' +
+        'has seen is late (counted in its day and baseline, never paged). Default 180; the aggregator applies at most ' +
+        'its GRACE_MS (3 h). null restores the default',
     },
     timezone: {
       type: 'string',

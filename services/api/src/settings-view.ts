@@ -48,6 +48,7 @@ export function settingsView(team: string, s: DetectorSettings) {
     min_history_days: s.zscore.minHistoryDays,
     timezone: s.timezone,
     quality_threshold: s.qualityThreshold,
+    late_after_minutes: s.lateAfterMs / 60_000,
     budgets: s.budgets.map((b) => ({
       scope: b.scope,
       ...(b.scope === 'agent'

@@ -39,6 +39,8 @@ export interface AggregationSettings extends SignalSettings {
   baselineDays: number;
   /** A session closes after this much stream time without a run (plus the grace period, so no on-time run reopens it). */
   sessionIdleMs: number;
+  /** The team's late-data grace (the aggregator applies at most its own GRACE_MS). */
+  lateAfterMs: number;
 }
 
 /** A team's aggregation settings from its detector settings (the one source of both). */
@@ -46,6 +48,7 @@ export function aggregationSettings(s: DetectorSettings, maxBaselineDays = Infin
   return {
     timezone: s.timezone,
     qualityThreshold: s.qualityThreshold,
+    lateAfterMs: s.lateAfterMs,
     baselineDays: Math.min(s.zscore.baselineDays, maxBaselineDays),
     sessionIdleMs: s.session.idleCloseMs,
     recentRuns: s.costPerRun.recentRuns,

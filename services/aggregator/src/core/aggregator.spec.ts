@@ -14,6 +14,7 @@ const settings: AggregationSettings = {
   qualityThreshold: 0.5,
   baselineDays: 14,
   sessionIdleMs: 30 * 60_000,
+  lateAfterMs: 3 * 3_600_000,
   recentRuns: 20,
   referenceDays: 7,
 };
@@ -195,6 +196,19 @@ describe('aggregator core', () => {
     expect(next.late).toBe(false);
     expect(next.baseline.days).toBe(1); // the late run made day 1 the agent's first
     expect(next.baseline.spend_mean_nanos).toBe(4e9);
+  });
+
+  it('takes the team’s late-data grace, within its own', () => {
+    const behind = (teamGrace: number, graceMs = 3 * HOUR) => {
+      const p = partition({ graceMs }, { lateAfterMs: teamGrace });
+      p.process([run(D0 + 12 * HOUR, 1e9)]);
+      return p.process([run(D0 + 10 * HOUR, 1e9)]).counts.late; // two hours behind the stream time
+    };
+    expect(behind(3 * HOUR)).toBe(0);
+    expect(behind(HOUR)).toBe(1);
+    expect(behind(2 * HOUR + 1)).toBe(0);
+    // a team's grace longer than the aggregator's is the aggregator's (it keeps no older hours open)
+    expect(behind(24 * HOUR, HOUR)).toBe(1);
   });
 
   it('does not count a run older than every day it keeps, and says so', () => {

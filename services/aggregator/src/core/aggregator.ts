@@ -243,11 +243,12 @@ export class PartitionState {
       }
       this.seen.set(id, this.nextSeq);
       accepted.push(id);
-      const late = run.finished_at < this.streamTime - this.options.graceMs;
+      const settings = this.settingsOf(p.team, run.agent_id);
+      // the team's late-data grace, within the aggregator's (which bounds the hours it keeps open)
+      const late = run.finished_at < this.streamTime - Math.min(this.options.graceMs, settings.lateAfterMs);
       if (late) counts.late++;
       this.streamTime = Math.max(this.streamTime, run.finished_at);
       const key = agentKey(p.team, run.agent_id);
-      const settings = this.settingsOf(p.team, run.agent_id);
       let agent = this.agents.get(key);
       if (!agent) {
         agent = this.revive(key);
