@@ -421,8 +421,8 @@ describe('api service (own process, real PostgreSQL)', () => {
       late_after_minutes: 30,
       rules: { spend_zscore: { min_excess: 0.25 } },
     });
-    const kept = await send('PUT', `/v1/teams/${teamA}/settings`, keyA, { quality_threshold: 0.5 });
-    expect(kept.body).toMatchObject({ late_after_minutes: 30, quality_threshold: 0.5 });
+    const kept = await send('PUT', `/v1/teams/${teamA}/settings`, keyA, { timezone: 'Europe/London' });
+    expect(kept.body).toMatchObject({ late_after_minutes: 30, timezone: 'Europe/London' });
     const tooLong = await send('PUT', `/v1/teams/${teamA}/settings`, keyA, { late_after_minutes: 5000 });
     expect(tooLong.status).toBe(400);
     expect(JSON.stringify(tooLong.body)).toContain('late_after_minutes');
