@@ -45,6 +45,7 @@ describe('migrations on a new database', () => {
           'api_keys',
           'rate_card',
           'agent_settings',
+          'settings_version',
         ]),
       );
       const probe = (await c.query<TimescaleProbe>(TIMESCALE_PROBE_SQL)).rows[0];
@@ -60,4 +61,29 @@ describe('migrations on a new database', () => {
       }
     });
   }, 60_000);
+
+  it('moves the settings version with every write to team settings, budgets and agent settings, in its transaction', async () => {
+    await onServer(url, async (c) => {
+      const version = async () =>
+        Number((await c.query<{ v: string }>('select version::text as v from settings_version')).rows[0].v);
+      const v0 = await version();
+      await c.query("insert into team_settings (team) values ('v-team') on conflict do nothing");
+      const v1 = await version();
+      expect(v1).toBeGreaterThan(v0);
+      await c.query(
+        "insert into budgets (team, scope, subject, period, amount_nanos, currency) values ('v-team', 'team', '', 'day', 1, 'USD')",
+      );
+      const v2 = await version();
+      expect(v2).toBeGreaterThan(v1);
+      await c.query("insert into agent_settings (team, agent_id) values ('v-team', 'a')");
+      const v3 = await version();
+      expect(v3).toBeGreaterThan(v2);
+      await c.query('begin');
+      await c.query("delete from budgets where team = 'v-team'");
+      await c.query('rollback');
+      expect(await version()).toBe(v3);
+      await c.query("delete from budgets where team = 'v-team'");
+      expect(await version()).toBeGreaterThan(v3);
+    });
+  });
 });

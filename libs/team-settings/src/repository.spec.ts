@@ -11,7 +11,9 @@ import {
   TeamSettingsCache,
   type SettingsLogger,
   type SettingsRow,
+  type TeamSettingsRepository,
 } from './repository';
+import type { DetectorSettings } from './settings';
 
 function recorder(): SettingsLogger & { lines: { msg: string; fields?: Record<string, unknown> }[] } {
   const lines: { msg: string; fields?: Record<string, unknown> }[] = [];
@@ -77,6 +79,74 @@ describe(TeamSettingsCache.name, () => {
     ]);
     expect(sut.lookup('other')).toBe(DEFAULT_SETTINGS);
     expect(await sut.refresh()).toBe(false);
+  });
+
+  /** A repository whose version moves when told, and whose reads can be held until released. */
+  class Versioned implements TeamSettingsRepository {
+    version = 0;
+    teams = new Map<string, DetectorSettings>();
+    agents = new Map<string, DetectorSettings>();
+    reads = 0;
+    hold: Promise<void> | null = null;
+    async fingerprint() {
+      this.reads++;
+      const v = this.version;
+      if (this.hold) await this.hold;
+      return String(v);
+    }
+    async loadAll() {
+      return new Map(this.teams);
+    }
+    async loadAgents() {
+      return new Map(this.agents);
+    }
+  }
+
+  it('gives a call made during a refresh one that starts after it: a change committed meanwhile is seen', async () => {
+    const repo = new Versioned();
+    const sut = new TeamSettingsCache(repo);
+    await sut.refresh();
+    let release!: () => void;
+    repo.hold = new Promise((r) => (release = r));
+    const first = sut.refresh(); // reads version 0 and waits
+    // the change commits, then a batch asks: the refresh under way read the version before it
+    repo.version = 1;
+    repo.teams.set('support', { ...DEFAULT_SETTINGS, timezone: 'Europe/Paris' });
+    const second = sut.refresh();
+    const third = sut.refresh(); // shares the second
+    repo.hold = null;
+    release();
+    expect(await first).toBe(false);
+    expect(await second).toBe(true);
+    expect(await third).toBe(true);
+    expect(sut.lookup('support').timezone).toBe('Europe/Paris');
+    expect(repo.reads).toBe(3);
+  });
+
+  it('tells which teams a reload changed, their own settings or an agent’s', async () => {
+    const repo = new Versioned();
+    repo.teams.set('a', DEFAULT_SETTINGS);
+    repo.teams.set('b', DEFAULT_SETTINGS);
+    const sut = new TeamSettingsCache(repo);
+    await sut.refresh();
+    const loaded = sut.generation;
+    expect(sut.changedSince(loaded)).toEqual([]);
+    repo.version = 1;
+    repo.teams.set('b', { ...DEFAULT_SETTINGS, budgets: [], qualityThreshold: 0.5 });
+    await sut.refresh();
+    expect(sut.changedSince(loaded)).toEqual(['b']);
+    const second = sut.generation;
+    repo.version = 2;
+    repo.agents.set('a/research', {
+      ...DEFAULT_SETTINGS,
+      zscore: { ...DEFAULT_SETTINGS.zscore, threshold: 4 },
+    });
+    repo.teams.set('c', DEFAULT_SETTINGS);
+    await sut.refresh();
+    expect(sut.changedSince(second).sort()).toEqual(['a', 'c']);
+    expect(sut.changedSince(loaded).sort()).toEqual(['a', 'b', 'c']);
+    expect(sut.changedSince(sut.generation)).toEqual([]);
+    expect(sut.changedSince(Infinity)).toEqual([]);
   });
 });
 
@@ -424,10 +494,10 @@ describe('PgTeamSettingsRepository agent settings', () => {
     ]);
   });
 
-  it('polls agent_settings in the fingerprint', async () => {
+  it('reads the settings version, which triggers on team_settings, budgets and agent_settings move', async () => {
     const { pool, queries } = fakePool();
     await new PgTeamSettingsRepository(pool).fingerprint().catch(() => undefined);
-    expect(queries[0].sql).toContain('from agent_settings');
+    expect(queries[0].sql).toContain('from settings_version');
   });
 });
 

@@ -88,6 +88,13 @@ export class PgTeamSettingsRepository implements TeamSettingsRepository {
   ) {}
 
   async fingerprint(): Promise<string> {
+    // settings_version moves with every change (statement triggers, migration 1763800016000): one row to read
+    const { rows: version } = await this.pool
+      .query<{ v: string }>(
+        `select version::text as v from settings_version where to_regclass('settings_version') is not null and id`,
+      )
+      .catch(() => ({ rows: [] as { v: string }[] }));
+    if (version.length) return `v${version[0].v}`;
     const { rows } = await this.pool.query<{ f: string }>(
       `select concat_ws('|',
          (select count(*) || ':' || coalesce(max(updated_at)::text, '') from team_settings),
@@ -537,11 +544,22 @@ export class StaticTeamSettingsRepository implements TeamSettingsRepository {
   }
 }
 
-/** The settings in force, refreshed by polling: a change made through the api applies within one poll interval. */
+/**
+ * The settings in force. `refresh` reads the settings version (one row) and reloads when it moved: the services call
+ * it on a timer and before each batch, so a batch read after a settings change committed is judged by it. Calls made
+ * while a refresh is under way wait for one that starts after them (the one under way may have read the version
+ * before the change). `changedSince` tells which teams' settings (their own or an agent's) changed after a generation.
+ */
 export class TeamSettingsCache {
   private settings = new Map<string, DetectorSettings>();
   private agents = new Map<string, DetectorSettings>();
   private fingerprintValue: string | null = null;
+  private running: Promise<boolean> | null = null;
+  private queued: Promise<boolean> | null = null;
+  /** Bumped by every reload that changed something. */
+  generation = 0;
+  /** The generation each team's settings last changed in. */
+  private readonly changedIn = new Map<string, number>();
 
   constructor(private readonly repo: TeamSettingsRepository) {}
 
@@ -552,13 +570,57 @@ export class TeamSettingsCache {
     DEFAULT_SETTINGS;
 
   /** Returns true when something changed. */
-  async refresh(): Promise<boolean> {
+  refresh(): Promise<boolean> {
+    if (!this.running) {
+      this.running = this.load().finally(() => (this.running = null));
+      return this.running;
+    }
+    this.queued ??= this.running
+      .catch(() => false)
+      .then(() => {
+        this.queued = null;
+        return this.refresh();
+      });
+    return this.queued;
+  }
+
+  /** The teams whose settings changed in a generation after `generation`. */
+  changedSince(generation: number): string[] {
+    if (generation >= this.generation) return [];
+    return [...this.changedIn].filter(([, g]) => g > generation).map(([team]) => team);
+  }
+
+  private async load(): Promise<boolean> {
     const f = await this.repo.fingerprint();
     if (f === this.fingerprintValue) return false;
     const settings = await this.repo.loadAll();
-    this.agents = await this.repo.loadAgents(settings);
+    const agents = await this.repo.loadAgents(settings);
+    const first = this.fingerprintValue === null;
+    const generation = this.generation + 1;
+    if (!first) {
+      const before = teamViews(this.settings, this.agents);
+      const after = teamViews(settings, agents);
+      for (const team of new Set([...before.keys(), ...after.keys()]))
+        if (before.get(team) !== after.get(team)) this.changedIn.set(team, generation);
+    }
     this.settings = settings;
+    this.agents = agents;
     this.fingerprintValue = f;
+    this.generation = generation;
     return true;
   }
+}
+
+/** Each team's settings and its agents' overrides as one string, to tell which teams a reload changed. */
+function teamViews(
+  teams: ReadonlyMap<string, DetectorSettings>,
+  agents: ReadonlyMap<string, DetectorSettings>,
+): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const [team, s] of teams) out.set(team, JSON.stringify(s));
+  for (const [key, s] of [...agents].sort(([a], [b]) => (a < b ? -1 : 1))) {
+    const team = key.slice(0, key.indexOf('/'));
+    out.set(team, `${out.get(team) ?? ''}|${key}:${JSON.stringify(s)}`);
+  }
+  return out;
 }

@@ -36,6 +36,8 @@ export class AggregatorService implements OnApplicationBootstrap, OnApplicationS
   private readonly coldAgents;
   private readonly remembered;
   private stateDir: string | undefined;
+  /** The settings generation each partition was last judged again at (a partition new here: from now). */
+  private readonly generations = new Map<number, number>();
   private readonly moves;
 
   constructor(
@@ -126,6 +128,7 @@ export class AggregatorService implements OnApplicationBootstrap, OnApplicationS
       onAssignment: (assignment) => {
         // Whatever this replica held may have moved on elsewhere since: every partition is restored afresh.
         this.store.assign(assignment[Topics.runsPriced.name] ?? []);
+        this.generations.clear();
         this.agents.reset();
         this.coldAgents.reset();
         this.remembered.reset();
@@ -136,7 +139,19 @@ export class AggregatorService implements OnApplicationBootstrap, OnApplicationS
       },
       handler: async (records, ctx) => {
         const state = await this.store.get(ctx.partition, ctx.heartbeat);
+        // settings changed since this partition's last batch: judged again first, then the batch by the new ones
+        await this.freshSettings();
+        const changedTeams = this.settings.changedSince(this.generations.get(ctx.partition) ?? Infinity);
+        this.generations.set(ctx.partition, this.settings.generation);
+        const again = state.reevaluate(new Set(changedTeams), (team) =>
+          this.settings
+            .lookup(team)
+            .budgets.filter((b) => b.scope === 'customer')
+            .map((b) => b.subject),
+        );
         const result = state.process(records.map((r) => r.value));
+        result.stats.unshift(...again.stats);
+        result.teamSpend.unshift(...again.teamSpend);
         const serde = this.kafka.serde;
         this.runs.inc({ outcome: 'counted' }, result.counts.accepted);
         if (result.counts.duplicates) this.runs.inc({ outcome: 'duplicate' }, result.counts.duplicates);
@@ -166,6 +181,19 @@ export class AggregatorService implements OnApplicationBootstrap, OnApplicationS
       },
     });
     await this.consumer.start();
+  }
+
+  /**
+   * The settings as of now, before a batch: a run that arrived after a settings change committed is aggregated with
+   * it (one read of the settings version; a reload when it moved). If PostgreSQL cannot say, the settings held are used
+   * and the timer catches up.
+   */
+  private async freshSettings(): Promise<void> {
+    try {
+      await this.settings.refresh();
+    } catch (err) {
+      this.log.warn('settings version unreadable; the batch uses the settings held', { err });
+    }
   }
 
   private async reloadSettings(): Promise<void> {

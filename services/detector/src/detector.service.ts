@@ -166,6 +166,7 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
       onUncommitted: (_topic, partition) => this.agentStore.drop(partition),
       handler: async (records, ctx) => {
         const detector = await this.agentStore.get(ctx.partition, ctx.heartbeat);
+        await this.freshSettings();
         const now = Date.now();
         for (const r of records)
           if (r.value.signals && !r.value.late)
@@ -196,6 +197,7 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
       onUncommitted: (_topic, partition) => this.teamStore.drop(partition),
       handler: async (records, ctx) => {
         const teams = await this.teamStore.get(ctx.partition, ctx.heartbeat);
+        await this.freshSettings();
         const batch = detectTeamBatch(
           teams,
           records.map((r) => r.value),
@@ -250,6 +252,19 @@ export class DetectorService implements OnApplicationBootstrap, OnApplicationShu
         group by team`,
     );
     this.teamDaily = new Map(rows.map((r) => [r.team, Number(r.daily)]));
+  }
+
+  /**
+   * The settings as of now, before a batch: a record caused by a run that arrived after a settings change committed is
+   * judged by it (one read of the settings version; a reload when it moved). If PostgreSQL cannot say, the settings
+   * held are used and the timer catches up.
+   */
+  private async freshSettings(): Promise<void> {
+    try {
+      await this.settings.refresh();
+    } catch (err) {
+      this.log.warn('settings version unreadable; the batch is judged by the settings held', { err });
+    }
   }
 
   private async reloadSettings(): Promise<void> {

@@ -198,6 +198,44 @@ describe('aggregator core', () => {
     expect(next.baseline.spend_mean_nanos).toBe(4e9);
   });
 
+  it('judges a team’s current windows again on request: day figures only, state untouched, budgets re-evaluated', () => {
+    const p = partition();
+    const t = D0 + 10 * HOUR;
+    p.process([
+      run(t, 2e9, { agent_id: 'a', parent_run_id: 'p1' }),
+      run(t + 1000, 3e9, { agent_id: 'b', customer_id: 'acme' }),
+      run(t + 2000, 1e9, { team: 'other', agent_id: 'c' }),
+    ]);
+    const again = p.reevaluate(new Set(['payments']), (team) => (team === 'payments' ? ['acme'] : []));
+    expect(again.stats.map((s) => s.key).sort()).toEqual(['payments/a', 'payments/b']);
+    const a = again.stats.find((s) => s.key === 'payments/a')!.value;
+    expect(a.day.spend_nanos).toBe(2e9);
+    expect(a.late).toBe(false);
+    expect(a.sessions.changed).toEqual([]);
+    expect(a.signals).toMatchObject({
+      last_run_at: t,
+      last_run_id: null,
+      minutes: [],
+      parents: [],
+      unpriced_models: [],
+    });
+    // an empty entry at the team's latest run, and one per customer budget
+    expect(again.teamSpend).toEqual([
+      {
+        team: 'payments',
+        currency: 'USD',
+        entries: [
+          { at: t + 1000, customer_id: null, spend_nanos: 0, run_id: '', late: false },
+          { at: t + 1000, customer_id: 'acme', spend_nanos: 0, run_id: '', late: false },
+        ],
+      },
+    ]);
+    // nothing changed: the next run's figures are as if the request never came
+    const next = lastStats(p, [[run(t + 3000, 1e9, { agent_id: 'a' })]]).get('payments/a')!;
+    expect(next.day).toMatchObject({ spend_nanos: 3e9, runs: 2 });
+    expect(p.reevaluate(new Set(), () => []).stats).toEqual([]);
+  });
+
   it('takes the team’s late-data grace, within its own', () => {
     const behind = (teamGrace: number, graceMs = 3 * HOUR) => {
       const p = partition({ graceMs }, { lateAfterMs: teamGrace });

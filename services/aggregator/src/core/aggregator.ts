@@ -141,6 +141,61 @@ export class PartitionState {
     return Math.ceil(this.options.graceMs / HOUR) + 2;
   }
 
+  /**
+   * The records that make the detector judge the teams' current windows again, after their settings changed: a stats
+   * record of each of their agents in memory as of now (the day windows only: no minutes, parents, sessions or
+   * unpriced models, whose windows were judged with their runs and could otherwise page twice), and an empty spend
+   * entry per team at its latest run, on which the team and customer budgets are evaluated (`customers`: the subjects
+   * of the team's customer budgets, each given an entry). State is not changed: nothing goes to the changelog.
+   */
+  reevaluate(
+    teams: ReadonlySet<string>,
+    customers: (team: string) => string[],
+  ): { stats: SliceResult['stats']; teamSpend: TeamSpend[] } {
+    const stats: SliceResult['stats'] = [];
+    const latest = new Map<string, { at: number; currency: string }>();
+    if (teams.size === 0) return { stats, teamSpend: [] };
+    for (const [key, agent] of this.agents) {
+      if (!teams.has(agent.team)) continue;
+      const settings = this.settingsOf(agent.team, agent.agentId);
+      const s = agent.stats(this.streamTime, false, 0, {
+        ...settings,
+        baselineDays: Math.min(settings.baselineDays, this.options.maxBaselineDays),
+      });
+      const sig = s.signals!;
+      stats.push({
+        key,
+        value: {
+          ...s,
+          sessions: { ...s.sessions, changed: [] },
+          // as of the agent's latest run (no run triggers it)
+          signals: {
+            ...sig,
+            last_run_at: agent.clock,
+            last_run_id: null,
+            minutes: [],
+            parents: [],
+            unpriced_models: [],
+          },
+        },
+      });
+      const seen = latest.get(agent.team);
+      if (!seen || agent.clock > seen.at) latest.set(agent.team, { at: agent.clock, currency: s.currency });
+    }
+    const teamSpend: TeamSpend[] = [...latest].map(([team, l]) => ({
+      team,
+      currency: l.currency,
+      entries: [null, ...customers(team)].map((customer) => ({
+        at: l.at,
+        customer_id: customer,
+        spend_nanos: 0,
+        run_id: '', // no run: the detector records no trigger run
+        late: false,
+      })),
+    }));
+    return { stats, teamSpend };
+  }
+
   /** Applies one changelog record (restore). */
   restore(key: string, value: string | null): void {
     if (key.startsWith(AGENT)) {

@@ -33,7 +33,10 @@ export class Chain {
   /** The teams' mean daily spend, from the runs replayed (the service reads it from agent_stats). */
   readonly teamDaily = new TeamDailySpend();
 
-  constructor(settingsOf: SettingsLookup, options: Partial<AggregatorOptions> = {}) {
+  constructor(
+    readonly settingsOf: SettingsLookup,
+    options: Partial<AggregatorOptions> = {},
+  ) {
     const merged = { ...DEFAULT_OPTIONS, ...options };
     this.aggregator = new PartitionState(0, merged, (team, agentId) =>
       aggregationSettings(settingsOf(team, agentId), merged.maxBaselineDays),

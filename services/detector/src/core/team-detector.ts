@@ -113,7 +113,7 @@ export class TeamDetector {
             at,
             late: e.late,
             currency: spend.currency,
-            triggerRunId: e.run_id,
+            triggerRunId: e.run_id || null, // '': a re-evaluation after a settings change, no run
             topCustomers: topOf(t.month.customers),
             topFeatures: [],
           }),
