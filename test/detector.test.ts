@@ -7,6 +7,7 @@ import { createPool } from '@libs/db';
 import { AvroSerde, BatchProducer, provisionTopics } from '@libs/kafka';
 import type { Anomaly } from '../services/detector/src/core/anomaly';
 import { agentFleet, generateRuns } from '../services/detector/src/testing/synthetic';
+import { pricedRun, runEvent } from './support/fixtures';
 import { startService, type ServiceProcess, migrated } from './support/services';
 import { readTopic, testConfig, testKafka, uid } from './support/stack';
 
@@ -129,4 +130,81 @@ describe('detector service (own process, transactional, changelog state, real st
       .find((l) => l.startsWith('burnrate_state_restored_records_total{') && l.includes('store="detector"'));
     expect(Number(restored?.split(' ').pop())).toBeGreaterThan(0);
   });
+
+  it('judges a team again as soon as its settings change: a budget set below today’s spend pages with no new run', async () => {
+    // the services of the test above (SETTINGS_POLL_MS 500), or our own
+    aggregator ??= await startService('aggregator', 19113, {
+      ...env,
+      CONSUMER_GROUP: `aggregator-${ns}`,
+      STATE_DIR: mkdtempSync(join(tmpdir(), 'detector-test-')),
+    });
+    svc ??= await startService('detector', 19103, env);
+    const quiet = `settings-${ns}`;
+    const now = Date.now();
+    const spent = [0, 1, 2].map((i) =>
+      pricedRun(
+        runEvent({
+          team: quiet,
+          agent_id: 'quiet-agent',
+          run_id: `q-${ns}-${i}`,
+          finished_at: now - (3 - i) * 60_000,
+          customer_id: 'acme',
+        }),
+        1_000_000_000,
+      ),
+    );
+    const producer = new BatchProducer(kafka);
+    await producer.connect();
+    await producer.send(
+      spent.map((r) => ({
+        topic: T.runsPriced.name,
+        key: agentKey(r.team, r.run.agent_id),
+        value: serde.encode(T.runsPriced, r),
+      })),
+    );
+    await producer.disconnect();
+    const statsSerde = await AvroSerde.create(config, [T.agentStats]);
+    // the aggregator has judged them (its stats record is out) before the budget is set
+    const judged = async () =>
+      (
+        await readTopic(kafka, T.agentStats, {
+          expected: 1,
+          serde: statsSerde,
+          timeoutMs: 3_000,
+          settleMs: 300,
+        })
+      ).some((r) => r.key === agentKey(quiet, 'quiet-agent'));
+    for (const until = Date.now() + 60_000; !(await judged());)
+      if (Date.now() > until) throw new Error('the runs were not aggregated within a minute');
+    const budgetPages = async (timeoutMs: number) =>
+      (await readTopic<Anomaly>(kafka, T.anomalies, { expected: 1, serde, timeoutMs, settleMs: 500 }))
+        .map((r) => r.value)
+        .filter((a) => a.team === quiet && a.rule === 'budget');
+    expect(await budgetPages(2_000)).toEqual([]);
+
+    // $3 spent today; budgets of $2 for the agent and the customer, set as the api sets them (committed, then answered)
+    const pool = createPool(await migrated(), 1);
+    try {
+      await pool.query(
+        `insert into budgets (team, scope, subject, period, amount_nanos, currency)
+         values ($1, 'agent', 'quiet-agent', 'day', 2000000000, 'USD'), ($1, 'customer', 'acme', 'day', 2000000000, 'USD')`,
+        [quiet],
+      );
+    } finally {
+      await pool.end();
+    }
+    const asked = Date.now();
+    let pages: Anomaly[] = [];
+    for (const until = asked + 30_000; pages.length < 2 && Date.now() < until;)
+      pages = await budgetPages(3_000);
+    expect(pages.map((a) => [a.agent_id, a.details.scope, a.state]).sort()).toEqual([
+      [null, 'customer', 'firing'],
+      ['quiet-agent', 'agent', 'firing'],
+    ]);
+    expect(pages.find((a) => a.agent_id === 'quiet-agent')).toMatchObject({
+      observed: 3,
+      trigger_run_id: null,
+    });
+    expect(Date.now() - asked).toBeLessThan(30_000);
+  }, 120_000);
 });

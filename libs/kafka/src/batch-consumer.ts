@@ -27,7 +27,19 @@ export interface ConsumedRecord<T> {
   headers: IHeaders;
   /** Kafka record timestamp, epoch ms. */
   timestamp: number;
+  /**
+   * A control record's kind (its CONTROL_HEADER): not data, no value to decode. Handed only to a consumer that asked
+   * for them (`controlRecords`); every other consumer of the topic passes over them.
+   */
+  control?: string;
 }
+
+/**
+ * The header that makes a record a control record: a service's signal to the consumers of its own input partitions
+ * (the aggregator's "settings changed, look again"), carried in the partition so it is handled in order, by the
+ * partition's owner, in its transaction.
+ */
+export const CONTROL_HEADER = 'burnrate-control';
 
 export interface DeadLetter {
   record: Pick<ConsumedRecord<unknown>, 'topic' | 'partition' | 'offset' | 'key' | 'raw' | 'headers'>;
@@ -75,6 +87,8 @@ export interface BatchConsumerOptions<T> {
   partitionsConsumedConcurrently?: number;
   /** Most records handled and committed together (one transaction); default 4000. */
   maxRecordsPerCommit?: number;
+  /** Hand control records (CONTROL_HEADER) to the handler, `control` set and no value; otherwise they are passed over. */
+  controlRecords?: boolean;
   /**
    * Called when a handler ran but its slice was not committed (the partition moved, or the commit failed): a handler
    * that keeps state in memory must forget what that slice did, because the records will be handed over again.
@@ -532,6 +546,25 @@ export class BatchConsumer<T> {
       const value = decoded[i];
       const key = m.key ? m.key.toString() : null;
       const headers = m.headers ?? {};
+      const control = headers[CONTROL_HEADER];
+      if (control !== undefined) {
+        if (this.options.controlRecords)
+          records.push({
+            index: i,
+            record: {
+              topic,
+              partition,
+              offset: m.offset,
+              key,
+              value: undefined as T,
+              raw: m.value,
+              headers,
+              timestamp: Number(m.timestamp),
+              control: String(control),
+            },
+          });
+        continue;
+      }
       if (value instanceof SerdeError)
         deadLetters.push({
           index: i,

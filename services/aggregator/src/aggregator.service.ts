@@ -5,7 +5,8 @@ import type { Pool } from 'pg';
 import { CONFIG, type ConfigOf } from '@libs/config';
 import { Topics, changelogTopic, type PricedRun } from '@libs/contracts';
 import { PG_POOL } from '@libs/db';
-import { KafkaService, PartitionStore, type BatchConsumer } from '@libs/kafka';
+import type { Producer } from 'kafkajs';
+import { CONTROL_HEADER, KafkaService, PartitionStore, type BatchConsumer } from '@libs/kafka';
 import { JsonLogger, Metrics } from '@libs/observability';
 import { PgTeamSettingsRepository, TeamSettingsCache } from '@libs/team-settings';
 import { aggregationSettings, type AggregationSettings } from './core/agent-state';
@@ -38,6 +39,11 @@ export class AggregatorService implements OnApplicationBootstrap, OnApplicationS
   private stateDir: string | undefined;
   /** The settings generation each partition was last judged again at (a partition new here: from now). */
   private readonly generations = new Map<number, number>();
+  /** The input partitions this replica owns, which it wakes when settings change. */
+  private assigned: number[] = [];
+  /** The settings generation the partitions were last woken for. */
+  private wokenAt = 0;
+  private wakeProducer: Producer | undefined;
   private readonly moves;
 
   constructor(
@@ -125,9 +131,11 @@ export class AggregatorService implements OnApplicationBootstrap, OnApplicationS
       transactional: true,
       transactionalId: `${this.config.CONSUMER_GROUP}-${this.config.INSTANCE_ID}`,
       maxRecordsPerCommit: this.config.MAX_RUNS_PER_SLICE,
+      controlRecords: true,
       onAssignment: (assignment) => {
         // Whatever this replica held may have moved on elsewhere since: every partition is restored afresh.
-        this.store.assign(assignment[Topics.runsPriced.name] ?? []);
+        this.assigned = assignment[Topics.runsPriced.name] ?? [];
+        this.store.assign(this.assigned);
         this.generations.clear();
         this.agents.reset();
         this.coldAgents.reset();
@@ -149,7 +157,8 @@ export class AggregatorService implements OnApplicationBootstrap, OnApplicationS
             .budgets.filter((b) => b.scope === 'customer')
             .map((b) => b.subject),
         );
-        const result = state.process(records.map((r) => r.value));
+        // control records (a wake after a settings change) only make the batch happen
+        const result = state.process(records.filter((r) => r.control === undefined).map((r) => r.value));
         result.stats.unshift(...again.stats);
         result.teamSpend.unshift(...again.teamSpend);
         const serde = this.kafka.serde;
@@ -197,11 +206,45 @@ export class AggregatorService implements OnApplicationBootstrap, OnApplicationS
   }
 
   private async reloadSettings(): Promise<void> {
+    // (a batch may have loaded the change first: what counts is whether it was woken for)
     if (await this.settings.refresh()) this.log.info('team settings loaded');
+    const changed = this.settings.changedSince(this.wokenAt);
+    this.wokenAt = this.settings.generation;
+    if (changed.length) await this.wake(changed);
+  }
+
+  /**
+   * After a settings change: a control record to each input partition this replica owns, so that each has a batch soon,
+   * which judges the changed teams' current windows again (the handler's reevaluate), even where no run comes. A
+   * partition that is busy gets to it with its next runs anyway; one that is quiet would wait for its next run.
+   */
+  private async wake(teams: string[]): Promise<void> {
+    const partitions = [...this.assigned];
+    if (!partitions.length) return;
+    if (!this.wakeProducer) {
+      const producer = this.kafka.kafka.producer({ idempotent: true, allowAutoTopicCreation: false });
+      await producer.connect();
+      this.wakeProducer = producer;
+    }
+    await this.wakeProducer.send({
+      topic: Topics.runsPriced.name,
+      acks: -1,
+      messages: partitions.map((partition) => ({
+        partition,
+        key: null,
+        value: Buffer.alloc(0),
+        headers: { [CONTROL_HEADER]: 'settings-changed' },
+      })),
+    });
+    this.log.info('settings changed: partitions woken to judge the teams again', {
+      teams: teams.slice(0, 20),
+      partitions: partitions.length,
+    });
   }
 
   onApplicationShutdown(): void {
     if (this.timer) clearInterval(this.timer);
+    void this.wakeProducer?.disconnect().catch(() => undefined);
     this.store.releaseAll();
     if (this.stateDir) rmSync(this.stateDir, { recursive: true, force: true });
   }
