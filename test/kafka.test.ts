@@ -4,6 +4,7 @@ import { randomBytes } from 'node:crypto';
 import { CompressionTypes, type Kafka } from 'kafkajs';
 import { Topics, type TopicSpec } from '@libs/contracts';
 import {
+  CONTROL_HEADER,
   AvroSerde,
   BatchConsumer,
   BatchProducer,
@@ -188,6 +189,64 @@ describe('libs/kafka against the real broker and registry', () => {
     await admin.disconnect();
     const committed = offsets[0].partitions.reduce((sum, p) => sum + Math.max(0, Number(p.offset)), 0);
     expect(committed).toBe(6);
+  });
+
+  it('passes over control records, never dead-lettering them, and hands them to a consumer that asks', async () => {
+    const input = topic('control-in');
+    await provision(input);
+    const serde = await AvroSerde.create(config, [input]);
+    const raw = kafka.producer({ idempotent: true });
+    await raw.connect();
+    await raw.send({
+      topic: input.name,
+      acks: -1,
+      messages: [
+        { key: 'k', value: serde.encode(input, run(1)) },
+        { key: null, value: Buffer.alloc(0), headers: { [CONTROL_HEADER]: 'settings-changed' } },
+        { key: 'k', value: serde.encode(input, run(2)) },
+      ],
+    });
+    await raw.disconnect();
+    const consume = async (controlRecords: boolean) => {
+      const seen: { control?: string; run?: unknown }[] = [];
+      const groupId = `control-${uid()}`;
+      const consumer = new BatchConsumer<Record<string, unknown>>(
+        kafka,
+        serde,
+        {
+          groupId,
+          topics: [input],
+          controlRecords,
+          handler: async (records) => {
+            for (const r of records) seen.push(r.control ? { control: r.control } : { run: r.value.run_id });
+          },
+        },
+        quietLogger(),
+        testMetrics(),
+      );
+      await consumer.start();
+      const admin = kafka.admin();
+      await admin.connect();
+      for (const until = Date.now() + 30_000; Date.now() < until;) {
+        const [o] = await admin.fetchOffsets({ groupId, topics: [input.name] });
+        if (o.partitions.reduce((n, p) => n + Math.max(0, Number(p.offset)), 0) === 3) break;
+        await new Promise((r) => setTimeout(r, 200));
+      }
+      await admin.disconnect();
+      await consumer.stop();
+      return seen;
+    };
+    // all three offsets committed either way; only the consumer that asks sees the control record, in its place
+    expect(await consume(false)).toEqual([{ run: 'run-1' }, { run: 'run-2' }]);
+    expect(await consume(true)).toEqual([
+      { run: 'run-1' },
+      { control: 'settings-changed' },
+      { run: 'run-2' },
+    ]);
+    const dead = (await readTopic<Buffer>(kafka, Topics.deadLetter, { expected: 0, timeoutMs: 3000 })).filter(
+      (d) => d.headers[DLQ_HEADERS.topic]?.toString() === input.name,
+    );
+    expect(dead).toEqual([]);
   });
 
   /** A handler's result that passes every record on to `output`, as it came. */
