@@ -2,10 +2,13 @@
  * One-shot set-up of a burnrate installation (the Kubernetes migration Job runs this; so does `npm run up`):
  * database migrations, Kafka topics, Avro schema registration, the rate card's first seed, and the detector's state
  * carried over from 0.2's single changelog (carry-detector-state.ts).
+ *
+ * `--timescaledb`: the database migrations, then a database that started on plain PostgreSQL converted to what a fresh
+ * install on TimescaleDB is (libs/db/src/timescale.ts); nothing else.
  */
 import { commonSpec, loadConfigOrExit } from '@libs/config';
 import { Topics, defaultSchemaDir, detectorTopics, loadSchemas } from '@libs/contracts';
-import { createPool, runMigrations } from '@libs/db';
+import { convertToTimescale, createPool, runMigrations } from '@libs/db';
 import { seedRateCardIfEmpty } from '@libs/pricing-core';
 import { AvroSerde, createKafka, provisionTopics } from '@libs/kafka';
 import { JsonLogger } from '@libs/observability';
@@ -16,6 +19,12 @@ export async function migrate(): Promise<void> {
   const log = new JsonLogger({ service: 'migrate' });
   const applied = await runMigrations(config.DATABASE_URL, config.DATABASE_CA_FILE?.path);
   log.info('database migrated', { applied });
+  if (process.argv.includes('--timescaledb')) {
+    // a database that started on plain PostgreSQL, converted: the same schema as a fresh install on TimescaleDB
+    const state = await convertToTimescale(config.DATABASE_URL, config.DATABASE_CA_FILE?.path);
+    log.info('converted to TimescaleDB', { ...state });
+    return;
+  }
 
   const kafka = createKafka(config, 'migrate', log);
   const admin = kafka.admin();

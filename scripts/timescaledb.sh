@@ -16,7 +16,10 @@ ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 VERSION="${TIMESCALEDB_VERSION:-2.22.1}"
 TARBALL="${TIMESCALEDB_TARBALL:-$ROOT/../shared/vendor/timescaledb-$VERSION.tar.gz}"
 PORT="${TIMESCALEDB_PORT:-5433}"
-CLUSTER=tsdb
+CLUSTER="${TIMESCALEDB_CLUSTER:-tsdb}"
+# apache: the cluster runs TimescaleDB as an Apache-only build does (timescaledb.license = 'apache': no compression,
+# retention or continuous aggregates), which the migrations must survive
+LICENSE="${TIMESCALEDB_LICENSE:-timescale}"
 BUILD_DIR="${BURNRATE_TOOLS_DIR:-$ROOT/.burnrate/tools}/timescaledb-$VERSION"
 
 log() { printf '[timescaledb] %s\n' "$*" >&2; }
@@ -75,6 +78,7 @@ up() {
 shared_preload_libraries = 'timescaledb'
 listen_addresses = '127.0.0.1'
 timescaledb.telemetry_level = off
+timescaledb.license = '$LICENSE'
 max_connections = 200
 EOF
   fi
@@ -118,6 +122,13 @@ test_on_timescaledb() {
   hypertables="$(as_postgres "psql -p $PORT -d burnrate -Atqc 'select count(*) from timescaledb_information.hypertables'")"
   [ "$hypertables" -ge 1 ] || die "the tests ran, but the migrations made no hypertable: TimescaleDB was not used"
   log "TimescaleDB used: $hypertables hypertables"
+  # the migrations on an Apache-only TimescaleDB (a third cluster): hypertables, and the rest skipped with a notice
+  local apache
+  apache="$(TIMESCALEDB_CLUSTER=tsdb-apache TIMESCALEDB_PORT=$((PORT + 1)) TIMESCALEDB_LICENSE=apache bash "$ROOT/scripts/timescaledb.sh" up)"
+  log "migrations on an Apache-only TimescaleDB"
+  DATABASE_URL="$apache" BURNRATE_SKIP_INFRA=1 npx jest --selectProjects integration --runInBand --forceExit \
+    test/migrations.test.ts
+  TIMESCALEDB_CLUSTER=tsdb-apache bash "$ROOT/scripts/timescaledb.sh" down
 }
 
 case "${1:-up}" in

@@ -40,5 +40,8 @@ describe('timescaleDecision', () => {
 
   it('stays on plain PostgreSQL when the server does not have it', () => {
     expect(timescaleDecision({ ...probe, preload: 'timescaledb' })).toBe('absent');
+    // a role that may not read shared_preload_libraries (pg_settings hides it): cannot tell, unless it is installed
+    expect(timescaleDecision({ ...probe, available: true, preload: null })).toBe('unknown');
+    expect(timescaleDecision({ ...probe, available: true, installed: true, preload: null })).toBe('use');
   });
 });

@@ -1,3 +1,4 @@
 export * from './pool';
 export * from './data-source';
 export * from './db.module';
+export * from './timescale';

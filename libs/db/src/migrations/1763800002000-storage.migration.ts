@@ -1,5 +1,6 @@
 import type { MigrationInterface, QueryRunner } from 'typeorm';
 import { useTimescale } from '../data-source';
+import { applyTimescale } from '../timescale';
 
 /**
  * Priced runs and the hourly spend rollup the breakdowns read. Plain PostgreSQL first; with the timescaledb extension
@@ -72,23 +73,9 @@ export class Storage1763800002000 implements MigrationInterface {
       )`);
     await q.query('create index if not exists spend_hourly_bucket on spend_hourly (bucket)');
 
-    if (await useTimescale((sql) => q.query(sql))) {
-      const retention = Number(process.env.RUNS_RETENTION_DAYS ?? 400);
-      await q.query('create extension if not exists timescaledb');
-      await q.query(
-        "select create_hypertable('runs', 'finished_at', chunk_time_interval => interval '1 day', migrate_data => true, if_not_exists => true)",
-      );
-      await q.query(
-        "alter table runs set (timescaledb.compress, timescaledb.compress_segmentby = 'team, agent_id')",
-      );
-      await q.query("select add_compression_policy('runs', interval '7 days', if_not_exists => true)");
-      await q.query(
-        `select add_retention_policy('runs', interval '${retention} days', if_not_exists => true)`,
-      );
-      await q.query(
-        "select create_hypertable('spend_hourly', 'bucket', chunk_time_interval => interval '30 days', migrate_data => true, if_not_exists => true)",
-      );
-    }
+    // hypertables, compression, retention and the continuous aggregates: libs/db/src/timescale.ts
+    if (await useTimescale((sql) => q.query(sql)))
+      await applyTimescale((sql) => q.query(sql), { aggregates: false });
   }
 
   async down(q: QueryRunner): Promise<void> {
