@@ -2,7 +2,11 @@
 # The local stack, on loopback: Apache Kafka (KRaft, from Maven Central), Apicurio Registry (Confluent-compatible
 # API at /apis/ccompat/v7, from Maven Central, storing its schemas in PostgreSQL) and PostgreSQL (Debian's package).
 #
-#   scripts/infra.sh up | down | status | stop-kafka | start-kafka
+#   scripts/infra.sh up | down | reset | status | stop-kafka | start-kafka
+#
+# `reset` (`npm run reset`): starts over. Stops the services and the stack, and removes their data: Kafka's log
+# directory (every topic), the registry's schemas, the burnrate databases (burnrate, apicurio, and the tests' and
+# benchmarks' burnrate_*), the admin key, the demo's secrets, the logs. Downloads and built tools are kept.
 #
 # `up` is idempotent and returns only when Kafka accepts a produce, the registry answers and PostgreSQL accepts a
 # connection. Data and logs live under .burnrate/infra (git-ignored).
@@ -258,6 +262,25 @@ down() {
   log "stopped"
 }
 
+reset() {
+  mkdir -p "$STATE"
+  [ -f "$ROOT/scripts/stack.sh" ] && bash "$ROOT/scripts/stack.sh" down >/dev/null 2>&1 || true
+  stop_pid "Apicurio Registry" "$REG_DIR/pid"
+  stop_pid Kafka "$KAFKA_DIR/pid"
+  rm -rf "$KAFKA_DIR/data" "$KAFKA_DIR/logs" "$REG_DIR/registry.log"
+  if pg_ready || { postgres_up 2>/dev/null && pg_ready; }; then
+    local dbs
+    dbs="$(psql -d postgres -Atc "select datname from pg_database where datname in ('burnrate', 'apicurio') or datname like 'burnrate\_%'" 2>/dev/null || true)"
+    for db in $dbs; do psql -d postgres -qc "drop database if exists \"$db\" with (force)" >/dev/null; done
+    log "dropped databases: $(echo $dbs)"
+  fi
+  postgres_down
+  if [ -f "$STATE/postgres.own" ] || [ -d "$STATE/postgres/data" ]; then rm -rf "$STATE/postgres"; fi
+  rm -rf "$ROOT/.burnrate/run" "$ROOT/.burnrate/logs" "$ROOT/.burnrate/test-logs" "$ROOT/.burnrate/admin-key" \
+    "$ROOT/.burnrate/demo-webhook-secret"
+  log "reset: the local stack is stopped and its data removed (npm run up starts afresh)"
+}
+
 status() {
   local rc=0
   pg_ready && log "PostgreSQL: up" || { log "PostgreSQL: down"; rc=1; }
@@ -269,8 +292,9 @@ status() {
 case "${1:-up}" in
   up) up ;;
   down) down ;;
+  reset) reset ;;
   status) status ;;
   stop-kafka) stop_pid Kafka "$KAFKA_DIR/pid" ;;
   start-kafka) mkdir -p "$KAFKA_DIR" && kafka_up ;;
-  *) die "usage: $0 up|down|status|stop-kafka|start-kafka" ;;
+  *) die "usage: $0 up|down|reset|status|stop-kafka|start-kafka" ;;
 esac
