@@ -201,9 +201,15 @@ describe('libs/kafka against the real broker and registry', () => {
       topic: input.name,
       acks: -1,
       messages: [
-        { key: 'k', value: serde.encode(input, run(1)) },
-        { key: null, value: Buffer.alloc(0), headers: { [CONTROL_HEADER]: 'settings-changed' } },
-        { key: 'k', value: serde.encode(input, run(2)) },
+        // one partition, so that their order is the partition's
+        { partition: 0, key: 'k', value: serde.encode(input, run(1)) },
+        {
+          partition: 0,
+          key: null,
+          value: Buffer.alloc(0),
+          headers: { [CONTROL_HEADER]: 'settings-changed' },
+        },
+        { partition: 0, key: 'k', value: serde.encode(input, run(2)) },
       ],
     });
     await raw.disconnect();
