@@ -16,8 +16,9 @@ import { JsonLogger } from '@libs/observability';
 const BASE = process.env.DATABASE_URL ?? 'postgres://postgres:postgres@127.0.0.1:5432/burnrate';
 const urlOf = (db: string) => Object.assign(new URL(BASE), { pathname: `/${db}` }).toString();
 
+/** On the server's maintenance database (DATABASE_URL is the scratch database itself while the benchmarks run). */
 async function onServer(fn: (c: Client) => Promise<void>): Promise<void> {
-  const c = new Client({ connectionString: BASE });
+  const c = new Client({ connectionString: urlOf('postgres') });
   await c.connect();
   try {
     await fn(c);
