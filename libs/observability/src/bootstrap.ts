@@ -4,20 +4,30 @@ import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
 import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
 import { ApiErrorFilter } from './api-error.filter';
+import { documentErrors } from './error-responses';
 import { Health } from './health';
 import { JsonLogger } from './logger';
+import { answerMethodNotAllowed } from './method-not-allowed';
 import { Metrics } from './metrics';
 
-export interface BootstrapOptions {
+const DEFAULT_BODY_LIMIT = 1024 * 1024;
+/**
+ * Longest path parameter Fastify routes, in UTF-16 code units once decoded: above any a route takes (a team or an
+ * agent_id of 128 characters, astral ones two units each), so that the handler says what is wrong with a long one (400)
+ * and Fastify's default of 100 does not answer 414 for a name the api accepts.
+ */
+const MAX_PARAM_LENGTH = 512;
+
+/** A service's HTTP application: what createServiceApp builds. */
+export interface ServiceAppOptions {
   service: string;
   module: Type<unknown>;
-  port: number;
-  host?: string;
   /** Largest accepted request body in bytes. */
   bodyLimit?: number;
   /**
    * Serve an OpenAPI document generated from the controllers at /openapi.json and a UI at /docs. `schemas` join
-   * components/schemas, for operations that refer to them (the schemas a service validates its bodies with).
+   * components/schemas, for operations that refer to them (the schemas a service validates its bodies with). Every
+   * operation documents the errors the shared mechanics answer (documentErrors).
    */
   openapi?: {
     title: string;
@@ -26,6 +36,11 @@ export interface BootstrapOptions {
     bearerAuth?: boolean;
     schemas?: Readonly<Record<string, object>>;
   };
+}
+
+export interface BootstrapOptions extends ServiceAppOptions {
+  port: number;
+  host?: string;
   shutdownTimeoutMs?: number;
 }
 
@@ -37,13 +52,55 @@ installWarningFilter();
  * batch (their onModuleDestroy) before the process exits.
  */
 export async function bootstrapService(options: BootstrapOptions): Promise<NestFastifyApplication> {
+  const app = await createServiceApp(options);
+  const logger = app.get(JsonLogger);
+  const health = app.get(Health);
+  const timeoutMs = options.shutdownTimeoutMs ?? Number(process.env.SHUTDOWN_TIMEOUT_MS ?? 15000);
+  let closing = false;
+  const shutdown = (signal: string): void => {
+    if (closing) return;
+    closing = true;
+    health.markShuttingDown();
+    logger.info('shutting down', { signal });
+    const force = setTimeout(() => {
+      logger.error('shutdown timed out; exiting', { timeout_ms: timeoutMs });
+      process.exit(1);
+    }, timeoutMs);
+    force.unref();
+    app
+      .close()
+      .then(() => {
+        logger.info('stopped');
+        process.exit(0);
+      })
+      .catch((err: unknown) => {
+        logger.error('shutdown failed', { err });
+        process.exit(1);
+      });
+  };
+  process.once('SIGTERM', () => shutdown('SIGTERM'));
+  process.once('SIGINT', () => shutdown('SIGINT'));
+  process.on('unhandledRejection', (reason) => logger.error('unhandled rejection', { err: reason }));
+
+  await app.listen(options.port, options.host ?? '0.0.0.0');
+  logger.info('listening', { port: options.port });
+  return app;
+}
+
+/**
+ * The service's Nest application on Fastify, routes and OpenAPI document included, not yet initialised or listening:
+ * what bootstrapService starts, and what a spec drives in-process (init(), then Fastify's inject()).
+ */
+export async function createServiceApp(options: ServiceAppOptions): Promise<NestFastifyApplication> {
   const bootLogger = new JsonLogger({ service: options.service });
+  const bodyLimit = options.bodyLimit ?? DEFAULT_BODY_LIMIT;
   // X-Forwarded-For is believed only from a proxy on a loopback, link-local or private address (an ingress in the
   // cluster), never from a client on the internet, who could name any address and dodge the per-address limits.
   // TRUST_PROXY overrides it (addresses, CIDRs or proxy-addr's names; "false" to believe none).
   const trustProxy = process.env.TRUST_PROXY ?? 'loopback,linklocal,uniquelocal';
   const adapter = new FastifyAdapter({
-    bodyLimit: options.bodyLimit ?? 1024 * 1024,
+    bodyLimit,
+    routerOptions: { maxParamLength: MAX_PARAM_LENGTH },
     trustProxy: trustProxy === 'false' ? false : trustProxy,
   });
   const app = await NestFactory.create<NestFastifyApplication>(options.module, adapter, {
@@ -55,6 +112,10 @@ export async function bootstrapService(options: BootstrapOptions): Promise<NestF
   const health = app.get(Health);
   const fastify = app.getHttpAdapter().getInstance();
   app.useGlobalFilters(new ApiErrorFilter(logger));
+  answerMethodNotAllowed(fastify);
+  // Every body is JSON: Fastify's text/plain parser would only hand the handlers a string they refuse (400), so any
+  // other Content-Type is 415.
+  fastify.removeContentTypeParser('text/plain');
 
   const httpDuration = metrics.histogram(
     'burnrate_http_request_duration_seconds',
@@ -104,39 +165,11 @@ export async function bootstrapService(options: BootstrapOptions): Promise<NestF
         schemas: { ...config.components?.schemas, ...options.openapi.schemas },
       };
     const document = SwaggerModule.createDocument(app, config);
+    documentErrors(document, { bodyLimit });
     fastify.get('/openapi.json', async () => document);
     SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'openapi-ui.json' });
   }
 
-  const timeoutMs = options.shutdownTimeoutMs ?? Number(process.env.SHUTDOWN_TIMEOUT_MS ?? 15000);
-  let closing = false;
-  const shutdown = (signal: string): void => {
-    if (closing) return;
-    closing = true;
-    health.markShuttingDown();
-    logger.info('shutting down', { signal });
-    const force = setTimeout(() => {
-      logger.error('shutdown timed out; exiting', { timeout_ms: timeoutMs });
-      process.exit(1);
-    }, timeoutMs);
-    force.unref();
-    app
-      .close()
-      .then(() => {
-        logger.info('stopped');
-        process.exit(0);
-      })
-      .catch((err: unknown) => {
-        logger.error('shutdown failed', { err });
-        process.exit(1);
-      });
-  };
-  process.once('SIGTERM', () => shutdown('SIGTERM'));
-  process.once('SIGINT', () => shutdown('SIGINT'));
-  process.on('unhandledRejection', (reason) => logger.error('unhandled rejection', { err: reason }));
-
-  await app.listen(options.port, options.host ?? '0.0.0.0');
-  logger.info('listening', { port: options.port });
   return app;
 }
 

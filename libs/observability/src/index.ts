@@ -4,3 +4,4 @@ export * from './health';
 export * from './core.module';
 export * from './bootstrap';
 export * from './api-error.filter';
+export * from './error-responses';

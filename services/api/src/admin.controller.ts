@@ -18,10 +18,9 @@ import {
   ApiBody,
   ApiOkResponse,
   ApiOperation,
-  ApiParam,
-  ApiQuery,
   ApiResponse,
   ApiTags,
+  type SchemaObject,
 } from '@nestjs/swagger';
 import type { Pool } from 'pg';
 import {
@@ -34,6 +33,7 @@ import {
 } from '@libs/auth';
 import type { FieldError } from '@libs/contracts';
 import { PG_POOL } from '@libs/db';
+import { ApiErrors } from '@libs/observability';
 import {
   RateCardRepository,
   RateCardResolver,
@@ -54,8 +54,17 @@ import {
 } from '@libs/team-settings';
 import type { AgentSettingsBody, ApiKeyCreateBody, RouteCreateBody, TeamSettingsBody } from './body-schemas';
 import {
+  INSTANT,
+  PathParam,
+  QueryParam,
+  RUN_ID,
+  TEAM,
+  TeamQuery,
+  UUID,
+  UUID_PATTERN,
   agentParam,
   badRequest,
+  fits,
   forbidden,
   invalidBody,
   keyListScope,
@@ -66,11 +75,32 @@ import {
   requireAdmin,
   teamParam,
   teamScope,
+  uuidParam,
   type Money,
 } from './http';
 import { bodyDoc, validateBody } from './validate-body.pipe';
 import { agentOverridesView, agentSettingsView, budgetsOf, settingsView } from './settings-view';
-import { parseLimit } from './time-range';
+import { LimitQuery, parseLimit, type Limit } from './time-range';
+
+const LIST: Limit = { fallback: 100, max: 1000 };
+/** An operator override's id, as its PUT names it. */
+const OVERRIDE_ID: SchemaObject = {
+  type: 'string',
+  minLength: 1,
+  maxLength: 100,
+  pattern: '^[A-Za-z0-9._-]*$',
+};
+/** A route's id: a uuid, or `file:<n>` for the n-th route of ROUTES_FILE. */
+const ROUTE_ID: SchemaObject = { type: 'string', pattern: `^(${UUID_PATTERN}|file:[0-9]{1,6})$` };
+const MAX_DESTINATION_INDEX = 999;
+const ADMIN_ONLY = { 403: 'Needs an admin API key' };
+const TEAM_SCOPED = { 403: 'A team key names another team' };
+
+function overrideId(id: string): string {
+  if (!fits(OVERRIDE_ID, id))
+    throw badRequest('id must be 1-100 letters, digits, ".", "_" or "-"', { parameter: 'id' });
+  return id;
+}
 
 interface RateView {
   id: string;
@@ -221,12 +251,9 @@ const AGENT_SETTINGS_VIEW_SCHEMA = {
 /** The path parameters of one agent's settings, in the OpenAPI document. */
 const AgentParams = (): MethodDecorator =>
   applyDecorators(
-    ApiParam({ name: 'team' }),
-    ApiParam({
-      name: 'agent_id',
-      description:
-        'the agent_id its runs carry (URL-encoded): 1-128 characters, no white space at either end',
-    }),
+    PathParam('team', TEAM),
+    PathParam('agent_id', RUN_ID, 'The agent_id its runs carry (URL-encoded)'),
+    ApiErrors(TEAM_SCOPED),
   );
 
 @ApiTags('administration')
@@ -255,6 +282,7 @@ export class AdminController {
     summary: 'Create an API key (admin). The key is in this answer only; burnrate stores its hash.',
   })
   @ApiBody(bodyDoc('ApiKeyCreateBody'))
+  @ApiErrors(ADMIN_ONLY)
   async createKey(
     @CurrentPrincipal() principal: Principal,
     @Body(validateBody('ApiKeyCreateBody')) body: ApiKeyCreateBody,
@@ -276,6 +304,8 @@ export class AdminController {
   @ApiOperation({
     summary: 'List API keys (never the secret): a team key its team’s team keys, an admin all or ?team=',
   })
+  @TeamQuery()
+  @ApiErrors(TEAM_SCOPED)
   async listKeys(
     @CurrentPrincipal() principal: Principal,
     @Query('team') team?: string,
@@ -289,8 +319,10 @@ export class AdminController {
   @ApiOperation({
     summary: 'Revoke an API key (admin, or a team key of the same team; admin keys only by an admin)',
   })
+  @PathParam('id', UUID, 'The key’s id, as its creation answered it')
+  @ApiErrors({ 404: 'No such key, or one this key may not manage' })
   async revokeKey(@CurrentPrincipal() principal: Principal, @Param('id') id: string): Promise<void> {
-    if (!/^[0-9a-f-]{36}$/i.test(id)) throw badRequest('id must be a key id (uuid)', { parameter: 'id' });
+    uuidParam('id', id, 'a key id');
     const key = await this.keys.get(id);
     if (!key || !mayManageKey(principal, key)) throw notFound(`no API key ${id}`);
     await this.keys.revoke(id);
@@ -302,6 +334,10 @@ export class AdminController {
     description:
       'Rows in force at `at` (default now), overrides first. With `model` (and optionally `provider`), the one row that prices that model.',
   })
+  @QueryParam('at', INSTANT, { description: 'ISO-8601; default now', allowEmptyValue: true })
+  @QueryParam('provider', { type: 'string' }, { description: 'Only rows of this provider' })
+  @QueryParam('model', { type: 'string' }, { description: 'The model to price: the one row that prices it' })
+  @ApiErrors({ 404: 'With `model`: no row prices the model at `at`' })
   async rateCardInForce(
     @Query('at') atQ?: string,
     @Query('provider') provider?: string,
@@ -332,15 +368,16 @@ export class AdminController {
       '`multiplier` (e.g. 0.8) to discount the dataset row of the matched model. `effective_from` applies it by event time. ' +
       'Running pricing instances pick it up within seconds.',
   })
+  @PathParam('id', OVERRIDE_ID, 'The override’s id, chosen by its author')
   @ApiBody(bodyDoc('RateCardOverrideBody'))
+  @ApiErrors(ADMIN_ONLY)
   async putOverride(
     @CurrentPrincipal() principal: Principal,
     @Param('id') id: string,
     @Body(validateBody('RateCardOverrideBody')) body: OverrideInput,
   ): Promise<RateView> {
     requireAdmin(principal);
-    if (!/^[A-Za-z0-9._-]{1,100}$/.test(id))
-      throw badRequest('id must be 1-100 letters, digits, ".", "_" or "-"', { parameter: 'id' });
+    overrideId(id);
     const problems = overrideProblems(body);
     if (problems.length) throw invalidBody(problems);
     return view(await this.rateCard.putOverride(id, body));
@@ -349,8 +386,11 @@ export class AdminController {
   @Delete('rate-card/overrides/:id')
   @HttpCode(204)
   @ApiOperation({ summary: 'Delete an operator override (admin)' })
+  @PathParam('id', OVERRIDE_ID)
+  @ApiErrors({ ...ADMIN_ONLY, 404: 'No override with this id' })
   async deleteOverride(@CurrentPrincipal() principal: Principal, @Param('id') id: string): Promise<void> {
     requireAdmin(principal);
+    overrideId(id);
     if (!(await this.rateCard.deleteOverride(id))) throw notFound(`no override ${id}`);
   }
 
@@ -366,8 +406,9 @@ export class AdminController {
       'each explanation is computed on request, so a team sending thousands of made-up names costs itself paging, ' +
       'not the api its time.',
   })
-  @ApiQuery({ name: 'team', required: false })
-  @ApiQuery({ name: 'limit', required: false, description: '1-1000, default 100' })
+  @TeamQuery()
+  @LimitQuery(LIST)
+  @ApiErrors(TEAM_SCOPED)
   @ApiOkResponse({
     description: 'The unpriced models, most recently seen first',
     schema: {
@@ -430,7 +471,7 @@ export class AdminController {
     @Query('team') team?: string,
     @Query('limit') limitQ?: string,
   ): Promise<(UnpricedModel & UnpricedExplanation)[]> {
-    const limit = parseLimit('limit', limitQ, 100, 1000);
+    const limit = parseLimit('limit', limitQ, LIST);
     const [models, rows, providers] = await Promise.all([
       this.rateCard.listUnpriced(teamScope(principal, team), limit),
       this.rateCard.load(),
@@ -451,6 +492,7 @@ export class AdminController {
       'match is the team’s default; a route without team is the catch-all. Secrets are masked in every answer.',
   })
   @ApiBody(bodyDoc('RouteCreateBody'))
+  @ApiErrors({ 403: 'A team key names another team than its own, or none (the catch-all is an admin’s)' })
   async createRoute(
     @CurrentPrincipal() principal: Principal,
     @Body(validateBody('RouteCreateBody')) body: RouteCreateBody,
@@ -476,6 +518,8 @@ export class AdminController {
       'no longer paged and shows `disabled: {at, reason}`; re-enable it with ' +
       '`POST /v1/routes/{id}/destinations/{index}/enable`.',
   })
+  @TeamQuery()
+  @ApiErrors(TEAM_SCOPED)
   @ApiOkResponse({
     description: 'The routes, oldest first',
     schema: { type: 'array', items: ROUTE_VIEW_SCHEMA },
@@ -495,20 +539,22 @@ export class AdminController {
       'Clears the `disabled` status a 410 Gone from the destination’s webhook set, in every route holding the same ' +
       'destination; the next anomalies page it (within a few seconds). Already enabled: answered the same.',
   })
-  @ApiParam({ name: 'id', description: 'the route id, as `GET /v1/routes` lists it' })
-  @ApiParam({
-    name: 'index',
-    description: 'the destination’s position in the route’s `destinations`, from 0',
-  })
+  @PathParam('id', ROUTE_ID, 'The route id, as `GET /v1/routes` lists it')
+  @PathParam(
+    'index',
+    { type: 'integer', minimum: 0, maximum: MAX_DESTINATION_INDEX },
+    'The destination’s position in the route’s `destinations`, from 0',
+  )
+  @ApiErrors({ 404: 'No such route (of the key’s team), or no destination at index' })
   @ApiOkResponse({ description: 'The route, as `GET /v1/routes` lists it', schema: ROUTE_VIEW_SCHEMA })
   async enableDestination(
     @CurrentPrincipal() principal: Principal,
     @Param('id') id: string,
     @Param('index') index: string,
   ): Promise<RouteView> {
-    if (!/^([0-9a-f-]{36}|file:\d{1,6})$/i.test(id))
+    if (!fits(ROUTE_ID, id))
       throw badRequest('id must be a route id (uuid, or file:<n>)', { parameter: 'id' });
-    if (!/^\d{1,3}$/.test(index))
+    if (!/^\d+$/.test(index) || Number(index) > MAX_DESTINATION_INDEX)
       throw badRequest('index must be a destination’s position (0, 1, …)', { parameter: 'index' });
     const route = await this.routes.find(id.toLowerCase());
     // a team key changes only its team's routes (the catch-all it sees is the operator's)
@@ -527,8 +573,10 @@ export class AdminController {
     description:
       'Pending deliveries already queued for it are still made; routes from ROUTES_FILE are changed there.',
   })
+  @PathParam('id', UUID, 'The route id, as `GET /v1/routes` lists it')
+  @ApiErrors({ 404: 'No such route made through the api (of the key’s team)' })
   async deleteRoute(@CurrentPrincipal() principal: Principal, @Param('id') id: string): Promise<void> {
-    if (!/^[0-9a-f-]{36}$/i.test(id)) throw badRequest('id must be a route id (uuid)', { parameter: 'id' });
+    uuidParam('id', id, 'a route id');
     const { rows } = await this.pool.query<{ team: string | null }>(
       "select team from alert_routes where id = $1 and source = 'api'",
       [id],
@@ -544,6 +592,7 @@ export class AdminController {
     description:
       'Each run at the rate in force at its finished_at; breakdowns are corrected. Safe to repeat.',
   })
+  @ApiErrors(ADMIN_ONLY)
   async reprice(
     @CurrentPrincipal() principal: Principal,
   ): Promise<{ repriced: number; still_unpriced: number }> {
@@ -557,7 +606,9 @@ export class AdminController {
     summary:
       'Team settings and budgets (admin, or a key of that team); the detector picks them up without a restart',
   })
+  @PathParam('team', TEAM)
   @ApiBody(bodyDoc('TeamSettingsBody'))
+  @ApiErrors(TEAM_SCOPED)
   async putSettings(
     @CurrentPrincipal() principal: Principal,
     @Param('team') team: string,
@@ -593,6 +644,8 @@ export class AdminController {
 
   @Get('teams/:team/settings')
   @ApiOperation({ summary: 'Team settings and budgets' })
+  @PathParam('team', TEAM)
+  @ApiErrors(TEAM_SCOPED)
   async getSettings(@CurrentPrincipal() principal: Principal, @Param('team') team: string) {
     teamParam(team);
     teamScope(principal, team);
@@ -604,8 +657,9 @@ export class AdminController {
     summary: 'The team’s agents with settings of their own, by agent_id (admin, or a key of that team)',
     description: 'Each with what it overrides; at most `limit` agents (default 100, up to 1000).',
   })
-  @ApiParam({ name: 'team' })
-  @ApiQuery({ name: 'limit', required: false, description: '1-1000, default 100' })
+  @PathParam('team', TEAM)
+  @LimitQuery(LIST)
+  @ApiErrors(TEAM_SCOPED)
   @ApiOkResponse({
     description: 'The agents with overrides, by agent_id',
     schema: {
@@ -629,7 +683,7 @@ export class AdminController {
   ) {
     teamParam(team);
     teamScope(principal, team);
-    const limit = parseLimit('limit', limitQ, 100, 1000);
+    const limit = parseLimit('limit', limitQ, LIST);
     const agents = await this.settings.listAgents(team, limit);
     return agents.map((a) => ({
       team,
@@ -703,7 +757,7 @@ export class AdminController {
   })
   @AgentParams()
   @ApiResponse({ status: 204, description: 'Removed: the team’s settings apply to the agent' })
-  @ApiResponse({ status: 404, description: 'The agent has no settings of its own' })
+  @ApiErrors({ 404: 'The agent has no settings of its own' })
   async deleteAgentSettings(
     @CurrentPrincipal() principal: Principal,
     @Param('team') team: string,

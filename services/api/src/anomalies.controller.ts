@@ -1,14 +1,37 @@
 import { Controller, Get, Inject, Param, Query, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
+import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { Pool } from 'pg';
 import { ApiKeyGuard, CurrentPrincipal, type Principal } from '@libs/auth';
 import { CONFIG } from '@libs/config';
 import { PG_POOL } from '@libs/db';
 import type { ApiConfig } from './api.config';
-import { QueryErrorResponses, badRequest, notFound, teamScope } from './http';
-import { fromDoc, parseLimit, parseRange } from './time-range';
+import { ApiErrors } from '@libs/observability';
+import {
+  PathParam,
+  QueryParam,
+  RUN_ID,
+  TEXT,
+  TeamQuery,
+  agentParam,
+  badRequest,
+  notFound,
+  teamScope,
+  textParam,
+} from './http';
+import { LimitQuery, RangeQuery, parseLimit, parseRange, type Limit } from './time-range';
 
-const limitOf = (q: string | undefined): number => parseLimit('limit', q, 100, 1000);
+const LIST: Limit = { fallback: 100, max: 1000 };
+const limitOf = (q: string | undefined): number => parseLimit('limit', q, LIST);
+const ANOMALY_STATES = ['firing', 'escalated', 'resolved'];
+const INCIDENT_STATES = ['open', 'resolved'];
+const OUTCOMES = ['delivered', 'accepted', 'retrying', 'failed', 'suppressed'];
+
+/** The optional filters on an agent, as the runs' agent_id. */
+const AgentQuery = (): MethodDecorator => QueryParam('agent_id', RUN_ID, { description: 'Only this agent' });
+const agentFilter = (agentId: string | undefined): string | null =>
+  agentId === undefined ? null : agentParam(agentId);
+const textFilter = (name: string, value: string | undefined): string | null =>
+  value === undefined ? null : textParam(name, value);
 
 const SEVERITY_RANK: Record<string, number> = { info: 0, warning: 1, error: 2, critical: 3 };
 const iso = (ms: unknown): string => new Date(Number(ms)).toISOString();
@@ -67,7 +90,6 @@ function incidentView(r: IncidentRow) {
 @ApiTags('anomalies')
 @ApiBearerAuth()
 @UseGuards(ApiKeyGuard)
-@QueryErrorResponses()
 @Controller('v1')
 export class AnomaliesController {
   constructor(
@@ -87,13 +109,13 @@ export class AnomaliesController {
 
   @Get('anomalies')
   @ApiOperation({ summary: 'Anomalies, newest first (default: the last 7 days)' })
-  @ApiQuery({ name: 'from', required: false, description: fromDoc(7) })
-  @ApiQuery({ name: 'to', required: false })
-  @ApiQuery({ name: 'team', required: false })
-  @ApiQuery({ name: 'agent_id', required: false })
-  @ApiQuery({ name: 'rule', required: false })
-  @ApiQuery({ name: 'state', required: false, enum: ['firing', 'escalated', 'resolved'] })
-  @ApiQuery({ name: 'limit', required: false, description: '1-1000, default 100' })
+  @RangeQuery(7, 'ISO-8601; default a minute from now')
+  @TeamQuery()
+  @AgentQuery()
+  @QueryParam('rule', TEXT, { description: 'Only this rule, e.g. spend_zscore' })
+  @QueryParam('state', { type: 'string', enum: ANOMALY_STATES })
+  @LimitQuery(LIST)
+  @ApiErrors({ 403: 'A team key names another team' })
   async anomalies(
     @CurrentPrincipal() principal: Principal,
     @Query('from') fromQ?: string,
@@ -105,8 +127,8 @@ export class AnomaliesController {
     @Query('limit') limitQ?: string,
   ) {
     const [from, to] = this.range(fromQ, toQ, 7);
-    if (state !== undefined && !['firing', 'escalated', 'resolved'].includes(state)) {
-      throw badRequest('state must be one of firing, escalated, resolved', {
+    if (state !== undefined && !ANOMALY_STATES.includes(state)) {
+      throw badRequest(`state must be one of ${ANOMALY_STATES.join(', ')}`, {
         parameter: 'state',
         value: state,
       });
@@ -116,7 +138,7 @@ export class AnomaliesController {
        where detected_at >= $1 and detected_at < $2 and ($3::text is null or team = $3) and ($4::text is null or agent_id = $4)
          and ($5::text is null or rule = $5) and ($6::text is null or state = $6)
        order by detected_at desc, anomaly_id limit ${limitOf(limitQ)}`,
-      [from, to, teamScope(principal, teamQ), agentId ?? null, rule ?? null, state ?? null],
+      [from, to, teamScope(principal, teamQ), agentFilter(agentId), textFilter('rule', rule), state ?? null],
     );
     return {
       anomalies: rows.map(({ record: r }) => ({
@@ -136,12 +158,12 @@ export class AnomaliesController {
       'An incident is the signals about one agent (or one budget scope) that were open together: a route is paged ' +
       'once per incident, updated as it escalates and resolved when its last signal clears. Each lists its signals.',
   })
-  @ApiQuery({ name: 'from', required: false, description: fromDoc(7) })
-  @ApiQuery({ name: 'to', required: false })
-  @ApiQuery({ name: 'team', required: false })
-  @ApiQuery({ name: 'agent_id', required: false })
-  @ApiQuery({ name: 'state', required: false, enum: ['open', 'resolved'] })
-  @ApiQuery({ name: 'limit', required: false, description: '1-1000, default 100' })
+  @RangeQuery(7, 'ISO-8601; default a minute from now')
+  @TeamQuery()
+  @AgentQuery()
+  @QueryParam('state', { type: 'string', enum: INCIDENT_STATES })
+  @LimitQuery(LIST)
+  @ApiErrors({ 403: 'A team key names another team' })
   async incidents(
     @CurrentPrincipal() principal: Principal,
     @Query('from') fromQ?: string,
@@ -152,14 +174,17 @@ export class AnomaliesController {
     @Query('limit') limitQ?: string,
   ) {
     const [from, to] = this.range(fromQ, toQ, 7);
-    if (state !== undefined && !['open', 'resolved'].includes(state))
-      throw badRequest('state must be one of open, resolved', { parameter: 'state', value: state });
+    if (state !== undefined && !INCIDENT_STATES.includes(state))
+      throw badRequest(`state must be one of ${INCIDENT_STATES.join(', ')}`, {
+        parameter: 'state',
+        value: state,
+      });
     const rows = await this.incidentRows(
       `incident_id in (
          select distinct incident_id from anomalies
          where incident_id is not null and detected_at >= $1 and detected_at < $2 and ($3::text is null or team = $3)
            and ($4::text is null or agent_id = $4))`,
-      [from, to, teamScope(principal, teamQ), agentId ?? null],
+      [from, to, teamScope(principal, teamQ), agentFilter(agentId)],
       state === undefined ? '' : `having bool_or(incident_action = 'resolve') = ${state === 'resolved'}`,
       limitOf(limitQ),
     );
@@ -168,7 +193,10 @@ export class AnomaliesController {
 
   @Get('incidents/:id')
   @ApiOperation({ summary: "One incident with every signal (404 when it is not your team's)" })
+  @PathParam('id', TEXT, 'The incident_id, as the incidents list shows it')
+  @ApiErrors({ 404: 'No such incident (in the team of a team key)' })
   async incident(@CurrentPrincipal() principal: Principal, @Param('id') id: string) {
+    textParam('id', id);
     const rows = await this.incidentRows(
       'incident_id = $1 and ($2::text is null or team = $2)',
       [id, teamScope(principal, undefined)],
@@ -203,11 +231,11 @@ export class AnomaliesController {
     summary:
       "Per agent and day (the team's time zone): the day's figures and the baseline before it, as the aggregator last published them (default: the last 15 days). Money in nano-units and in currency units.",
   })
-  @ApiQuery({ name: 'from', required: false, description: fromDoc(15) })
-  @ApiQuery({ name: 'to', required: false })
-  @ApiQuery({ name: 'team', required: false })
-  @ApiQuery({ name: 'agent_id', required: false })
-  @ApiQuery({ name: 'limit', required: false, description: '1-1000, default 100' })
+  @RangeQuery(15, 'ISO-8601; default a minute from now')
+  @TeamQuery()
+  @AgentQuery()
+  @LimitQuery(LIST)
+  @ApiErrors({ 403: 'A team key names another team' })
   async agentStats(
     @CurrentPrincipal() principal: Principal,
     @Query('from') fromQ?: string,
@@ -225,7 +253,7 @@ export class AnomaliesController {
        from agent_stats
        where day_start >= $1 and day_start < $2 and ($3::text is null or team = $3) and ($4::text is null or agent_id = $4)
        order by day_start desc, team, agent_id limit ${limitOf(limitQ)}`,
-      [from, to, teamScope(principal, teamQ), agentId ?? null],
+      [from, to, teamScope(principal, teamQ), agentFilter(agentId)],
     );
     return {
       agent_stats: rows.map((r) => ({
@@ -242,16 +270,12 @@ export class AnomaliesController {
 
   @Get('alert-deliveries')
   @ApiOperation({ summary: 'Alert delivery attempts and outcomes, newest first (destinations masked)' })
-  @ApiQuery({ name: 'from', required: false, description: fromDoc(7) })
-  @ApiQuery({ name: 'to', required: false })
-  @ApiQuery({ name: 'team', required: false })
-  @ApiQuery({ name: 'anomaly_id', required: false })
-  @ApiQuery({
-    name: 'outcome',
-    required: false,
-    enum: ['delivered', 'accepted', 'retrying', 'failed', 'suppressed'],
-  })
-  @ApiQuery({ name: 'limit', required: false, description: '1-1000, default 100' })
+  @RangeQuery(7, 'ISO-8601; default a minute from now')
+  @TeamQuery()
+  @QueryParam('anomaly_id', TEXT, { description: 'Only the deliveries of this anomaly' })
+  @QueryParam('outcome', { type: 'string', enum: OUTCOMES })
+  @LimitQuery(LIST)
+  @ApiErrors({ 403: 'A team key names another team' })
   async deliveries(
     @CurrentPrincipal() principal: Principal,
     @Query('from') fromQ?: string,
@@ -262,11 +286,8 @@ export class AnomaliesController {
     @Query('limit') limitQ?: string,
   ) {
     const [from, to] = this.range(fromQ, toQ, 7);
-    if (
-      outcome !== undefined &&
-      !['delivered', 'accepted', 'retrying', 'failed', 'suppressed'].includes(outcome)
-    ) {
-      throw badRequest('outcome must be one of delivered, accepted, retrying, failed, suppressed', {
+    if (outcome !== undefined && !OUTCOMES.includes(outcome)) {
+      throw badRequest(`outcome must be one of ${OUTCOMES.join(', ')}`, {
         parameter: 'outcome',
         value: outcome,
       });
@@ -278,7 +299,7 @@ export class AnomaliesController {
        where at >= $1 and at < $2 and ($3::text is null or team = $3) and ($4::text is null or anomaly_id = $4)
          and ($5::text is null or outcome = $5)
        order by at desc limit ${limitOf(limitQ)}`,
-      [from, to, teamScope(principal, teamQ), anomalyId ?? null, outcome ?? null],
+      [from, to, teamScope(principal, teamQ), textFilter('anomaly_id', anomalyId), outcome ?? null],
     );
     return {
       deliveries: rows.map((r: Record<string, unknown>) => ({

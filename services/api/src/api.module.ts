@@ -1,12 +1,16 @@
 import { Module } from '@nestjs/common';
 import { AuthModule } from '@libs/auth';
 import { DbModule } from '@libs/db';
-import { ServiceCoreModule } from '@libs/observability';
+import { ServiceCoreModule, type ServiceAppOptions } from '@libs/observability';
 import { AdminController } from './admin.controller';
 import { AnomaliesController } from './anomalies.controller';
 import { BacktestController } from './backtest.controller';
+import { API_SCHEMAS } from './body-schemas';
 import { SpendController } from './spend.controller';
 import { StoredDatasetInstaller } from './stored-dataset';
+
+/** The largest body the api reads; its largest valid body (settings with 100 budgets of long customer ids) is under 40 KiB. */
+export const MAX_BODY_BYTES = 64 * 1024;
 
 export function apiModule(config: object) {
   @Module({
@@ -16,4 +20,20 @@ export function apiModule(config: object) {
   })
   class ApiModule {}
   return ApiModule;
+}
+
+/** The api as an HTTP application (main.ts starts it; specs build it in-process): its module, body limit and OpenAPI. */
+export function apiApp(config: object): ServiceAppOptions {
+  return {
+    service: 'api',
+    module: apiModule(config),
+    bodyLimit: MAX_BODY_BYTES,
+    openapi: {
+      title: 'burnrate API',
+      description:
+        'Spend breakdowns, call trees, the rate card, team settings and API keys. Amounts are exact decimal strings with their currency.',
+      bearerAuth: true,
+      schemas: API_SCHEMAS,
+    },
+  };
 }

@@ -6,6 +6,7 @@ import { ApiKeyGuard, CurrentPrincipal, apiError, type Principal } from '@libs/a
 import { CONFIG } from '@libs/config';
 import type { PricedRun, RunStatus } from '@libs/contracts';
 import { PG_POOL } from '@libs/db';
+import { ApiErrors } from '@libs/observability';
 import {
   PgTeamSettingsRepository,
   SETTINGS_LIMITS,
@@ -20,7 +21,7 @@ import type { Anomaly } from '../../detector/src/core/anomaly';
 import { ReplayAbortedError, replay } from '../../detector/src/core/replay';
 import type { ApiConfig } from './api.config';
 import type { BacktestBody, TeamSettingsBody } from './body-schemas';
-import { QueryErrorResponses, badRequest, invalidBody, teamScope } from './http';
+import { badRequest, invalidBody, teamScope } from './http';
 import { bodyDoc, validateBody } from './validate-body.pipe';
 import { budgetsOf, settingsView } from './settings-view';
 
@@ -380,7 +381,6 @@ const SIGNAL_SCHEMA = {
 @ApiTags('anomalies')
 @ApiBearerAuth()
 @UseGuards(ApiKeyGuard)
-@QueryErrorResponses()
 @Controller('v1')
 export class BacktestController {
   private readonly settings: PgTeamSettingsRepository;
@@ -411,6 +411,12 @@ export class BacktestController {
       'team; an admin names `team`.',
   })
   @ApiBody(bodyDoc('BacktestBody'))
+  @ApiErrors({
+    403: 'A team key names another team',
+    429:
+      'Over the rate limit, or a backtest of the team (or BACKTEST_CONCURRENCY backtests) is running already: retry ' +
+      'after Retry-After seconds',
+  })
   @ApiOkResponse({
     description: 'The incidents and anomaly records the replay produced in [from, to), oldest first',
     schema: {

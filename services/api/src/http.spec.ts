@@ -1,7 +1,20 @@
 import { HttpException } from '@nestjs/common';
 import type { Principal } from '@libs/auth';
 import { validateRunJson } from '@libs/contracts';
-import { agentParam, invalidBody, keyListScope, mayManageKey, nanosToDecimal, teamParam } from './http';
+import {
+  RUN_ID,
+  TEAM,
+  agentParam,
+  fits,
+  invalidBody,
+  keyListScope,
+  mayManageKey,
+  nanosToDecimal,
+  parseInstant,
+  teamParam,
+  teamScope,
+  uuidParam,
+} from './http';
 
 describe(nanosToDecimal.name, () => {
   it.each([
@@ -83,6 +96,51 @@ describe(teamParam.name, () => {
     expect(statusOf(() => teamParam('x'.repeat(129)))).toBe(400);
     expect(statusOf(() => teamParam(''))).toBe(400);
   });
+
+  it('takes exactly what the TEAM schema of /openapi.json takes', () => {
+    for (const team of ['support', 'Acme Corp', '🚀'.repeat(128), '🚀'.repeat(129), '', 'a\u0085b', '\uD800'])
+      expect([team, statusOf(() => teamParam(team)) === 200]).toEqual([team, fits(TEAM, team)]);
+  });
+});
+
+describe(teamScope.name, () => {
+  it('refuses a team named in a query as teamParam does, for any key', () => {
+    expect(statusOf(() => teamScope(admin, 'a\u0000b'))).toBe(400);
+    expect(statusOf(() => teamScope(support, ''))).toBe(400);
+    expect(statusOf(() => teamScope(support, 'billing'))).toBe(403);
+    expect(teamScope(admin, 'billing')).toBe('billing');
+  });
+});
+
+describe(uuidParam.name, () => {
+  it('takes a uuid in either case, and nothing else', () => {
+    expect(uuidParam('id', 'C56A4180-65AA-42EC-A945-5FD21DEC0538', 'a key id')).toBe(
+      'C56A4180-65AA-42EC-A945-5FD21DEC0538',
+    );
+    for (const id of ['-'.repeat(36), 'c56a418065aa42eca9455fd21dec0538', 'not-a-uuid', ''])
+      expect(statusOf(() => uuidParam('id', id, 'a key id'))).toBe(400);
+  });
+});
+
+describe(parseInstant.name, () => {
+  it.each([
+    ['2026-06-01', Date.UTC(2026, 5, 1)],
+    ['2026-06-01T00:00:00Z', Date.UTC(2026, 5, 1)],
+    ['2026-06-01T01:00:00.5+01:00', Date.UTC(2026, 5, 1, 0, 0, 0, 500)],
+    ['', 7],
+  ])('takes %j as a body takes an instant', (value, ms) => {
+    expect(parseInstant('from', value, 7)).toBe(ms);
+  });
+
+  it.each([
+    ['yesterday'],
+    ['2026-06-01T00:00:00'],
+    ['2026-13-01'],
+    ['2026-06-01garbage'],
+    [`2026-06-01T00:00:00.${'0'.repeat(20)}Z`],
+  ])('refuses %j, which the INSTANT schema refuses too', (value) => {
+    expect(statusOf(() => parseInstant('from', value, 0))).toBe(400);
+  });
 });
 
 describe(agentParam.name, () => {
@@ -108,9 +166,15 @@ describe(agentParam.name, () => {
     ['\uD800', false],
     [' padded', false],
     ['padded\n', false],
+    ['\u00A0padded', false],
+    ['padded\u3000', false],
+    ['\uFEFFpadded', false],
+    ['padded\u2028', false],
+    ['in\u00A0side', true],
   ])('takes %j exactly when the run contract takes it as an agent_id (%s)', (agentId, valid) => {
     const contract = validateRunJson(run(agentId), Date.UTC(2026, 5, 10));
     expect(contract.ok).toBe(valid);
+    expect(fits(RUN_ID, agentId)).toBe(valid);
     if (valid) expect(agentParam(agentId)).toBe(agentId);
     else expect(statusOf(() => agentParam(agentId))).toBe(400);
   });

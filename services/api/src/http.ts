@@ -1,7 +1,9 @@
-import { HttpException, applyDecorators } from '@nestjs/common';
-import { ApiResponse } from '@nestjs/swagger';
+import { HttpException } from '@nestjs/common';
+import { ApiParam, ApiQuery, type SchemaObject } from '@nestjs/swagger';
+import addFormats from 'ajv-formats';
 import type { ApiKeyInfo, Principal, Role } from '@libs/auth';
-import { RUN_LIMITS, hasUnsafeCharacter, type FieldError } from '@libs/contracts';
+import { RUN_LIMITS, type FieldError } from '@libs/contracts';
+import { CURRENCY, ID, NO_CONTROL, instant } from './body-schemas';
 
 export function badRequest(message: string, details: unknown = null): HttpException {
   return new HttpException({ error: { code: 'bad_request', message, details } }, 400);
@@ -19,32 +21,103 @@ export function forbidden(message: string): HttpException {
   return new HttpException({ error: { code: 'forbidden', message, details: null } }, 403);
 }
 
-/** A team named in a path: printable and at most 128 characters (PostgreSQL refuses U+0000 in text). */
+// ------------------------------------------------------------------------------------------------ parameters
+// Each parameter's schema is what /openapi.json publishes and what its check enforces: the check reads the schema.
+
+const patterns = new Map<string, RegExp>();
+/** Whether `value` meets a string schema as ajv judges a body's string: lengths in code points, patterns by code point. */
+export function fits(schema: SchemaObject, value: string): boolean {
+  const length = [...value].length;
+  if (length < (schema.minLength ?? 0) || length > (schema.maxLength ?? Infinity)) return false;
+  if (schema.pattern === undefined) return true;
+  let pattern = patterns.get(schema.pattern);
+  if (!pattern) patterns.set(schema.pattern, (pattern = new RegExp(schema.pattern, 'u')));
+  return pattern.test(value);
+}
+
+/** A team named in a path or a query: printable, 1-128 characters (PostgreSQL refuses U+0000 in text). */
+export const TEAM: SchemaObject = { type: 'string', minLength: 1, maxLength: 128, pattern: NO_CONTROL };
+
 export function teamParam(team: string): string {
-  const characters = [...team].length;
-  if (characters === 0 || characters > 128 || hasUnsafeCharacter(team))
+  if (!fits(TEAM, team))
     throw badRequest('team must be 1-128 characters without control characters', { parameter: 'team' });
   return team;
 }
 
 /**
- * An agent named in a path, taken as the run contract takes a run's agent_id (RUN_LIMITS.maxIdLength characters at
- * most, no control characters or unpaired surrogates, no white space at either end): any agent that sends runs can be
- * named, and nothing else.
+ * An agent or run named in a path or a query, taken as the run contract takes a run's agent_id and run_id: at most
+ * RUN_LIMITS.maxIdLength characters (UTF-16 code units, as the contract counts them), no control characters or unpaired
+ * surrogates, no white space at either end. Any agent or run that was sent can be named, and nothing else.
  */
-export function agentParam(agentId: string): string {
-  if (
-    agentId.length === 0 ||
-    agentId.length > RUN_LIMITS.maxIdLength ||
-    hasUnsafeCharacter(agentId) ||
-    agentId.trim() !== agentId
-  )
+export const RUN_ID: SchemaObject = {
+  type: 'string',
+  minLength: 1,
+  maxLength: RUN_LIMITS.maxIdLength,
+  pattern: ID,
+};
+
+export function idParam(name: string, id: string): string {
+  if (id.length > RUN_LIMITS.maxIdLength || !fits(RUN_ID, id))
     throw badRequest(
-      `agent_id must be 1-${RUN_LIMITS.maxIdLength} characters without control characters or white space at either end`,
-      { parameter: 'agent_id' },
+      `${name} must be 1-${RUN_LIMITS.maxIdLength} characters without control characters or white space at either end`,
+      { parameter: name },
     );
-  return agentId;
+  return id;
 }
+
+export const agentParam = (agentId: string): string => idParam('agent_id', agentId);
+
+export const UUID_PATTERN = '[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}';
+
+/** The id of an API key or of a route made through the api. */
+export const UUID: SchemaObject = { type: 'string', format: 'uuid', pattern: `^${UUID_PATTERN}$` };
+
+export function uuidParam(name: string, id: string, what: string): string {
+  if (!fits(UUID, id)) throw badRequest(`${name} must be ${what} (a uuid)`, { parameter: name });
+  return id;
+}
+
+/** Free text that names something stored (a rule, an anomaly, an incident): no control characters. */
+export const TEXT: SchemaObject = { type: 'string', pattern: NO_CONTROL };
+
+export function textParam(name: string, value: string): string {
+  if (!fits(TEXT, value))
+    throw badRequest(`${name} must not contain control characters`, { parameter: name });
+  return value;
+}
+
+/** A reporting currency: an ISO 4217 code (converted at the rates of FX_RATES). */
+export const CURRENCY_CODE: SchemaObject = { type: 'string', pattern: CURRENCY };
+
+/** An instant of a query: an ISO-8601 date or instant exactly as a body takes one (an RFC 3339 date or date-time). */
+export const INSTANT: SchemaObject = instant('ISO-8601 date or instant');
+
+const isDate = dateFormat('date');
+const isDateTime = dateFormat('date-time');
+
+function dateFormat(name: 'date' | 'date-time'): (value: string) => boolean {
+  const format = addFormats.get(name) as { validate: (value: string) => boolean };
+  return (value) => format.validate(value);
+}
+
+/** The OpenAPI description of a path parameter, with the schema its check enforces. */
+export const PathParam = (name: string, schema: SchemaObject, description?: string): MethodDecorator =>
+  ApiParam({ name, schema, ...(description && { description }) });
+
+/**
+ * The OpenAPI description of a query parameter, optional unless `required`, with the schema its check enforces.
+ * `allowEmptyValue`: its parser takes an empty value (`?limit=`) as no value.
+ */
+export const QueryParam = (
+  name: string,
+  schema: SchemaObject,
+  options: { description?: string; required?: boolean; allowEmptyValue?: boolean } = {},
+): MethodDecorator => ApiQuery({ name, schema, required: false, ...options });
+
+/** `team`: a team key reads its own team (another is 403); an admin key the one named, or every team. */
+export const TeamQuery = (
+  description = 'A team key: its own team (another is 403); an admin key: the team, or every team',
+): MethodDecorator => QueryParam('team', TEAM, { description });
 
 export function requireAdmin(principal: Principal): void {
   if (principal.role !== 'admin') throw forbidden('this needs an admin API key');
@@ -52,6 +125,7 @@ export function requireAdmin(principal: Principal): void {
 
 /** The team a request reads: its own for a team key (another is 403); for an admin, the one named, or all (null). */
 export function teamScope(principal: Principal, requested: string | undefined): string | null {
+  if (requested !== undefined) teamParam(requested);
   if (principal.role === 'admin') return requested ?? null;
   if (requested && requested !== principal.team) {
     throw forbidden(`this API key belongs to team "${principal.team}" and cannot read team "${requested}"`);
@@ -92,10 +166,11 @@ export function money(nanos: string | number | bigint, currency: string): Money 
   return { amount: nanosToDecimal(nanos), currency };
 }
 
+/** An INSTANT query parameter in epoch milliseconds; `fallback` when it is absent or empty. */
 export function parseInstant(name: string, value: string | undefined, fallback: number): number {
   if (value === undefined || value === '') return fallback;
   const ms = Date.parse(value);
-  if (!/^\d{4}-\d{2}-\d{2}/.test(value) || Number.isNaN(ms)) {
+  if (!fits(INSTANT, value) || !(isDate(value) || isDateTime(value)) || Number.isNaN(ms)) {
     throw badRequest(`${name} must be an ISO-8601 date or instant, e.g. 2026-06-01 or 2026-06-01T00:00:00Z`, {
       parameter: name,
       value,
@@ -140,7 +215,7 @@ export function fxRates(env: string | undefined = process.env.FX_RATES): Map<str
  * nano-units times the rate in millionths, rounded half up).
  */
 export function moneyIn(target: string | undefined, rates: Map<string, number> = fxRates()) {
-  if (target !== undefined && !/^[A-Z]{3}$/.test(target))
+  if (target !== undefined && !fits(CURRENCY_CODE, target))
     throw badRequest('currency must be an ISO 4217 code like GBP', { parameter: 'currency', value: target });
   if (target !== undefined && target !== 'USD' && ![...rates.keys()].some((k) => k.endsWith(`:${target}`))) {
     throw badRequest(`no exchange rate to ${target} is configured (FX_RATES)`, {
@@ -160,17 +235,3 @@ export function moneyIn(target: string | undefined, rates: Map<string, number> =
     return money((n * BigInt(Math.round(rate * 1e6)) + 500_000n) / 1_000_000n, target);
   };
 }
-
-/** The errors every query endpoint may answer, in the OpenAPI document. */
-export const QueryErrorResponses = (): ClassDecorator & MethodDecorator =>
-  applyDecorators(
-    ApiResponse({ status: 400, description: 'A bad parameter, named in error.details.parameter' }),
-    ApiResponse({
-      status: 429,
-      description: 'Over the rate limit of the API key; retry after Retry-After seconds',
-    }),
-    ApiResponse({
-      status: 503,
-      description: 'The query took longer than DB_STATEMENT_TIMEOUT_S and was cancelled',
-    }),
-  );

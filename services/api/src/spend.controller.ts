@@ -4,11 +4,18 @@ import type { Pool } from 'pg';
 import { ApiKeyGuard, CurrentPrincipal, type Principal } from '@libs/auth';
 import { CONFIG } from '@libs/config';
 import { PG_POOL } from '@libs/db';
+import { ApiErrors } from '@libs/observability';
 import { median, moments } from '@libs/stats';
 import type { ApiConfig } from './api.config';
 import {
-  QueryErrorResponses,
+  CURRENCY_CODE,
+  PathParam,
+  QueryParam,
+  RUN_ID,
+  TeamQuery,
+  agentParam,
   badRequest,
+  idParam,
   money,
   moneyIn,
   notFound,
@@ -16,7 +23,7 @@ import {
   teamScope,
   type Money,
 } from './http';
-import { fromDoc, parseLimit, parseRange } from './time-range';
+import { LimitQuery, RangeQuery, parseLimit, parseRange, type Limit } from './time-range';
 
 const GROUPS = {
   agent: 'agent_id',
@@ -28,6 +35,15 @@ const GROUPS = {
 } as const;
 type Group = keyof typeof GROUPS;
 const BUCKETS = ['hour', 'day', 'week'] as const;
+const TOP_CUSTOMERS: Limit = { fallback: 50, max: 500 };
+/** A top-customers row is flagged when its cost per run is over this many times its team's, unless asked otherwise. */
+const FLAG_FACTOR = 12;
+
+const CurrencyQuery = (): MethodDecorator =>
+  QueryParam('currency', CURRENCY_CODE, {
+    description:
+      'A reporting currency (e.g. GBP) at the rates in FX_RATES; one without a configured rate is 400',
+  });
 /** Levels of a call tree below its root. */
 const MAX_TREE_DEPTH = 32;
 
@@ -87,7 +103,7 @@ const treeNodeProperties = {
 @ApiTags('spend')
 @ApiBearerAuth()
 @UseGuards(ApiKeyGuard)
-@QueryErrorResponses()
+@ApiErrors({ 403: 'A team key names another team' })
 @Controller('v1')
 export class SpendController {
   constructor(
@@ -105,15 +121,10 @@ export class SpendController {
       'its own team; an admin key all teams or `team`. Runs without a value for the dimension have key null.',
   })
   @ApiQuery({ name: 'group_by', enum: Object.keys(GROUPS) })
-  @ApiQuery({ name: 'from', required: false, description: fromDoc(7) })
-  @ApiQuery({ name: 'to', required: false, description: 'ISO-8601; default now' })
-  @ApiQuery({ name: 'bucket', required: false, enum: BUCKETS })
-  @ApiQuery({ name: 'team', required: false })
-  @ApiQuery({
-    name: 'currency',
-    required: false,
-    description: 'a reporting currency (e.g. GBP) at the rates in FX_RATES',
-  })
+  @RangeQuery(7)
+  @QueryParam('bucket', { type: 'string', enum: [...BUCKETS], default: 'day' }, { allowEmptyValue: true })
+  @TeamQuery()
+  @CurrencyQuery()
   async spend(
     @CurrentPrincipal() principal: Principal,
     @Query('group_by') groupBy?: string,
@@ -174,20 +185,15 @@ export class SpendController {
       '`high_cost_per_run` when its cost per run is more than `flag_factor` (default 12) times its team’s, and ' +
       '`unattributed` when its runs carry no customer_id — the cron or backfill that forgot to tag.',
   })
-  @ApiQuery({ name: 'from', required: false, description: fromDoc(30) })
-  @ApiQuery({ name: 'to', required: false })
-  @ApiQuery({ name: 'team', required: false })
-  @ApiQuery({ name: 'limit', required: false, description: '1-500, default 50' })
-  @ApiQuery({
-    name: 'flag_factor',
-    required: false,
-    description: 'default 12 (the brief flags an agent at 16× its team)',
-  })
-  @ApiQuery({
-    name: 'currency',
-    required: false,
-    description: 'a reporting currency (e.g. GBP) at the rates in FX_RATES',
-  })
+  @RangeQuery(30)
+  @TeamQuery()
+  @LimitQuery(TOP_CUSTOMERS)
+  @QueryParam(
+    'flag_factor',
+    { type: 'number', minimum: 1, exclusiveMinimum: true, default: FLAG_FACTOR },
+    { description: `Above 1; default ${FLAG_FACTOR} (the brief flags an agent at 16× its team)` },
+  )
+  @CurrencyQuery()
   async topCustomers(
     @CurrentPrincipal() principal: Principal,
     @Query('from') fromQ?: string,
@@ -199,8 +205,8 @@ export class SpendController {
   ) {
     const money = moneyIn(currencyQ);
     const { from, to } = parseRange(fromQ, toQ, { defaultDays: 30, maxDays: this.config.API_MAX_RANGE_DAYS });
-    const limit = parseLimit('limit', limitQ, 50, 500);
-    const factor = factorQ === undefined ? 12 : Number(factorQ);
+    const limit = parseLimit('limit', limitQ, TOP_CUSTOMERS);
+    const factor = factorQ === undefined ? FLAG_FACTOR : Number(factorQ);
     if (!Number.isFinite(factor) || factor <= 1)
       throw badRequest('flag_factor must be a number above 1', { parameter: 'flag_factor' });
     const team = teamScope(principal, teamQ);
@@ -267,9 +273,8 @@ export class SpendController {
   @ApiOperation({
     summary: 'Spend without a customer_id, by agent: the cron or backfill that forgot to tag its runs',
   })
-  @ApiQuery({ name: 'from', required: false, description: fromDoc(30) })
-  @ApiQuery({ name: 'to', required: false })
-  @ApiQuery({ name: 'team', required: false })
+  @RangeQuery(30)
+  @TeamQuery()
   async unattributed(
     @CurrentPrincipal() principal: Principal,
     @Query('from') fromQ?: string,
@@ -310,10 +315,9 @@ export class SpendController {
     summary:
       "An agent's session cost statistics: mean, median, standard deviation, p95, and the sessions above 5× the median",
   })
-  @ApiQuery({ name: 'agent_id' })
-  @ApiQuery({ name: 'from', required: false, description: fromDoc(7) })
-  @ApiQuery({ name: 'to', required: false })
-  @ApiQuery({ name: 'team', required: false })
+  @QueryParam('agent_id', RUN_ID, { required: true, description: 'The agent_id its runs carry' })
+  @RangeQuery(7)
+  @TeamQuery()
   async sessionStats(
     @CurrentPrincipal() principal: Principal,
     @Query('agent_id') agentId?: string,
@@ -321,7 +325,8 @@ export class SpendController {
     @Query('to') toQ?: string,
     @Query('team') teamQ?: string,
   ) {
-    if (!agentId) throw badRequest('agent_id is required', { parameter: 'agent_id' });
+    if (agentId === undefined) throw badRequest('agent_id is required', { parameter: 'agent_id' });
+    agentParam(agentId);
     const { from, to } = parseRange(fromQ, toQ, { defaultDays: 7, maxDays: this.config.API_MAX_RANGE_DAYS });
     const { rows } = await this.pool.query<{
       session_id: string;
@@ -366,11 +371,9 @@ export class SpendController {
       `and ${MAX_TREE_DEPTH} levels below the root are returned; \`truncated\` is true when the tree was cut there, or when ` +
       'runs name each other as parents (the repeat is left out). Rolled-up costs cover the runs returned.',
   })
-  @ApiQuery({
-    name: 'team',
-    required: false,
-    description: "an admin key: the run's team (default: any team)",
-  })
+  @PathParam('run_id', RUN_ID, 'The run_id the run was sent with')
+  @TeamQuery("A team key: its own team (another is 403); an admin key: the run's team (default: any team)")
+  @ApiErrors({ 404: 'No run with this run_id (in the team)' })
   @ApiOkResponse({
     description: 'The root run, its descendants as `children`, and whether the tree is complete',
     schema: {
@@ -390,6 +393,7 @@ export class SpendController {
     @Param('run_id') runId: string,
     @Query('team') teamQ?: string,
   ): Promise<TreeResponse> {
+    idParam('run_id', runId);
     const team = teamScope(principal, teamQ);
     const maxNodes = this.config.API_TREE_MAX_NODES;
     // Breadth first; `path` stops a cycle (its repeat is returned once, flagged, and not followed), depth and the

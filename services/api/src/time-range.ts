@@ -1,4 +1,5 @@
-import { badRequest, parseInstant } from './http';
+import { applyDecorators } from '@nestjs/common';
+import { INSTANT, QueryParam, badRequest, parseInstant } from './http';
 
 const DAY = 86_400_000;
 
@@ -28,14 +29,35 @@ export function parseRange(
   return { from, to };
 }
 
-/** An optional integer query parameter within [1, max]. */
-export function parseLimit(name: string, value: string | undefined, fallback: number, max: number): number {
-  if (value === undefined || value === '') return fallback;
+/** The `from` and `to` query parameters of parseRange, in the OpenAPI document. */
+export const RangeQuery = (defaultDays: number, toDescription = 'ISO-8601; default now'): MethodDecorator =>
+  applyDecorators(
+    QueryParam('from', INSTANT, { description: fromDoc(defaultDays), allowEmptyValue: true }),
+    QueryParam('to', INSTANT, { description: toDescription, allowEmptyValue: true }),
+  );
+
+/** How many rows a list answers when not asked (`fallback`), and at most (`max`). */
+export interface Limit {
+  fallback: number;
+  max: number;
+}
+
+/** An optional integer query parameter within [1, limit.max]; limit.fallback when absent or empty. */
+export function parseLimit(name: string, value: string | undefined, limit: Limit): number {
+  if (value === undefined || value === '') return limit.fallback;
   const n = Number(value);
-  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1 || n > max)
-    throw badRequest(`${name} must be an integer from 1 to ${max}`, { parameter: name, value });
+  if (!/^\d+$/.test(value) || !Number.isSafeInteger(n) || n < 1 || n > limit.max)
+    throw badRequest(`${name} must be an integer from 1 to ${limit.max}`, { parameter: name, value });
   return n;
 }
+
+/** The `limit` query parameter of parseLimit, in the OpenAPI document. */
+export const LimitQuery = (limit: Limit, name = 'limit'): MethodDecorator =>
+  QueryParam(
+    name,
+    { type: 'integer', minimum: 1, maximum: limit.max, default: limit.fallback },
+    { description: `1-${limit.max}, default ${limit.fallback}`, allowEmptyValue: true },
+  );
 
 /** OpenAPI description of a `from` parameter. */
 export function fromDoc(defaultDays: number): string {

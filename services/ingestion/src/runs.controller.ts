@@ -1,11 +1,35 @@
 import { Body, Controller, HttpCode, Post, Res, UseGuards } from '@nestjs/common';
-import { ApiBearerAuth, ApiBody, ApiOperation, ApiResponse, ApiTags } from '@nestjs/swagger';
+import {
+  ApiBearerAuth,
+  ApiBody,
+  ApiOperation,
+  ApiResponse,
+  ApiTags,
+  type SchemaObject,
+} from '@nestjs/swagger';
 import type { FastifyReply } from 'fastify';
 import { ApiKeyGuard, CurrentPrincipal, type Principal } from '@libs/auth';
 import { runJsonSchema } from '@libs/contracts';
-import { RunsService, type IngestResponse } from './runs.service';
+import { API_ERROR_REF, ApiErrors } from '@libs/observability';
+import { MIN_BATCH_RUNS, RunsService, type IngestResponse } from './runs.service';
 
-const run = runJsonSchema();
+const ref = (name: string) => ({ $ref: `#/components/schemas/${name}` });
+
+/**
+ * The body of POST /v1/runs as components/schemas: one run, or a batch of MIN_BATCH_RUNS to `maxBatchRuns`
+ * (MAX_BATCH_RUNS) runs, the bounds RunsService enforces.
+ */
+export function runsBodySchemas(maxBatchRuns: number): Record<string, SchemaObject> {
+  return {
+    Run: runJsonSchema(),
+    RunBatch: { type: 'array', minItems: MIN_BATCH_RUNS, maxItems: maxBatchRuns, items: ref('Run') },
+    RunsBody: {
+      oneOf: [ref('Run'), ref('RunBatch')],
+      description: `One run, or a batch of ${MIN_BATCH_RUNS} to ${maxBatchRuns} runs (MAX_BATCH_RUNS)`,
+    },
+  };
+}
+
 const example = {
   run_id: 'run_018f4c2a',
   agent_id: 'support-triage',
@@ -23,8 +47,9 @@ const example = {
   quality_score: 0.92,
   tags: { env: 'prod' },
 };
-const resultSchema = {
+const resultSchema: SchemaObject = {
   type: 'object',
+  required: ['accepted', 'rejected', 'results'],
   properties: {
     accepted: { type: 'integer' },
     rejected: { type: 'integer' },
@@ -32,6 +57,7 @@ const resultSchema = {
       type: 'array',
       items: {
         type: 'object',
+        required: ['index', 'run_id', 'status'],
         properties: {
           index: { type: 'integer' },
           run_id: { type: 'string', nullable: true },
@@ -42,15 +68,6 @@ const resultSchema = {
           },
         },
       },
-    },
-  },
-};
-const errorSchema = {
-  type: 'object',
-  properties: {
-    error: {
-      type: 'object',
-      properties: { code: { type: 'string' }, message: { type: 'string' }, details: {} },
     },
   },
 };
@@ -67,14 +84,15 @@ export class RunsController {
   @ApiOperation({
     summary: 'Record one run or a batch of runs',
     description:
-      'One run object, or a JSON array of up to 1000 runs (body at most 5 MB). Each run is validated on its own: the answer ' +
+      'One run object, or a JSON array of up to MAX_BATCH_RUNS (default 1000) runs, in a body of at most MAX_BODY_BYTES ' +
+      '(default 5 MiB). Each run is validated on its own: the answer ' +
       'lists every run as accepted or rejected with each failing field, so one bad run never loses the good ones beside it. ' +
       '202 is sent only after Kafka acknowledged the accepted runs (acks=all). A team key writes runs for its own team ' +
       '(a different `team` in the body is 403); an admin key may set `team`. Retrying a batch is safe: run_id is the ' +
       'idempotency key downstream. Token counts are exactly what the provider reported (see the field descriptions).',
   })
   @ApiBody({
-    schema: { oneOf: [run, { type: 'array', items: run, maxItems: 1000 }] },
+    schema: ref('RunsBody'),
     examples: {
       single: { value: example },
       batch: { value: [example, { ...example, run_id: 'run_018f4c2b', agent_id: 'research-agent' }] },
@@ -87,16 +105,15 @@ export class RunsController {
   })
   @ApiResponse({
     status: 400,
-    description: 'No run accepted: per-run results name every failing field',
-    schema: resultSchema,
+    description:
+      'No run accepted: per-run results name every failing field. Or the body is neither a run nor a batch of runs ' +
+      '(an empty batch, not JSON): the error body',
+    schema: { oneOf: [resultSchema, API_ERROR_REF] },
   })
-  @ApiResponse({ status: 401, description: 'Missing or unknown API key', schema: errorSchema })
-  @ApiResponse({ status: 403, description: 'A run names another team than the key’s', schema: errorSchema })
-  @ApiResponse({ status: 413, description: 'Too many runs or too large a body', schema: errorSchema })
-  @ApiResponse({
-    status: 503,
-    description: 'Kafka did not acknowledge; retry after Retry-After seconds',
-    schema: errorSchema,
+  @ApiErrors({
+    403: 'A run names another team than the key’s',
+    413: 'More runs than MAX_BATCH_RUNS, or a body over MAX_BODY_BYTES',
+    503: 'Kafka did not acknowledge in time, or the API keys cannot be checked: retry after Retry-After seconds',
   })
   async create(
     @Body() body: unknown,

@@ -29,6 +29,9 @@ export type IngestionConfig = Pick<
   'MAX_BATCH_RUNS' | 'PRODUCE_TIMEOUT_MS' | 'MAX_IN_FLIGHT_RUNS' | 'RETRY_AFTER_S'
 >;
 
+/** The fewest runs a request may hold: an empty batch is refused (the most is MAX_BATCH_RUNS). */
+export const MIN_BATCH_RUNS = 1;
+
 /** Why a whole request is refused: its error code, and burnrate_ingest_requests_refused_total's `code`. */
 const REFUSALS = ['invalid_body', 'empty_batch', 'batch_too_large', 'forbidden', 'unavailable'] as const;
 
@@ -114,7 +117,7 @@ export class RunsService {
       throw apiError(400, 'invalid_body', 'the body must be a run object or a JSON array of runs');
     }
     const items: unknown[] = Array.isArray(body) ? body : [body];
-    if (items.length === 0) throw apiError(400, 'empty_batch', 'the batch holds no runs');
+    if (items.length < MIN_BATCH_RUNS) throw apiError(400, 'empty_batch', 'the batch holds no runs');
     if (items.length > this.config.MAX_BATCH_RUNS) {
       throw apiError(
         413,
