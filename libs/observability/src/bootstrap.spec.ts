@@ -72,6 +72,20 @@ describe(createServiceApp.name, () => {
     expect((await call('PATCH', '/healthz')).statusCode).toBe(405);
   });
 
+  it('refuses a query parameter given twice with 400 naming it, before the handler reads it', async () => {
+    const sutResult = await call('GET', '/v1/things?to=null&to=null');
+
+    expect(sutResult.statusCode).toBe(400);
+    expect(sutResult.json()).toEqual({
+      error: {
+        code: 'bad_request',
+        message: 'to is given more than once; it takes one value',
+        details: { parameter: 'to' },
+      },
+    });
+    expect((await call('GET', '/v1/things?to=a&from=b')).statusCode).toBe(200);
+  });
+
   it('answers an unknown path 404, whatever the method', async () => {
     for (const method of ['GET', 'POST', 'DELETE']) {
       const sutResult = await call(method, '/v1/nothing');

@@ -116,6 +116,20 @@ export async function createServiceApp(options: ServiceAppOptions): Promise<Nest
   // Every body is JSON: Fastify's text/plain parser would only hand the handlers a string they refuse (400), so any
   // other Content-Type is 415.
   fastify.removeContentTypeParser('text/plain');
+  // Every query parameter takes one value (as the OpenAPI documents say): one given twice (`?to=a&to=b`, which Fastify
+  // hands over as an array) is a 400 naming it, before any handler reads a string that is not one.
+  fastify.addHook('preValidation', (request, reply, done) => {
+    const query = request.query as Record<string, unknown> | undefined;
+    const repeated = query && Object.keys(query).find((k) => Array.isArray(query[k]));
+    if (repeated === undefined) return done();
+    void reply.code(400).send({
+      error: {
+        code: 'bad_request',
+        message: `${repeated.slice(0, 64)} is given more than once; it takes one value`,
+        details: { parameter: repeated.slice(0, 64) },
+      },
+    });
+  });
 
   const httpDuration = metrics.histogram(
     'burnrate_http_request_duration_seconds',
