@@ -2,7 +2,10 @@
 # The local stack, on loopback: Apache Kafka (KRaft, from Maven Central), Apicurio Registry (Confluent-compatible
 # API at /apis/ccompat/v7, from Maven Central, storing its schemas in PostgreSQL) and PostgreSQL (Debian's package).
 #
-#   scripts/infra.sh up | down | reset | status | stop-kafka | start-kafka
+#   scripts/infra.sh up [--timescaledb] | down | reset | status | stop-kafka | start-kafka
+#
+# `up --timescaledb` (`npm run infra:up -- --timescaledb`) also starts PostgreSQL with TimescaleDB on 127.0.0.1:5433
+# (scripts/timescaledb.sh, built from ../shared/vendor once) and prints its DATABASE_URL.
 #
 # `reset` (`npm run reset`): starts over. Stops the services and the stack, and removes their data: Kafka's log
 # directory (every topic), the registry's schemas, the burnrate databases (burnrate, apicurio, and the tests' and
@@ -252,6 +255,12 @@ up() {
   registry_up
   node "$ROOT/scripts/infra-ready.js" all || die "the stack is up but not healthy"
   log "ready: Kafka 127.0.0.1:$KAFKA_PORT, registry http://127.0.0.1:$REGISTRY_PORT/apis/ccompat/v7, PostgreSQL $PGHOST:$PGPORT"
+  if [ "${1:-}" = "--timescaledb" ]; then
+    # PostgreSQL with TimescaleDB beside the plain one (the vendored source, built once): what CI tests storage on
+    local url
+    url="$(bash "$ROOT/scripts/timescaledb.sh" up)"
+    log "TimescaleDB: DATABASE_URL=$url (export it to run the services or the tests on it)"
+  fi
 }
 
 down() {
@@ -290,7 +299,7 @@ status() {
 }
 
 case "${1:-up}" in
-  up) up ;;
+  up) up "${2:-}" ;;
   down) down ;;
   reset) reset ;;
   status) status ;;
