@@ -401,18 +401,22 @@ describe('a hostile tenant beside a normal one (every service a process, the rea
         (r) => r !== undefined && Number(r.runs) === todays,
       );
     }
-    // (the swap's spend can page first too: the day's z-score and the cost-per-run jump are judged on the same record)
+    // The swap pages on its cost per run or on the day's spend, whichever record crosses first (the z-score floor is
+    // at most 2% of this small team's daily spend, a few cents): either is the page, and its incident is the swap's.
+    const swapRules = ['cost_per_run_jump', 'spend_zscore'];
     const page = await until(
       'the good team’s page for the swap',
       () =>
         vendors.at('/hook').filter((r) => {
           const data = r.body.data as { agent_id?: string; rule?: string } | undefined;
-          return data?.agent_id === 'support-a' && data.rule === 'cost_per_run_jump';
+          return data?.agent_id === 'support-a' && swapRules.includes(data.rule ?? '');
         }),
       (a) => a.length > 0,
     );
     expect(page[0].problems).toEqual([]);
-    expect(page[0].body).toMatchObject({ data: { team: good, rule: 'cost_per_run_jump' } });
+    expect(page[0].body).toMatchObject({
+      data: { team: good, rule: expect.stringMatching(/^(cost_per_run_jump|spend_zscore)$/) },
+    });
     expect(vendors.at('/evil')).toEqual([]);
     // The route's webhook URL and signing secret, and the outbox's copy of them, are sealed in PostgreSQL.
     const atRest = await pool.query<{ text: string }>(
