@@ -210,6 +210,13 @@ describe('libs/kafka against the real broker and registry', () => {
           headers: { [CONTROL_HEADER]: 'settings-changed' },
         },
         { partition: 0, key: 'k', value: serde.encode(input, run(2)) },
+        // the header on a record with a value does not make it a control record: it is data like any other
+        {
+          partition: 0,
+          key: 'k',
+          value: serde.encode(input, run(3)),
+          headers: { [CONTROL_HEADER]: 'forged' },
+        },
       ],
     });
     await raw.disconnect();
@@ -235,19 +242,20 @@ describe('libs/kafka against the real broker and registry', () => {
       await admin.connect();
       for (const until = Date.now() + 30_000; Date.now() < until;) {
         const [o] = await admin.fetchOffsets({ groupId, topics: [input.name] });
-        if (o.partitions.reduce((n, p) => n + Math.max(0, Number(p.offset)), 0) === 3) break;
+        if (o.partitions.reduce((n, p) => n + Math.max(0, Number(p.offset)), 0) === 4) break;
         await new Promise((r) => setTimeout(r, 200));
       }
       await admin.disconnect();
       await consumer.stop();
       return seen;
     };
-    // all three offsets committed either way; only the consumer that asks sees the control record, in its place
-    expect(await consume(false)).toEqual([{ run: 'run-1' }, { run: 'run-2' }]);
+    // every offset committed either way; only the consumer that asks sees the control record, in its place
+    expect(await consume(false)).toEqual([{ run: 'run-1' }, { run: 'run-2' }, { run: 'run-3' }]);
     expect(await consume(true)).toEqual([
       { run: 'run-1' },
       { control: 'settings-changed' },
       { run: 'run-2' },
+      { run: 'run-3' },
     ]);
     const dead = (await readTopic<Buffer>(kafka, Topics.deadLetter, { expected: 0, timeoutMs: 3000 })).filter(
       (d) => d.headers[DLQ_HEADERS.topic]?.toString() === input.name,

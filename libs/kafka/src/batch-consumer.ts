@@ -35,7 +35,7 @@ export interface ConsumedRecord<T> {
 }
 
 /**
- * The header that makes a record a control record: a service's signal to the consumers of its own input partitions
+ * The header that makes a record without a value a control record: a service's signal to the consumers of its own input partitions
  * (the aggregator's "settings changed, look again"), carried in the partition so it is handled in order, by the
  * partition's owner, in its transaction.
  */
@@ -546,47 +546,26 @@ export class BatchConsumer<T> {
       const value = decoded[i];
       const key = m.key ? m.key.toString() : null;
       const headers = m.headers ?? {};
-      const control = headers[CONTROL_HEADER];
+      // A control record has the header and no value. A record with a value is data whatever its headers say: a
+      // producer's run that carries the header (runs.raw is open to tenants' producers) is priced or dead-lettered as
+      // any other, never passed over unseen.
+      const control = m.value === null || m.value.length === 0 ? headers[CONTROL_HEADER] : undefined;
+      const record: ConsumedRecord<T> = {
+        topic,
+        partition,
+        offset: m.offset,
+        key,
+        value: value instanceof SerdeError ? (undefined as T) : value,
+        raw: m.value,
+        headers,
+        timestamp: Number(m.timestamp),
+      };
       if (control !== undefined) {
         if (this.options.controlRecords)
-          records.push({
-            index: i,
-            record: {
-              topic,
-              partition,
-              offset: m.offset,
-              key,
-              value: undefined as T,
-              raw: m.value,
-              headers,
-              timestamp: Number(m.timestamp),
-              control: String(control),
-            },
-          });
-        continue;
-      }
-      if (value instanceof SerdeError)
-        deadLetters.push({
-          index: i,
-          dead: {
-            record: { topic, partition, offset: m.offset, key, raw: m.value, headers },
-            reason: `undecodable: ${value.message}`,
-          },
-        });
-      else
-        records.push({
-          index: i,
-          record: {
-            topic,
-            partition,
-            offset: m.offset,
-            key,
-            value,
-            raw: m.value,
-            headers,
-            timestamp: Number(m.timestamp),
-          },
-        });
+          records.push({ index: i, record: { ...record, control: String(control) } });
+      } else if (value instanceof SerdeError)
+        deadLetters.push({ index: i, dead: { record, reason: `undecodable: ${value.message}` } });
+      else records.push({ index: i, record });
     }
     return { records, deadLetters };
   }
