@@ -239,8 +239,7 @@ export class Detector {
         );
     const ctx = this.dayContext(s);
     const minExcess = excessFloor(settings.zscore, this.teamDailyOf(team));
-    if (settings.zscore.enabled)
-      evals.push(this.zscore.evaluate(ctx, { ...settings.zscore, minExcessNanos: minExcess }));
+    if (settings.zscore.enabled) evals.push(this.zscore.evaluate(ctx, settings.zscore, minExcess));
     if (settings.costPerRun.enabled) evals.push(this.jump.evaluate(ctx, settings.costPerRun, minExcess));
     if (settings.costPerRunDrift.enabled)
       evals.push(

@@ -13,7 +13,12 @@ import type { DetectorSettings } from '@libs/team-settings';
 export class SpendZScoreRule {
   readonly name = 'spend_zscore' as const;
 
-  evaluate(ctx: AgentDayContext, p: DetectorSettings['zscore']): Evaluation | null {
+  /** `minExcessNanos`: the floor in force (excessFloor: min_excess, or less for a team that spends little). */
+  evaluate(
+    ctx: AgentDayContext,
+    p: DetectorSettings['zscore'],
+    minExcessNanos = p.minExcessNanos,
+  ): Evaluation | null {
     const { baseline: b, today } = ctx;
     if (b.days < p.minHistoryDays) return null;
     const e = p.seasonal ? b.expected : null;
@@ -22,7 +27,7 @@ export class SpendZScoreRule {
     // the expectation's deviation is estimated from the baseline days (n - 3 degrees of freedom): kσ of it is read
     // at the tail kσ of a known one has
     const k = e ? tQuantile(p.threshold, b.days - SEASONAL_PARAMS) : p.threshold;
-    const margin = Math.max(k * stddev, p.minExcessNanos);
+    const margin = Math.max(k * stddev, minExcessNanos);
     const line = mean + margin;
     const base = {
       rule: this.name,
