@@ -6,3 +6,4 @@ export * from './openapi';
 export * from './agent-stats';
 export * from './anomaly';
 export * from './team-spend';
+export * from './agent-control';

@@ -53,6 +53,11 @@ const BASE_TOPICS = {
     compacted: false,
     retentionMs: 30 * DAY_MS,
   },
+  agentControls: {
+    name: 'burnrate.agent-controls.v1',
+    valueSchema: 'dev.burnrate.v1.AgentControl',
+    compacted: true,
+  },
   deadLetter: {
     name: 'burnrate.dead-letter.v1',
     valueSchema: null,
