@@ -45,7 +45,7 @@ fuzz() {
   out="$LOGS/fuzz-$(printf '%s' "$name" | tr -c 'a-z0-9' '-').log"
   if "$VENV/bin/st" run "$url/openapi.json" "$@" \
     --url "$url" \
-    --checks not_a_server_error \
+    --checks "${FUZZ_CHECKS:-not_a_server_error}" \
     --header "Authorization: Bearer $key" \
     --max-examples "${FUZZ_MAX_EXAMPLES:-40}" \
     --request-timeout 20 \

@@ -2,7 +2,7 @@ import 'reflect-metadata';
 import type { Type } from '@nestjs/common';
 import { NestFactory } from '@nestjs/core';
 import { FastifyAdapter, type NestFastifyApplication } from '@nestjs/platform-fastify';
-import { DocumentBuilder, SwaggerModule } from '@nestjs/swagger';
+import { DocumentBuilder, SwaggerModule, type OpenAPIObject } from '@nestjs/swagger';
 import { ApiErrorFilter } from './api-error.filter';
 import { documentErrors } from './error-responses';
 import { Health } from './health';
@@ -35,6 +35,8 @@ export interface ServiceAppOptions {
     version?: string;
     bearerAuth?: boolean;
     schemas?: Readonly<Record<string, object>>;
+    /** Last touches to the generated document that depend on configuration (e.g. the currencies configured). */
+    complete?: (document: OpenAPIObject) => void;
   };
 }
 
@@ -180,6 +182,7 @@ export async function createServiceApp(options: ServiceAppOptions): Promise<Nest
       };
     const document = SwaggerModule.createDocument(app, config);
     documentErrors(document, { bodyLimit });
+    options.openapi.complete?.(document);
     fastify.get('/openapi.json', async () => document);
     SwaggerModule.setup('docs', app, document, { jsonDocumentUrl: 'openapi-ui.json' });
   }

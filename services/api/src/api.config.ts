@@ -1,5 +1,6 @@
 import { rateLimitSpec } from '@libs/auth';
-import { commonSpec, int, type ConfigOf } from '@libs/config';
+import { commonSpec, int, type ConfigOf, type Field } from '@libs/config';
+import { fxRates, type ExchangeRates } from './http';
 
 export const apiSpec = {
   ...commonSpec,
@@ -20,6 +21,11 @@ export const apiSpec = {
    * team: one more is answered 429, so a team cannot take the replica's time from the others.
    */
   BACKTEST_CONCURRENCY: int(2, { min: 1, max: 64 }),
+  /** Reporting currencies, e.g. "USD:GBP=0.79,USD:EUR=0.92" (`?currency=GBP`); parsed once, here. */
+  FX_RATES: {
+    describe: 'comma-separated FROM:TO=rate',
+    parse: (raw: string | undefined) => fxRates(raw),
+  } satisfies Field<ExchangeRates>,
 };
 
 export type ApiConfig = ConfigOf<typeof apiSpec>;

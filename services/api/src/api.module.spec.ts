@@ -118,6 +118,7 @@ describe(apiApp.name, () => {
       RATE_LIMIT_PER_S: '0',
       RATE_LIMIT_UNAUTHENTICATED_PER_S: '1',
       RATE_LIMIT_UNAUTHENTICATED_BURST: '2',
+      FX_RATES: 'USD:GBP=0.79,EUR:USD=1.08',
     });
     app = await createServiceApp(apiApp(config));
     // the database answers every query with no rows, through the pool or a client of it (transactions); keys are
@@ -242,6 +243,7 @@ describe(apiApp.name, () => {
     expect(parameter('get', '/v1/spend', 'currency').schema).toEqual({
       type: 'string',
       pattern: '^[A-Z]{3}$',
+      enum: ['EUR', 'GBP', 'USD'],
     });
     expect(parameter('get', '/v1/spend', 'team')).toMatchObject({ required: false, schema: team });
     expect(parameter('put', '/v1/teams/{team}/settings', 'team')).toMatchObject({

@@ -5,7 +5,9 @@ import { ServiceCoreModule, type ServiceAppOptions } from '@libs/observability';
 import { AdminController } from './admin.controller';
 import { AnomaliesController } from './anomalies.controller';
 import { BacktestController } from './backtest.controller';
+import type { ApiConfig } from './api.config';
 import { API_SCHEMAS } from './body-schemas';
+import { currencyEnum } from './http';
 import { SpendController } from './spend.controller';
 import { StoredDatasetInstaller } from './stored-dataset';
 
@@ -23,7 +25,7 @@ export function apiModule(config: object) {
 }
 
 /** The api as an HTTP application (main.ts starts it; specs build it in-process): its module, body limit and OpenAPI. */
-export function apiApp(config: object): ServiceAppOptions {
+export function apiApp(config: Pick<ApiConfig, 'FX_RATES'>): ServiceAppOptions {
   return {
     service: 'api',
     module: apiModule(config),
@@ -34,6 +36,7 @@ export function apiApp(config: object): ServiceAppOptions {
         'Spend breakdowns, call trees, the rate card, team settings and API keys. Amounts are exact decimal strings with their currency.',
       bearerAuth: true,
       schemas: API_SCHEMAS,
+      complete: (document) => currencyEnum(document, config.FX_RATES),
     },
   };
 }

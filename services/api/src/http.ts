@@ -25,8 +25,15 @@ export function forbidden(message: string): HttpException {
 // Each parameter's schema is what /openapi.json publishes and what its check enforces: the check reads the schema.
 
 const patterns = new Map<string, RegExp>();
-/** Whether `value` meets a string schema as ajv judges a body's string: lengths in code points, patterns by code point. */
+/** With the `u` flag a paired surrogate is one astral code point, so \p{Cs} finds only the unpaired ones. */
+const UNPAIRED_SURROGATE = /\p{Cs}/u;
+export const hasUnpairedSurrogate = (s: string): boolean => UNPAIRED_SURROGATE.test(s);
+/**
+ * Whether `value` meets a string schema as ajv judges a body's string (lengths in code points, patterns by code point)
+ * and is well-formed Unicode (no unpaired surrogate), as BodyValidator also requires.
+ */
 export function fits(schema: SchemaObject, value: string): boolean {
+  if (hasUnpairedSurrogate(value)) return false;
   const length = [...value].length;
   if (length < (schema.minLength ?? 0) || length > (schema.maxLength ?? Infinity)) return false;
   if (schema.pattern === undefined) return true;
@@ -86,7 +93,7 @@ export function textParam(name: string, value: string): string {
   return value;
 }
 
-/** A reporting currency: an ISO 4217 code (converted at the rates of FX_RATES). */
+/** A reporting currency: an ISO 4217 code (converted at the rates of FX_RATES; the served document lists them). */
 export const CURRENCY_CODE: SchemaObject = { type: 'string', pattern: CURRENCY };
 
 /** An instant of a query: an ISO-8601 date or instant exactly as a body takes one (an RFC 3339 date or date-time). */
@@ -195,33 +202,59 @@ export function oneOf<T extends string>(
   return value as T;
 }
 
-/** FX_RATES, e.g. "USD:GBP=0.79,USD:EUR=0.92": the reporting-currency rates an operator configures. */
-export function fxRates(env: string | undefined = process.env.FX_RATES): Map<string, number> {
+/** The reporting-currency rates an operator configures (FX_RATES), parsed once at start-up. */
+export interface ExchangeRates {
+  /** `FROM:TO` → the rate, both ways. */
+  readonly rates: ReadonlyMap<string, number>;
+  /** Every currency a report can be asked in: the rate card's (USD) and each side of each configured rate. */
+  readonly currencies: readonly string[];
+}
+
+/** FX_RATES, e.g. "USD:GBP=0.79,USD:EUR=0.92". Throws naming the entry that is not like that. */
+export function fxRates(env: string | undefined): ExchangeRates {
   const rates = new Map<string, number>();
+  const currencies = new Set(['USD']);
   for (const part of (env ?? '')
     .split(',')
     .map((p) => p.trim())
     .filter(Boolean)) {
     const m = /^([A-Z]{3}):([A-Z]{3})=([0-9]*\.?[0-9]+)$/.exec(part);
-    if (!m) throw new Error(`FX_RATES entry "${part}" is not like USD:GBP=0.79`);
+    if (!m || Number(m[3]) <= 0) throw new Error(`FX_RATES entry "${part}" is not like USD:GBP=0.79`);
     rates.set(`${m[1]}:${m[2]}`, Number(m[3]));
     rates.set(`${m[2]}:${m[1]}`, 1 / Number(m[3]));
+    currencies.add(m[1]).add(m[2]);
   }
-  return rates;
+  return { rates, currencies: [...currencies].sort() };
+}
+
+/** The `currency` query parameters of an OpenAPI document take exactly the configured currencies. */
+export function currencyEnum(document: { paths?: object }, fx: ExchangeRates): void {
+  for (const item of Object.values(document.paths ?? {}) as Record<string, { parameters?: unknown[] }>[])
+    for (const op of Object.values(item))
+      for (const p of (op.parameters ?? []) as {
+        name?: string;
+        in?: string;
+        schema?: Record<string, unknown>;
+      }[])
+        if (p.in === 'query' && p.name === 'currency' && p.schema) p.schema.enum = [...fx.currencies];
 }
 
 /**
  * Money in the rate card's currency, or converted to a reporting currency at the configured rate (exactly:
  * nano-units times the rate in millionths, rounded half up).
  */
-export function moneyIn(target: string | undefined, rates: Map<string, number> = fxRates()) {
+export function moneyIn(target: string | undefined, fx: ExchangeRates) {
+  const { rates } = fx;
   if (target !== undefined && !fits(CURRENCY_CODE, target))
     throw badRequest('currency must be an ISO 4217 code like GBP', { parameter: 'currency', value: target });
-  if (target !== undefined && target !== 'USD' && ![...rates.keys()].some((k) => k.endsWith(`:${target}`))) {
-    throw badRequest(`no exchange rate to ${target} is configured (FX_RATES)`, {
-      parameter: 'currency',
-      value: target,
-    });
+  if (target !== undefined && !fx.currencies.includes(target)) {
+    throw badRequest(
+      `no exchange rate to ${target} is configured (FX_RATES): one of ${fx.currencies.join(', ')}`,
+      {
+        parameter: 'currency',
+        value: target,
+      },
+    );
   }
   return (nanos: string | number | bigint, currency: string): Money => {
     if (!target || target === currency) return money(nanos, currency);

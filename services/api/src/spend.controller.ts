@@ -42,7 +42,7 @@ const FLAG_FACTOR = 12;
 const CurrencyQuery = (): MethodDecorator =>
   QueryParam('currency', CURRENCY_CODE, {
     description:
-      'A reporting currency (e.g. GBP) at the rates in FX_RATES; one without a configured rate is 400',
+      'A reporting currency (e.g. GBP) at the rates in FX_RATES: one of those configured (listed here)',
   });
 /** Levels of a call tree below its root. */
 const MAX_TREE_DEPTH = 32;
@@ -109,7 +109,7 @@ export class SpendController {
   constructor(
     @Inject(PG_POOL) private readonly pool: Pool,
     @Inject(CONFIG)
-    private readonly config: Pick<ApiConfig, 'API_MAX_RANGE_DAYS' | 'API_TREE_MAX_NODES'>,
+    private readonly config: Pick<ApiConfig, 'API_MAX_RANGE_DAYS' | 'API_TREE_MAX_NODES' | 'FX_RATES'>,
   ) {}
 
   @Get('spend')
@@ -135,7 +135,7 @@ export class SpendController {
     @Query('currency') currencyQ?: string,
   ): Promise<{ group_by: Group; bucket: string; from: string; to: string; rows: SpendRow[] }> {
     const group = oneOf('group_by', groupBy, Object.keys(GROUPS) as Group[]);
-    const money = moneyIn(currencyQ);
+    const money = moneyIn(currencyQ, this.config.FX_RATES);
     const bucket = oneOf('bucket', bucketQ, BUCKETS, 'day');
     const { from, to } = parseRange(fromQ, toQ, { defaultDays: 7, maxDays: this.config.API_MAX_RANGE_DAYS });
     const team = teamScope(principal, teamQ);
@@ -203,7 +203,7 @@ export class SpendController {
     @Query('flag_factor') factorQ?: string,
     @Query('currency') currencyQ?: string,
   ) {
-    const money = moneyIn(currencyQ);
+    const money = moneyIn(currencyQ, this.config.FX_RATES);
     const { from, to } = parseRange(fromQ, toQ, { defaultDays: 30, maxDays: this.config.API_MAX_RANGE_DAYS });
     const limit = parseLimit('limit', limitQ, TOP_CUSTOMERS);
     const factor = factorQ === undefined ? FLAG_FACTOR : Number(factorQ);

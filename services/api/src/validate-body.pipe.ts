@@ -11,7 +11,7 @@ import {
   type BodyTypes,
   type JsonSchema,
 } from './body-schemas';
-import { invalidBody } from './http';
+import { hasUnpairedSurrogate, invalidBody } from './http';
 
 const COMPONENTS = '#/components/schemas/';
 /** A 400 names at most this many problems; a body wrong everywhere needs no longer an answer. */
@@ -48,6 +48,8 @@ export class BodyValidator {
   problems(name: string, body: unknown): FieldError[] {
     const validate = this.validators.get(name);
     if (!validate) throw new Error(`no body schema ${name}`);
+    const unpaired = unpairedSurrogates(body);
+    if (unpaired.length) return unpaired;
     if (validate(body)) return [];
     const errors = validate.errors ?? [];
     const composite = errors.filter((e) => e.keyword === 'anyOf' || e.keyword === 'oneOf');
@@ -75,6 +77,27 @@ export class BodyValidator {
     if (problems.length) throw invalidBody(problems);
     return body as BodyTypes[N];
   }
+}
+
+/**
+ * Fields (and keys) whose strings hold an unpaired UTF-16 surrogate: not valid Unicode, so not storable anywhere. The
+ * published patterns cannot say it (see NOT_CONTROL in body-schemas.ts), so it is checked here, before the schema.
+ */
+function unpairedSurrogates(value: unknown, path = ''): FieldError[] {
+  const field = path || '(body)';
+  if (typeof value === 'string')
+    return !hasUnpairedSurrogate(value) ? [] : [{ field, message: 'must not contain unpaired surrogates' }];
+  if (Array.isArray(value))
+    return value.flatMap((v, i) => unpairedSurrogates(v, `${path}[${i}]`)).slice(0, MAX_PROBLEMS);
+  if (value === null || typeof value !== 'object') return [];
+  const out: FieldError[] = [];
+  for (const [k, v] of Object.entries(value)) {
+    const at = path ? `${path}.${k}` : k;
+    if (hasUnpairedSurrogate(k)) out.push({ field: at, message: 'must not contain unpaired surrogates' });
+    else out.push(...unpairedSurrogates(v, at));
+    if (out.length >= MAX_PROBLEMS) break;
+  }
+  return out;
 }
 
 let shared: BodyValidator | undefined;
