@@ -37,7 +37,8 @@ function statusPool(routes: Route[]): { pool: Pool; queries: string[] } {
   const pool = {
     query: async (sql: string, params: unknown[] = []) => {
       queries.push(sql);
-      if (sql.includes('from alert_routes')) return { rows: routes.map((r) => ({ ...r })) };
+      if (sql.includes('from alert_routes'))
+        return { rows: routes.map((r, i) => ({ ...r, created_at: new Date(1_767_225_600_000 + i) })) };
       if (sql.startsWith('insert into alert_destination_status')) {
         const [key, reason] = params as [string, string];
         status.set(key, { disabled_at: status.get(key)?.disabled_at ?? new Date(), reason });

@@ -124,7 +124,8 @@ const REASON_LIMIT = 500;
 
 export class RouteRepository {
   /** `stored`: every route with all its destinations; `routing`: the same without the disabled destinations. */
-  private cache: { stored: Route[]; routing: Route[]; until: number } | null = null;
+  private cache: { stored: Route[]; routing: Route[]; created: Map<string, number>; until: number } | null =
+    null;
   private readonly guard: DestinationGuard;
   private readonly secrets: SecretBox;
   private readonly onUnreadable: NonNullable<RouteRepositoryOptions['onUnreadable']>;
@@ -217,11 +218,32 @@ export class RouteRepository {
     return (await this.load()).stored.find((r) => r.id === id) ?? null;
   }
 
-  /** For the API: secrets masked, each destination's disabled status. */
+  /**
+   * For the API: secrets masked, each destination's disabled status. In the order of (created, id) — routes from
+   * ROUTES_FILE first — at most `page.limit` after the position `page.after` ([created ms, id]), and whether more follow.
+   */
   async list(team: string | null): Promise<RouteView[]> {
-    return this.views(
-      (await this.load()).stored.filter((r) => team === null || r.team === team || r.team === null),
-    );
+    return (await this.listPage(team, { limit: Infinity, after: null })).routes;
+  }
+
+  async listPage(
+    team: string | null,
+    page: { limit: number; after: readonly [number, string] | null },
+  ): Promise<{ routes: RouteView[]; last: [number, string] | null; more: boolean }> {
+    const { stored, created } = await this.load();
+    const key = (r: Route): [number, string] => [created.get(r.id) ?? 0, r.id];
+    const after = page.after;
+    const matching = stored
+      .filter((r) => team === null || r.team === team || r.team === null)
+      .map((r) => ({ r, k: key(r) }))
+      .sort((a, b) => a.k[0] - b.k[0] || (a.k[1] < b.k[1] ? -1 : a.k[1] > b.k[1] ? 1 : 0))
+      .filter(({ k }) => after === null || k[0] > after[0] || (k[0] === after[0] && k[1] > after[1]));
+    const chosen = matching.slice(0, page.limit);
+    return {
+      routes: await this.views(chosen.map(({ r }) => r)),
+      last: chosen.length ? chosen[chosen.length - 1].k : null,
+      more: matching.length > chosen.length,
+    };
   }
 
   /** Routes as the API shows them: secrets masked, and whether each destination is disabled (read now, not cached). */
@@ -248,18 +270,21 @@ export class RouteRepository {
     }));
   }
 
-  private async load(): Promise<{ stored: Route[]; routing: Route[] }> {
+  private async load(): Promise<{ stored: Route[]; routing: Route[]; created: Map<string, number> }> {
     if (this.cache && this.cache.until > Date.now()) return this.cache;
     const { rows } = await this.pool.query<{
       id: string;
       team: string | null;
       match: RouteMatch;
       destinations: Destination[];
-    }>('select id, team, match, destinations from alert_routes order by created_at');
+      created_at: Date;
+    }>('select id, team, match, destinations, created_at from alert_routes order by created_at');
+    const created = new Map(rows.map((r) => [r.id, new Date(r.created_at).getTime()]));
     // One route sealed with a key this process lacks costs that route, not every team's pages.
     const fromDb = rows.flatMap((r) => {
       try {
-        return [{ ...r, destinations: r.destinations.map((d) => openDestination(this.secrets, d)) }];
+        const { id, team, match, destinations } = r;
+        return [{ id, team, match, destinations: destinations.map((d) => openDestination(this.secrets, d)) }];
       } catch (err) {
         this.onUnreadable(r.id, r.team, err as Error);
         return [];
@@ -277,7 +302,7 @@ export class RouteRepository {
             const kept = r.destinations.filter((d) => !disabled.has(destinationKey(d)));
             return kept.length === r.destinations.length ? r : { ...r, destinations: kept };
           });
-    this.cache = { stored, routing, until: Date.now() + 5000 };
+    this.cache = { stored, routing, created, until: Date.now() + 5000 };
     return this.cache;
   }
 

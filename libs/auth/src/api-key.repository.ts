@@ -53,6 +53,32 @@ export class ApiKeyRepository {
     return rows;
   }
 
+  /**
+   * A page of list(): at most `limit` keys after the position `after` ([created_at in epoch microseconds, id]), oldest
+   * first then by id, each with its position (what `after` takes to start after it).
+   */
+  async page(
+    team: string | undefined,
+    role: Role | undefined,
+    limit: number,
+    after: readonly [string, string] | null,
+  ): Promise<{ keys: ApiKeyInfo[]; positions: [string, string][] }> {
+    const { rows } = await this.pool.query<ApiKeyInfo & { created_us: string }>(
+      `select id, team, name, role, prefix, created_at, last_used_at, revoked_at,
+              (extract(epoch from created_at) * 1000000)::bigint::text as created_us
+       from api_keys
+       where ($1::text is null or team = $1) and ($2::text is null or role = $2)
+         and ($3::bigint is null
+              or (created_at, id::text) > ('epoch'::timestamptz + $3::bigint * interval '1 microsecond', $4::text))
+       order by created_at, id::text limit $5`,
+      [team ?? null, role ?? null, after?.[0] ?? null, after?.[1] ?? null, limit],
+    );
+    return {
+      keys: rows.map(({ created_us: _, ...key }) => key),
+      positions: rows.map((r) => [r.created_us, String(r.id)]),
+    };
+  }
+
   async get(id: string): Promise<ApiKeyInfo | null> {
     const { rows } = await this.pool.query<ApiKeyInfo>(
       'select id, team, name, role, prefix, created_at, last_used_at, revoked_at from api_keys where id = $1',

@@ -240,12 +240,32 @@ export class RateCardRepository {
    * from the runs it inserts, so a redelivered run is not counted twice.
    */
   async listUnpriced(team: string | null, limit = 1000): Promise<UnpricedModel[]> {
-    const { rows } = await this.pool.query<UnpricedModel>(
-      `select team, provider, model, runs, first_seen, last_seen from unpriced_models
-       where $1::text is null or team = $1 order by last_seen desc, team, provider, model limit $2`,
-      [team, limit],
+    return (await this.pageUnpriced(team, limit, null)).models;
+  }
+
+  /**
+   * Unpriced models, most recently seen first (then team, provider and model, all descending): at most `limit` after
+   * the position `after` ([last_seen in epoch microseconds, team, provider, model]), each with its position.
+   */
+  async pageUnpriced(
+    team: string | null,
+    limit: number,
+    after: readonly [string, string, string, string] | null,
+  ): Promise<{ models: UnpricedModel[]; positions: [string, string, string, string][] }> {
+    const { rows } = await this.pool.query<UnpricedModel & { seen_us: string }>(
+      `select team, provider, model, runs, first_seen, last_seen,
+              (extract(epoch from last_seen) * 1000000)::bigint::text as seen_us
+       from unpriced_models
+       where ($1::text is null or team = $1)
+         and ($3::bigint is null or (last_seen, team, provider, model)
+              < ('epoch'::timestamptz + $3::bigint * interval '1 microsecond', $4::text, $5::text, $6::text))
+       order by last_seen desc, team desc, provider desc, model desc limit $2`,
+      [team, limit, after?.[0] ?? null, after?.[1] ?? null, after?.[2] ?? null, after?.[3] ?? null],
     );
-    return rows;
+    return {
+      models: rows.map(({ seen_us: _, ...m }) => m),
+      positions: rows.map((r) => [r.seen_us, r.team, r.provider, r.model]),
+    };
   }
 }
 

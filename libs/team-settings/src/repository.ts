@@ -218,14 +218,16 @@ export class PgTeamSettingsRepository implements TeamSettingsRepository {
     return row && agentOverridesOf(row, this.logger);
   }
 
-  /** The team's agents with overrides, by agent_id, at most `limit`. */
+  /** The team's agents with overrides, by agent_id, at most `limit`, after the agent_id `after` when given. */
   async listAgents(
     team: string,
     limit: number,
+    after: string | null = null,
   ): Promise<{ agentId: string; overrides: AgentOverrides; updatedAt: string }[]> {
     const { rows } = await this.pool.query<AgentSettingsRow & { updated_at: Date }>(
-      `select ${AGENT_COLUMNS}, updated_at from agent_settings where team = $1 order by agent_id limit $2`,
-      [team, limit],
+      `select ${AGENT_COLUMNS}, updated_at from agent_settings
+       where team = $1 and ($3::text is null or agent_id > $3) order by agent_id limit $2`,
+      [team, limit, after],
     );
     return rows.map((r) => ({
       agentId: r.agent_id,

@@ -11,8 +11,11 @@ import {
   Post,
   Put,
   Query,
+  Req,
+  Res,
   UseGuards,
 } from '@nestjs/common';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import {
   ApiBearerAuth,
   ApiBody,
@@ -80,7 +83,17 @@ import {
 } from './http';
 import { bodyDoc, validateBody } from './validate-body.pipe';
 import { agentOverridesView, agentSettingsView, budgetsOf, settingsView } from './settings-view';
-import { LimitQuery, parseLimit, type Limit } from './time-range';
+import { PageQuery, encodeCursor, linkNext, nextCursor, pageRequest, type Keyset } from './pagination';
+import { type Limit } from './time-range';
+
+/** Oldest first, then by id. */
+const KEYS_KEYSET: Keyset = { parts: ['instant', 'text'] };
+/** Most recently seen first, then team, provider and model. */
+const UNPRICED_KEYSET: Keyset = { parts: ['instant', 'text', 'text', 'text'] };
+/** Oldest first, then by id. */
+const ROUTES_KEYSET: Keyset = { parts: ['instant', 'text'] };
+/** By agent_id. */
+const AGENTS_KEYSET: Keyset = { parts: ['text'] };
 
 const LIST: Limit = { fallback: 100, max: 1000 };
 /** An operator override's id, as its PUT names it. */
@@ -305,13 +318,26 @@ export class AdminController {
     summary: 'List API keys (never the secret): a team key its team’s team keys, an admin all or ?team=',
   })
   @TeamQuery()
+  @PageQuery(KEYS_KEYSET, LIST)
   @ApiErrors(TEAM_SCOPED)
   async listKeys(
     @CurrentPrincipal() principal: Principal,
+    @Req() request: FastifyRequest,
+    @Res({ passthrough: true }) reply: FastifyReply,
     @Query('team') team?: string,
+    @Query('limit') limitQ?: string,
+    @Query('cursor') cursorQ?: string,
   ): Promise<ApiKeyInfo[]> {
     const scope = keyListScope(principal, team);
-    return this.keys.list(scope.team, scope.role);
+    const { limit, after } = pageRequest(KEYS_KEYSET, LIST, limitQ, cursorQ);
+    const { keys, positions } = await this.keys.page(
+      scope.team,
+      scope.role,
+      limit + 1,
+      after && [String(after[0]), String(after[1])],
+    );
+    linkNext(reply, request.url, nextCursor(KEYS_KEYSET, limit, positions));
+    return keys.slice(0, limit);
   }
 
   @Delete('api-keys/:id')
@@ -407,7 +433,7 @@ export class AdminController {
       'not the api its time.',
   })
   @TeamQuery()
-  @LimitQuery(LIST)
+  @PageQuery(UNPRICED_KEYSET, LIST)
   @ApiErrors(TEAM_SCOPED)
   @ApiOkResponse({
     description: 'The unpriced models, most recently seen first',
@@ -468,15 +494,24 @@ export class AdminController {
   })
   async unpriced(
     @CurrentPrincipal() principal: Principal,
+    @Req() request: FastifyRequest,
+    @Res({ passthrough: true }) reply: FastifyReply,
     @Query('team') team?: string,
     @Query('limit') limitQ?: string,
+    @Query('cursor') cursorQ?: string,
   ): Promise<(UnpricedModel & UnpricedExplanation)[]> {
-    const limit = parseLimit('limit', limitQ, LIST);
-    const [models, rows, providers] = await Promise.all([
-      this.rateCard.listUnpriced(teamScope(principal, team), limit),
+    const { limit, after } = pageRequest(UNPRICED_KEYSET, LIST, limitQ, cursorQ);
+    const [page, rows, providers] = await Promise.all([
+      this.rateCard.pageUnpriced(
+        teamScope(principal, team),
+        limit + 1,
+        after && [String(after[0]), String(after[1]), String(after[2]), String(after[3])],
+      ),
       this.rateCard.load(),
       datasetProviders(),
     ]);
+    linkNext(reply, request.url, nextCursor(UNPRICED_KEYSET, limit, page.positions));
+    const models = page.models.slice(0, limit);
     if (models.length === 0) return [];
     const explain = unpricedExplainer(providers, new RateCardResolver(rows));
     return models.map((m) => ({ ...m, ...explain(m) }));
@@ -519,16 +554,29 @@ export class AdminController {
       '`POST /v1/routes/{id}/destinations/{index}/enable`.',
   })
   @TeamQuery()
+  @PageQuery(ROUTES_KEYSET, LIST)
   @ApiErrors(TEAM_SCOPED)
   @ApiOkResponse({
-    description: 'The routes, oldest first',
+    description: 'The routes, oldest first (those of ROUTES_FILE before the others)',
     schema: { type: 'array', items: ROUTE_VIEW_SCHEMA },
   })
   async listRoutes(
     @CurrentPrincipal() principal: Principal,
+    @Req() request: FastifyRequest,
+    @Res({ passthrough: true }) reply: FastifyReply,
     @Query('team') team?: string,
+    @Query('limit') limitQ?: string,
+    @Query('cursor') cursorQ?: string,
   ): Promise<RouteView[]> {
-    return this.routes.list(teamScope(principal, team));
+    const { limit, after } = pageRequest(ROUTES_KEYSET, LIST, limitQ, cursorQ);
+    // the cursor holds microseconds, as every cursor does; routes are ordered by their creation in milliseconds
+    const page = await this.routes.listPage(teamScope(principal, team), {
+      limit,
+      after: after && [Math.floor(Number(after[0]) / 1000), String(after[1])],
+    });
+    if (page.more && page.last)
+      linkNext(reply, request.url, encodeCursor(ROUTES_KEYSET, [String(page.last[0] * 1000), page.last[1]]));
+    return page.routes;
   }
 
   @Post('routes/:id/destinations/:index/enable')
@@ -658,7 +706,7 @@ export class AdminController {
     description: 'Each with what it overrides; at most `limit` agents (default 100, up to 1000).',
   })
   @PathParam('team', TEAM)
-  @LimitQuery(LIST)
+  @PageQuery(AGENTS_KEYSET, LIST)
   @ApiErrors(TEAM_SCOPED)
   @ApiOkResponse({
     description: 'The agents with overrides, by agent_id',
@@ -678,14 +726,26 @@ export class AdminController {
   })
   async listAgentSettings(
     @CurrentPrincipal() principal: Principal,
+    @Req() request: FastifyRequest,
+    @Res({ passthrough: true }) reply: FastifyReply,
     @Param('team') team: string,
     @Query('limit') limitQ?: string,
+    @Query('cursor') cursorQ?: string,
   ) {
     teamParam(team);
     teamScope(principal, team);
-    const limit = parseLimit('limit', limitQ, LIST);
-    const agents = await this.settings.listAgents(team, limit);
-    return agents.map((a) => ({
+    const { limit, after } = pageRequest(AGENTS_KEYSET, LIST, limitQ, cursorQ);
+    const agents = await this.settings.listAgents(team, limit + 1, after && String(after[0]));
+    linkNext(
+      reply,
+      request.url,
+      nextCursor(
+        AGENTS_KEYSET,
+        limit,
+        agents.map((a) => [a.agentId]),
+      ),
+    );
+    return agents.slice(0, limit).map((a) => ({
       team,
       agent_id: a.agentId,
       overrides: agentOverridesView(a.overrides),

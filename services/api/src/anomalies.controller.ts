@@ -1,9 +1,8 @@
-import { Controller, Get, Inject, Param, Query, UseGuards } from '@nestjs/common';
+import { Controller, Get, Inject, Param, Query, Req, Res, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiOperation, ApiTags } from '@nestjs/swagger';
-import type { Pool } from 'pg';
+import type { FastifyReply, FastifyRequest } from 'fastify';
 import { ApiKeyGuard, CurrentPrincipal, type Principal } from '@libs/auth';
 import { CONFIG } from '@libs/config';
-import { PG_POOL } from '@libs/db';
 import type { ApiConfig } from './api.config';
 import { ApiErrors } from '@libs/observability';
 import {
@@ -13,17 +12,25 @@ import {
   TEXT,
   TeamQuery,
   agentParam,
-  badRequest,
   notFound,
+  oneOf,
   teamScope,
   textParam,
 } from './http';
-import { LimitQuery, RangeQuery, parseLimit, parseRange, type Limit } from './time-range';
+import {
+  AGENT_STATS_KEYSET,
+  ANOMALY_KEYSET,
+  AnomaliesRepository,
+  DELIVERY_KEYSET,
+  INCIDENT_KEYSET,
+  type IncidentRow,
+} from './anomalies.repository';
+import { PageQuery, linkNext, pageRequest } from './pagination';
+import { RangeQuery, parseRange, type Limit } from './time-range';
 
 const LIST: Limit = { fallback: 100, max: 1000 };
-const limitOf = (q: string | undefined): number => parseLimit('limit', q, LIST);
 const ANOMALY_STATES = ['firing', 'escalated', 'resolved'];
-const INCIDENT_STATES = ['open', 'resolved'];
+const INCIDENT_STATES = ['open', 'resolved'] as const;
 const OUTCOMES = ['delivered', 'accepted', 'retrying', 'failed', 'suppressed'];
 
 /** The optional filters on an agent, as the runs' agent_id. */
@@ -35,16 +42,6 @@ const textFilter = (name: string, value: string | undefined): string | null =>
 
 const SEVERITY_RANK: Record<string, number> = { info: 0, warning: 1, error: 2, critical: 3 };
 const iso = (ms: unknown): string => new Date(Number(ms)).toISOString();
-
-interface IncidentRow {
-  incident_id: string;
-  team: string;
-  agent_id: string | null;
-  opened_at: Date;
-  last_at: Date;
-  resolved: boolean;
-  records: Record<string, unknown>[];
-}
 
 /**
  * One incident as people read it: its subject, when it opened and (if it did) resolved, its highest severity, and
@@ -93,7 +90,7 @@ function incidentView(r: IncidentRow) {
 @Controller('v1')
 export class AnomaliesController {
   constructor(
-    @Inject(PG_POOL) private readonly pool: Pool,
+    private readonly stored: AnomaliesRepository,
     @Inject(CONFIG) private readonly config: Pick<ApiConfig, 'API_MAX_RANGE_DAYS'>,
   ) {}
 
@@ -114,10 +111,12 @@ export class AnomaliesController {
   @AgentQuery()
   @QueryParam('rule', TEXT, { description: 'Only this rule, e.g. spend_zscore' })
   @QueryParam('state', { type: 'string', enum: ANOMALY_STATES })
-  @LimitQuery(LIST)
+  @PageQuery(ANOMALY_KEYSET, LIST)
   @ApiErrors({ 403: 'A team key names another team' })
   async anomalies(
     @CurrentPrincipal() principal: Principal,
+    @Req() request: FastifyRequest,
+    @Res({ passthrough: true }) reply: FastifyReply,
     @Query('from') fromQ?: string,
     @Query('to') toQ?: string,
     @Query('team') teamQ?: string,
@@ -125,29 +124,30 @@ export class AnomaliesController {
     @Query('rule') rule?: string,
     @Query('state') state?: string,
     @Query('limit') limitQ?: string,
+    @Query('cursor') cursorQ?: string,
   ) {
     const [from, to] = this.range(fromQ, toQ, 7);
-    if (state !== undefined && !ANOMALY_STATES.includes(state)) {
-      throw badRequest(`state must be one of ${ANOMALY_STATES.join(', ')}`, {
-        parameter: 'state',
-        value: state,
-      });
-    }
-    const { rows } = await this.pool.query<{ record: Record<string, unknown> }>(
-      `select record from anomalies
-       where detected_at >= $1 and detected_at < $2 and ($3::text is null or team = $3) and ($4::text is null or agent_id = $4)
-         and ($5::text is null or rule = $5) and ($6::text is null or state = $6)
-       order by detected_at desc, anomaly_id limit ${limitOf(limitQ)}`,
-      [from, to, teamScope(principal, teamQ), agentFilter(agentId), textFilter('rule', rule), state ?? null],
+    const page = await this.stored.anomalies(
+      {
+        from,
+        to,
+        team: teamScope(principal, teamQ),
+        agentId: agentFilter(agentId),
+        rule: textFilter('rule', rule),
+        state: state === undefined ? null : oneOf('state', state, ANOMALY_STATES),
+      },
+      pageRequest(ANOMALY_KEYSET, LIST, limitQ, cursorQ),
     );
+    linkNext(reply, request.url, page.next_cursor);
     return {
-      anomalies: rows.map(({ record: r }) => ({
+      anomalies: page.items.map((r) => ({
         ...r,
-        window_start: new Date(Number(r.window_start)).toISOString(),
-        window_end: new Date(Number(r.window_end)).toISOString(),
-        started_at: new Date(Number(r.started_at)).toISOString(),
-        detected_at: new Date(Number(r.detected_at)).toISOString(),
+        window_start: iso(r.window_start),
+        window_end: iso(r.window_end),
+        started_at: iso(r.started_at),
+        detected_at: iso(r.detected_at),
       })),
+      next_cursor: page.next_cursor,
     };
   }
 
@@ -161,34 +161,34 @@ export class AnomaliesController {
   @RangeQuery(7, 'ISO-8601; default a minute from now')
   @TeamQuery()
   @AgentQuery()
-  @QueryParam('state', { type: 'string', enum: INCIDENT_STATES })
-  @LimitQuery(LIST)
+  @QueryParam('state', { type: 'string', enum: [...INCIDENT_STATES] })
+  @PageQuery(INCIDENT_KEYSET, LIST)
   @ApiErrors({ 403: 'A team key names another team' })
   async incidents(
     @CurrentPrincipal() principal: Principal,
+    @Req() request: FastifyRequest,
+    @Res({ passthrough: true }) reply: FastifyReply,
     @Query('from') fromQ?: string,
     @Query('to') toQ?: string,
     @Query('team') teamQ?: string,
     @Query('agent_id') agentId?: string,
     @Query('state') state?: string,
     @Query('limit') limitQ?: string,
+    @Query('cursor') cursorQ?: string,
   ) {
     const [from, to] = this.range(fromQ, toQ, 7);
-    if (state !== undefined && !INCIDENT_STATES.includes(state))
-      throw badRequest(`state must be one of ${INCIDENT_STATES.join(', ')}`, {
-        parameter: 'state',
-        value: state,
-      });
-    const rows = await this.incidentRows(
-      `incident_id in (
-         select distinct incident_id from anomalies
-         where incident_id is not null and detected_at >= $1 and detected_at < $2 and ($3::text is null or team = $3)
-           and ($4::text is null or agent_id = $4))`,
-      [from, to, teamScope(principal, teamQ), agentFilter(agentId)],
-      state === undefined ? '' : `having bool_or(incident_action = 'resolve') = ${state === 'resolved'}`,
-      limitOf(limitQ),
+    const page = await this.stored.incidents(
+      {
+        from,
+        to,
+        team: teamScope(principal, teamQ),
+        agentId: agentFilter(agentId),
+        state: state === undefined ? null : oneOf('state', state, INCIDENT_STATES),
+      },
+      pageRequest(INCIDENT_KEYSET, LIST, limitQ, cursorQ),
     );
-    return { incidents: rows.map(incidentView) };
+    linkNext(reply, request.url, page.next_cursor);
+    return { incidents: page.items.map(incidentView), next_cursor: page.next_cursor };
   }
 
   @Get('incidents/:id')
@@ -197,33 +197,9 @@ export class AnomaliesController {
   @ApiErrors({ 404: 'No such incident (in the team of a team key)' })
   async incident(@CurrentPrincipal() principal: Principal, @Param('id') id: string) {
     textParam('id', id);
-    const rows = await this.incidentRows(
-      'incident_id = $1 and ($2::text is null or team = $2)',
-      [id, teamScope(principal, undefined)],
-      '',
-      1,
-    );
-    if (rows.length === 0) throw notFound(`no incident ${id}`);
-    return incidentView(rows[0]);
-  }
-
-  /** Incidents whose records match `where`, each with its records in order. */
-  private async incidentRows(
-    where: string,
-    params: unknown[],
-    having: string,
-    limit: number,
-  ): Promise<IncidentRow[]> {
-    const { rows } = await this.pool.query<IncidentRow>(
-      `select incident_id, team, min(agent_id) as agent_id, min(detected_at) as opened_at, max(detected_at) as last_at,
-         bool_or(incident_action = 'resolve') as resolved, jsonb_agg(record order by detected_at, anomaly_id) as records
-       from (select incident_id, team, agent_id, detected_at, anomaly_id, record, record->>'incident_action' as incident_action
-             from anomalies where ${where}) a
-       group by incident_id, team ${having}
-       order by opened_at desc limit ${limit}`,
-      params,
-    );
-    return rows;
+    const row = await this.stored.incident(id, teamScope(principal, undefined));
+    if (!row) throw notFound(`no incident ${id}`);
+    return incidentView(row);
   }
 
   @Get('agent-stats')
@@ -234,29 +210,27 @@ export class AnomaliesController {
   @RangeQuery(15, 'ISO-8601; default a minute from now')
   @TeamQuery()
   @AgentQuery()
-  @LimitQuery(LIST)
+  @PageQuery(AGENT_STATS_KEYSET, LIST)
   @ApiErrors({ 403: 'A team key names another team' })
   async agentStats(
     @CurrentPrincipal() principal: Principal,
+    @Req() request: FastifyRequest,
+    @Res({ passthrough: true }) reply: FastifyReply,
     @Query('from') fromQ?: string,
     @Query('to') toQ?: string,
     @Query('team') teamQ?: string,
     @Query('agent_id') agentId?: string,
     @Query('limit') limitQ?: string,
+    @Query('cursor') cursorQ?: string,
   ) {
     const [from, to] = this.range(fromQ, toQ, 15);
-    const { rows } = await this.pool.query<Record<string, unknown>>(
-      `select team, agent_id, day_start, day_end, timezone, currency, stream_time, spend_nanos::text, runs::int,
-         successful_runs::int, failed_runs::int, input_tokens::text, output_tokens::text, cached_tokens::text,
-         unattributed_spend_nanos::text, unpriced_runs::int, late_runs::int, baseline_days, baseline_mean_nanos,
-         baseline_stddev_nanos, baseline_cost_per_run_mean_nanos, spend_zscore, median_session_cost_nanos, open_sessions
-       from agent_stats
-       where day_start >= $1 and day_start < $2 and ($3::text is null or team = $3) and ($4::text is null or agent_id = $4)
-       order by day_start desc, team, agent_id limit ${limitOf(limitQ)}`,
-      [from, to, teamScope(principal, teamQ), agentFilter(agentId)],
+    const page = await this.stored.agentStats(
+      { from, to, team: teamScope(principal, teamQ), agentId: agentFilter(agentId) },
+      pageRequest(AGENT_STATS_KEYSET, LIST, limitQ, cursorQ),
     );
+    linkNext(reply, request.url, page.next_cursor);
     return {
-      agent_stats: rows.map((r) => ({
+      agent_stats: page.items.map((r) => ({
         ...r,
         day_start: (r.day_start as Date).toISOString(),
         day_end: (r.day_end as Date).toISOString(),
@@ -265,6 +239,7 @@ export class AnomaliesController {
         baseline_mean: Number(r.baseline_mean_nanos) / 1e9,
         baseline_stddev: Number(r.baseline_stddev_nanos) / 1e9,
       })),
+      next_cursor: page.next_cursor,
     };
   }
 
@@ -274,39 +249,39 @@ export class AnomaliesController {
   @TeamQuery()
   @QueryParam('anomaly_id', TEXT, { description: 'Only the deliveries of this anomaly' })
   @QueryParam('outcome', { type: 'string', enum: OUTCOMES })
-  @LimitQuery(LIST)
+  @PageQuery(DELIVERY_KEYSET, LIST)
   @ApiErrors({ 403: 'A team key names another team' })
   async deliveries(
     @CurrentPrincipal() principal: Principal,
+    @Req() request: FastifyRequest,
+    @Res({ passthrough: true }) reply: FastifyReply,
     @Query('from') fromQ?: string,
     @Query('to') toQ?: string,
     @Query('team') teamQ?: string,
     @Query('anomaly_id') anomalyId?: string,
     @Query('outcome') outcome?: string,
     @Query('limit') limitQ?: string,
+    @Query('cursor') cursorQ?: string,
   ) {
     const [from, to] = this.range(fromQ, toQ, 7);
-    if (outcome !== undefined && !OUTCOMES.includes(outcome)) {
-      throw badRequest(`outcome must be one of ${OUTCOMES.join(', ')}`, {
-        parameter: 'outcome',
-        value: outcome,
-      });
-    }
-    const { rows } = await this.pool.query(
-      `select delivery_id, anomaly_id, dedupe_key, team, agent_id, rule, state, destination_type, destination, attempt,
-              outcome, http_status, error, latency_ms, at
-       from alert_deliveries
-       where at >= $1 and at < $2 and ($3::text is null or team = $3) and ($4::text is null or anomaly_id = $4)
-         and ($5::text is null or outcome = $5)
-       order by at desc limit ${limitOf(limitQ)}`,
-      [from, to, teamScope(principal, teamQ), textFilter('anomaly_id', anomalyId), outcome ?? null],
+    const page = await this.stored.deliveries(
+      {
+        from,
+        to,
+        team: teamScope(principal, teamQ),
+        anomalyId: textFilter('anomaly_id', anomalyId),
+        outcome: outcome === undefined ? null : oneOf('outcome', outcome, OUTCOMES),
+      },
+      pageRequest(DELIVERY_KEYSET, LIST, limitQ, cursorQ),
     );
+    linkNext(reply, request.url, page.next_cursor);
     return {
-      deliveries: rows.map((r: Record<string, unknown>) => ({
+      deliveries: page.items.map((r) => ({
         ...r,
         destination: JSON.parse(String(r.destination)) as unknown,
         latency_ms: r.latency_ms === null ? null : Number(r.latency_ms),
       })),
+      next_cursor: page.next_cursor,
     };
   }
 }

@@ -55,7 +55,15 @@ function valid(schema: SchemaObject): string {
   if (schema.enum) return String(schema.enum[0]);
   if (schema.type === 'integer' || schema.type === 'number') return String(schema.default ?? schema.minimum);
   if (schema.anyOf) return '2026-06-01';
-  const value = ['support', 'USD', randomUUID()].find((v) => fits(schema, v));
+  const value = [
+    'support',
+    'USD',
+    randomUUID(),
+    '1767225600000.c3VwcG9ydA',
+    '1767225600000.c3VwcG9ydA.YQ',
+    '1767225600000.c3VwcG9ydA.YQ.Yg',
+    'c3VwcG9ydA',
+  ].find((v) => fits(schema, v));
   if (value === undefined) throw new Error(`no example for ${JSON.stringify(schema)}`);
   return value;
 }

@@ -4,6 +4,7 @@ import { DbModule } from '@libs/db';
 import { ServiceCoreModule, type ServiceAppOptions } from '@libs/observability';
 import { AdminController } from './admin.controller';
 import { AnomaliesController } from './anomalies.controller';
+import { AnomaliesRepository } from './anomalies.repository';
 import { BacktestController } from './backtest.controller';
 import type { ApiConfig } from './api.config';
 import { API_SCHEMAS } from './body-schemas';
@@ -18,7 +19,7 @@ export function apiModule(config: object) {
   @Module({
     imports: [ServiceCoreModule.forRoot({ service: 'api', config }), DbModule, AuthModule],
     controllers: [SpendController, AdminController, AnomaliesController, BacktestController],
-    providers: [StoredDatasetInstaller],
+    providers: [StoredDatasetInstaller, AnomaliesRepository],
   })
   class ApiModule {}
   return ApiModule;
