@@ -1,5 +1,5 @@
 import { loadSchemas } from './schemas';
-import { RUN_LIMITS } from './run-validation';
+import { RUN_LIMITS, STRING_PATTERNS } from './run-validation';
 
 type OpenApiSchema = Record<string, unknown>;
 
@@ -45,6 +45,8 @@ function toJson(name: string, type: unknown): OpenApiSchema {
         type: 'object',
         additionalProperties: toJson(name, t.values),
         maxProperties: RUN_LIMITS.maxTags,
+        // over HTTP, null is taken as no tags
+        nullable: true,
       };
     return toJson(name, t.type);
   }
@@ -58,8 +60,24 @@ function toJson(name: string, type: unknown): OpenApiSchema {
     case 'boolean':
       return { type: 'boolean' };
     default:
-      return name === 'status'
-        ? { type: 'string', enum: ['success', 'error', 'timeout', 'cancelled'] }
-        : { type: 'string' };
+      if (name === 'status') return { type: 'string', enum: ['success', 'error', 'timeout', 'cancelled'] };
+      return (
+        STRINGS[name] ?? {
+          type: 'string',
+          maxLength: RUN_LIMITS.maxDimensionLength,
+          pattern: STRING_PATTERNS.noControl,
+        }
+      );
   }
 }
+
+/** The run contract's checks of its strings (run-validation.ts), as schemas. Lengths in characters (code points). */
+const id = (maxLength: number) => ({ type: 'string', minLength: 1, maxLength, pattern: STRING_PATTERNS.id });
+const STRINGS: Record<string, OpenApiSchema> = {
+  run_id: id(RUN_LIMITS.maxIdLength),
+  agent_id: id(RUN_LIMITS.maxIdLength),
+  model: id(RUN_LIMITS.maxModelLength),
+  provider: { type: 'string', maxLength: 64, pattern: STRING_PATTERNS.noControl },
+  team: { type: 'string', maxLength: RUN_LIMITS.maxIdLength, pattern: STRING_PATTERNS.noControl },
+  tags: { type: 'string', maxLength: RUN_LIMITS.maxTagValueLength, pattern: STRING_PATTERNS.noControl },
+};

@@ -83,6 +83,15 @@ describe(validateRunJson.name, () => {
     expect(sut.ok ? [] : sut.errors.map((e) => e.field)).toEqual(['agent_id', 'input_tokens', 'tags']);
   });
 
+  it('counts lengths in characters (code points) as the published schema does, not in UTF-16 units', () => {
+    const astral = (n: number) => '🚀'.repeat(n);
+    expect(
+      validateRunJson({ ...good, agent_id: astral(128), tags: { [astral(64)]: astral(256) } }, NOW).ok,
+    ).toBe(true);
+    const sut = validateRunJson({ ...good, agent_id: astral(129), tags: { k: astral(257) } }, NOW);
+    expect(sut.ok ? [] : sut.errors.map((e) => e.field)).toEqual(['agent_id', 'tags.k']);
+  });
+
   it('requires the 1-hour cache writes to be part of the cache writes', () => {
     const sut = validateRunJson({ ...good, cache_write_tokens: 10, cache_write_1h_tokens: 11 }, NOW);
     expect(sut.ok ? [] : sut.errors).toEqual([

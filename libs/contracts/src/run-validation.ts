@@ -15,6 +15,24 @@ export const RUN_LIMITS = {
   minTime: Date.UTC(2020, 0, 1),
 } as const;
 
+/**
+ * The patterns of tenant strings, as published in the OpenAPI documents (the api's and ingestion's) and enforced by
+ * both. No control characters (C0, DEL, C1): PostgreSQL refuses U+0000 outright. Unpaired surrogates are refused too,
+ * but by a check of their own: a surrogate range in a published pattern makes clients' regex engines (Rust's regex,
+ * which schemathesis uses) discard the whole pattern.
+ */
+const NOT_CONTROL = '\\u0000-\\u001F\\u007F-\\u009F';
+/** What String.prototype.trim removes, less the control characters NOT_CONTROL refuses anyway. */
+const WHITE_SPACE = ' \\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000\\uFEFF';
+export const STRING_PATTERNS = {
+  /** Any text without control characters. */
+  noControl: `^[^${NOT_CONTROL}]*$`,
+  /** As noControl, not empty, and no white space at either end: an id (run_id, agent_id, model) as runs carry it. */
+  id: `^([^${NOT_CONTROL}${WHITE_SPACE}]|[^${NOT_CONTROL}${WHITE_SPACE}][^${NOT_CONTROL}]*[^${NOT_CONTROL}${WHITE_SPACE}])$`,
+  /** The control characters of noControl, for a character class. */
+  notControl: NOT_CONTROL,
+} as const;
+
 export type ValidationResult =
   { ok: true; run: RunEvent } | { ok: false; errors: FieldError[]; run_id: string | null };
 
@@ -230,14 +248,24 @@ function optionalString(o: Json, field: string, max: number, errors: FieldError[
   return v === '' ? null : v;
 }
 
-/** What is wrong with a string of at most `max` characters, or null: one regex test for a good one. */
+/**
+ * What is wrong with a string of at most `max` characters (code points, as JSON Schema's maxLength counts them), or
+ * null: one regex test for a good one. A string is never longer in code points than in UTF-16 units, so only one over
+ * the limit in units is counted again.
+ */
 function stringProblem(v: string, max: number): string | null {
-  if (v.length > max) return `must be at most ${max} characters`;
+  if (v.length > max && codePoints(v) > max) return `must be at most ${max} characters`;
   if (!UNSAFE_CHARACTER.test(v)) return null;
   const index = v.search(UNSAFE_CHARACTER);
   const code = v.charCodeAt(index);
   const what = code >= 0xd800 && code <= 0xdfff ? 'unpaired surrogates' : 'control characters';
   return `must not contain ${what} (${codePoint(code)} at index ${index})`;
+}
+
+function codePoints(v: string): number {
+  let n = 0;
+  for (const _ of v) n++;
+  return n;
 }
 
 const codePoint = (code: number): string => `U+${code.toString(16).toUpperCase().padStart(4, '0')}`;
@@ -281,7 +309,8 @@ function readTags(v: unknown, errors: FieldError[]): Record<string, string> {
   for (const [k, val] of entries) {
     const keyProblem = RESERVED_TAG_KEYS.has(k)
       ? 'is not an allowed key'
-      : k.length === 0 || k.length > RUN_LIMITS.maxTagKeyLength
+      : k.length === 0 ||
+          (k.length > RUN_LIMITS.maxTagKeyLength && codePoints(k) > RUN_LIMITS.maxTagKeyLength)
         ? `keys must be 1 to ${RUN_LIMITS.maxTagKeyLength} characters`
         : stringProblem(k, Infinity);
     if (keyProblem) {

@@ -1,6 +1,6 @@
 import type { Destination } from '@libs/alerting';
 import { ROUTE_LIMITS } from '@libs/alerting';
-import { RUN_LIMITS, SEVERITIES } from '@libs/contracts';
+import { RUN_LIMITS, SEVERITIES, STRING_PATTERNS } from '@libs/contracts';
 import type { OverrideInput } from '@libs/pricing-core';
 import { SETTINGS_LIMITS, TEAM_RULES, type RuleParam, type RulesBody } from '@libs/team-settings';
 
@@ -35,21 +35,16 @@ export interface JsonSchema {
   'x-message'?: string;
 }
 
-/**
- * No control characters (C0, DEL, C1); PostgreSQL refuses U+0000 outright. Unpaired surrogates are refused too, but by
- * a check of their own (BodyValidator, `fits`): a surrogate range in a published pattern makes clients' regex engines
- * (Rust's regex, which schemathesis uses) discard the whole pattern.
- */
-const NOT_CONTROL = '\\u0000-\\u001F\\u007F-\\u009F';
-export const NO_CONTROL = `^[^${NOT_CONTROL}]*$`;
-/** What String.prototype.trim removes, less the control characters NOT_CONTROL refuses anyway. */
-const WHITE_SPACE = ' \\u00A0\\u1680\\u2000-\\u200A\\u2028\\u2029\\u202F\\u205F\\u3000\\uFEFF';
-/** As NO_CONTROL, not empty, and no white space at either end: an id as the run contract takes it. */
-export const ID = `^([^${NOT_CONTROL}${WHITE_SPACE}]|[^${NOT_CONTROL}${WHITE_SPACE}][^${NOT_CONTROL}]*[^${NOT_CONTROL}${WHITE_SPACE}])$`;
+/** The contract's patterns (libs/contracts): no control characters; an id also not empty nor padded with white space. */
+export const NO_CONTROL = STRING_PATTERNS.noControl;
+export const ID = STRING_PATTERNS.id;
+const NOT_CONTROL = STRING_PATTERNS.notControl;
 /** As NO_CONTROL, but tab and line breaks are allowed (free text such as a note). */
 const TEXT = '^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$';
 const TEAM_NAME = '^[A-Za-z0-9._-]{1,64}$';
 export const CURRENCY = '^[A-Z]{3}$';
+/** The canonical IANA zones this runtime knows, and UTC. */
+const TIME_ZONES = ['UTC', ...Intl.supportedValuesOf('timeZone').filter((z) => z !== 'UTC')];
 const EMAIL = `^[^@\\s${NOT_CONTROL}]+@[^@\\s${NOT_CONTROL}]+$`;
 const WEBHOOK_SECRET = '^whsec_[A-Za-z0-9+/=]{16,}$';
 const PAGERDUTY_KEY = '^[A-Za-z0-9]{32}$';
@@ -435,7 +430,10 @@ const TeamSettingsBody: JsonSchema = {
       type: 'string',
       maxLength: L.timezoneLength,
       format: 'time-zone',
-      description: 'IANA time zone of the team’s days and months, e.g. Europe/London',
+      enum: TIME_ZONES,
+      description:
+        'IANA time zone of the team’s days and months, e.g. Europe/London: a canonical name of the tz database ' +
+        '(the list is this runtime’s, so what is listed is exactly what is taken)',
       'x-message': 'must be an IANA time zone name (a string) such as Europe/London',
     },
     budgets: { type: 'array', maxItems: 100, items: ref('Budget') },

@@ -53,7 +53,7 @@ export function teamParam(team: string): string {
 
 /**
  * An agent or run named in a path or a query, taken as the run contract takes a run's agent_id and run_id: at most
- * RUN_LIMITS.maxIdLength characters (UTF-16 code units, as the contract counts them), no control characters or unpaired
+ * RUN_LIMITS.maxIdLength characters (code points, as the contract counts them), no control characters or unpaired
  * surrogates, no white space at either end. Any agent or run that was sent can be named, and nothing else.
  */
 export const RUN_ID: SchemaObject = {
@@ -64,7 +64,7 @@ export const RUN_ID: SchemaObject = {
 };
 
 export function idParam(name: string, id: string): string {
-  if (id.length > RUN_LIMITS.maxIdLength || !fits(RUN_ID, id))
+  if (!fits(RUN_ID, id))
     throw badRequest(
       `${name} must be 1-${RUN_LIMITS.maxIdLength} characters without control characters or white space at either end`,
       { parameter: name },
