@@ -1,7 +1,7 @@
 import OpenAI from 'openai';
 import { createBurnrate, type Burnrate } from './client';
 import { fakeOpenAI } from './spec-support/providers';
-import { ingestionStandIn, runsArrived, type LocalServer } from './spec-support/servers';
+import { ingestionStandIn, type LocalServer } from './spec-support/servers';
 
 const ISO = expect.stringMatching(/^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z$/);
 
@@ -76,7 +76,6 @@ describe('wrapOpenAI', () => {
     // What the caller would have had without the SDK: no usage-only chunk, no usage field.
     expect(chunks.map((c) => c.choices[0]?.delta.content ?? null)).toEqual(['', 'Hello', '!', null]);
     expect(chunks.every((c) => !('usage' in c))).toBe(true);
-    await runsArrived(ingestion, 2);
     await sut.flush();
     expect(ingestion.runs[0]).toEqual(completion());
   });
@@ -97,6 +96,28 @@ describe('wrapOpenAI', () => {
     await sut.flush();
     expect(ingestion.runs.find((r) => r.model !== 'agent')).toEqual(
       completion({ customer_id: null, feature: null }),
+    );
+  });
+
+  it.each([false, true])('records a Responses API call (streamed: %s) with input_tokens and cached_tokens', async (stream) => {
+    const events: string[] = [];
+    await sut.run({ agent_id: 'support-triage' }, async () => {
+      if (!stream) return void (await openai.responses.create({ model: 'gpt-4.1-2025-04-14', input: 'hi' }));
+      for await (const e of await openai.responses.create({ model: 'gpt-4.1', input: 'hi', stream: true })) {
+        events.push(e.type);
+      }
+    });
+    if (stream) expect(events).toEqual(['response.created', 'response.output_text.delta', 'response.completed']);
+    await sut.flush();
+    expect(ingestion.runs[0]).toEqual(
+      completion({
+        model: stream ? 'gpt-4.1' : 'gpt-4.1-2025-04-14',
+        input_tokens: 3600,
+        output_tokens: 870,
+        cache_read_tokens: 2048,
+        customer_id: null,
+        feature: null,
+      }),
     );
   });
 

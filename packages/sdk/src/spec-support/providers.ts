@@ -21,6 +21,7 @@ export async function fakeOpenAI(): Promise<LocalServer> {
       });
     }
     const model = body.model === 'gpt-4o' ? 'gpt-4o-2024-08-06' : body.model;
+    if (req.url.endsWith('/responses')) return responses(res, model, body.stream === true);
     const usage = {
       prompt_tokens: 2480,
       completion_tokens: 514,
@@ -78,6 +79,59 @@ export async function fakeOpenAI(): Promise<LocalServer> {
     ] as [string | null, unknown][];
     sse(res, events);
   });
+}
+
+/** The Responses API: a response object, or its events ending in response.completed (which carries usage). */
+function responses(res: ServerResponse, model: string, stream: boolean): void {
+  const message = {
+    type: 'message',
+    id: 'msg_67ccd2bf17f0819081ff3bb2cf6508e60bb6a6b452d3795b',
+    status: 'completed',
+    role: 'assistant',
+    content: [{ type: 'output_text', text: 'Hello!', annotations: [] }],
+  };
+  const response = (status: string, done: boolean) => ({
+    id: 'resp_67ccd2bed1ec8190b14f964abc0542670bb6a6b452d3795b',
+    object: 'response',
+    created_at: 1741476542,
+    status,
+    error: null,
+    incomplete_details: null,
+    instructions: null,
+    max_output_tokens: null,
+    model,
+    output: done ? [message] : [],
+    parallel_tool_calls: true,
+    previous_response_id: null,
+    reasoning: { effort: null, summary: null },
+    store: true,
+    temperature: 1,
+    text: { format: { type: 'text' } },
+    tool_choice: 'auto',
+    tools: [],
+    top_p: 1,
+    truncation: 'disabled',
+    usage: done
+      ? {
+          input_tokens: 3600,
+          input_tokens_details: { cached_tokens: 2048 },
+          output_tokens: 870,
+          output_tokens_details: { reasoning_tokens: 128 },
+          total_tokens: 4470,
+        }
+      : null,
+    user: null,
+    metadata: {},
+  });
+  if (!stream) return json(res, 200, response('completed', true));
+  sse(res, [
+    ['response.created', { type: 'response.created', sequence_number: 0, response: response('in_progress', false) }],
+    [
+      'response.output_text.delta',
+      { type: 'response.output_text.delta', sequence_number: 1, item_id: message.id, output_index: 0, content_index: 0, delta: 'Hello!' },
+    ],
+    ['response.completed', { type: 'response.completed', sequence_number: 2, response: response('completed', true) }],
+  ]);
 }
 
 /**
