@@ -105,7 +105,9 @@ describe('@burnrate/sdk (real ingestion, pricing, recorder and api; official pro
       guard: false,
       onError: (f) => failures.push(f),
     });
-    const openai = sut.wrapOpenAI(new OpenAI({ apiKey: 'sk-test', baseURL: openaiServer.url, maxRetries: 0 }));
+    const openai = sut.wrapOpenAI(
+      new OpenAI({ apiKey: 'sk-test', baseURL: openaiServer.url, maxRetries: 0 }),
+    );
     const anthropic = sut.wrapAnthropic(
       new Anthropic({ apiKey: 'sk-ant-test', baseURL: anthropicServer.url, maxRetries: 0 }),
     );
@@ -198,7 +200,9 @@ describe('@burnrate/sdk (real ingestion, pricing, recorder and api; official pro
     const subNode = tree.children.find((c) => c.run_id === sub)!;
     expect(subNode.cost.amount).toBe(nanosToDecimal(0));
     expect(subNode.children.map((c) => c.model)).toEqual(['claude-sonnet-4-5-20250929']);
-    expect(subNode.rolled_up_cost.amount).toBe(nanosToDecimal(cost(runs.find((r) => r.parent_run_id === sub)!)));
+    expect(subNode.rolled_up_cost.amount).toBe(
+      nanosToDecimal(cost(runs.find((r) => r.parent_run_id === sub)!)),
+    );
     const { rows } = await pool.query<{ price_status: string; n: string }>(
       'select price_status, count(*) as n from runs where team = $1 group by 1',
       [team],

@@ -14,8 +14,15 @@ describe('wrapAnthropic', () => {
   beforeEach(async () => {
     provider = await fakeAnthropic();
     ingestion = await ingestionStandIn();
-    sut = createBurnrate({ apiKey: 'br_test_key', ingestUrl: ingestion.url, guard: false, onError: () => undefined });
-    anthropic = sut.wrapAnthropic(new Anthropic({ apiKey: 'sk-ant-test', baseURL: provider.url, maxRetries: 0 }));
+    sut = createBurnrate({
+      apiKey: 'br_test_key',
+      ingestUrl: ingestion.url,
+      guard: false,
+      onError: () => undefined,
+    });
+    anthropic = sut.wrapAnthropic(
+      new Anthropic({ apiKey: 'sk-ant-test', baseURL: provider.url, maxRetries: 0 }),
+    );
   });
 
   afterEach(async () => {
@@ -53,7 +60,9 @@ describe('wrapAnthropic', () => {
   };
 
   it('records input_tokens without the cache, cache reads, cache writes and their 1-hour part, as reported', async () => {
-    const message = await sut.run(scope, () => anthropic.messages.create({ model: 'claude-sonnet-4-5', ...request }));
+    const message = await sut.run(scope, () =>
+      anthropic.messages.create({ model: 'claude-sonnet-4-5', ...request }),
+    );
     expect(message.content[0]).toEqual({ type: 'text', text: 'Hello!' });
     await sut.flush();
     expect(ingestion.runs[0]).toEqual(
@@ -79,7 +88,11 @@ describe('wrapAnthropic', () => {
   it('reads a stream: input and cache counts from message_start, output from message_delta', async () => {
     const types: string[] = [];
     await sut.run(scope, async () => {
-      const stream = await anthropic.messages.create({ model: 'claude-sonnet-4-5', ...request, stream: true });
+      const stream = await anthropic.messages.create({
+        model: 'claude-sonnet-4-5',
+        ...request,
+        stream: true,
+      });
       for await (const event of stream) types.push(event.type);
     });
     expect(types).toEqual([
@@ -109,7 +122,11 @@ describe('wrapAnthropic', () => {
 
   it('records a stream the caller stops reading as cancelled, with what it had seen', async () => {
     await sut.run(scope, async () => {
-      const stream = await anthropic.messages.create({ model: 'claude-sonnet-4-5', ...request, stream: true });
+      const stream = await anthropic.messages.create({
+        model: 'claude-sonnet-4-5',
+        ...request,
+        stream: true,
+      });
       for await (const event of stream) if (event.type === 'content_block_start') break;
     });
     await sut.flush();

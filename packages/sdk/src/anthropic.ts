@@ -32,7 +32,8 @@ export function anthropicUsage(usage: unknown, into: Usage = { ...NO_USAGE }): U
     if (oneHour !== null) {
       out.cache_write_1h_tokens = oneHour;
       // The 1-hour writes are part of the writes: a total is needed beside them.
-      out.cache_write_tokens ??= oneHour + (optionalCount(usage.cache_creation.ephemeral_5m_input_tokens) ?? 0);
+      out.cache_write_tokens ??=
+        oneHour + (optionalCount(usage.cache_creation.ephemeral_5m_input_tokens) ?? 0);
     }
   }
   return out;
@@ -48,7 +49,10 @@ function messagesCreate(instrumentation: Instrumentation, original: Create): Cre
       (data, finish) => {
         if (params?.stream !== true) {
           const d = data as Json;
-          finish('success', { ...anthropicUsage(d.usage), model: typeof d.model === 'string' ? d.model : null });
+          finish('success', {
+            ...anthropicUsage(d.usage),
+            model: typeof d.model === 'string' ? d.model : null,
+          });
           return data;
         }
         let usage: Usage = { ...NO_USAGE };

@@ -65,7 +65,12 @@ describe(BufferedTransport.name, () => {
     const ingestion = await ingestionStandIn((_batch, attempt, res) => {
       arrivals.push(Date.now());
       if (attempt > 0) return false;
-      json(res, status, { error: { code: 'unavailable', message: 'later' } }, { 'retry-after': retryAfter() });
+      json(
+        res,
+        status,
+        { error: { code: 'unavailable', message: 'later' } },
+        { 'retry-after': retryAfter() },
+      );
       return true;
     });
     closers.push(ingestion.close);
@@ -184,7 +189,9 @@ describe(BufferedTransport.name, () => {
     await sut.shutdown(5000);
     expect(ingestion.runs).toHaveLength(2);
     sut.add(run());
-    expect(failures).toEqual([expect.objectContaining({ reason: 'gave_up', message: 'the client was shut down' })]);
+    expect(failures).toEqual([
+      expect.objectContaining({ reason: 'gave_up', message: 'the client was shut down' }),
+    ]);
   });
 
   it('gives up on shutdown after its timeout, reporting what was left', async () => {

@@ -48,7 +48,12 @@ export class BufferedTransport {
 
   add(run: SdkRun): void {
     if (this.stopped) {
-      this.fail({ reason: 'gave_up', status: null, message: 'the client was shut down', runs: [{ run, errors: [] }] });
+      this.fail({
+        reason: 'gave_up',
+        status: null,
+        message: 'the client was shut down',
+        runs: [{ run, errors: [] }],
+      });
       return;
     }
     this.buffer.push(run);

@@ -1,3 +1,4 @@
+import { spawn } from 'node:child_process';
 import OpenAI from 'openai';
 import { createBurnrate, type Burnrate } from './client';
 import { fakeOpenAI } from './spec-support/providers';
@@ -12,7 +13,12 @@ describe(createBurnrate.name, () => {
   beforeEach(async () => {
     provider = await fakeOpenAI();
     ingestion = await ingestionStandIn();
-    sut = createBurnrate({ apiKey: 'br_test_key', ingestUrl: ingestion.url, guard: false, onError: () => undefined });
+    sut = createBurnrate({
+      apiKey: 'br_test_key',
+      ingestUrl: ingestion.url,
+      guard: false,
+      onError: () => undefined,
+    });
     openai = sut.wrapOpenAI(new OpenAI({ apiKey: 'sk-test', baseURL: provider.url, maxRetries: 0 }));
   });
 
@@ -22,13 +28,20 @@ describe(createBurnrate.name, () => {
     await ingestion.close();
   });
 
-  const ask = () => openai.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] });
+  const ask = () =>
+    openai.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] });
   const pause = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
   it('gives each run its parent across awaits and concurrent branches, and the root run_id as the session', async () => {
     const ids: Record<string, string> = {};
     await sut.run(
-      { agent_id: 'planner', customer_id: 'acme', feature: 'research', cost_centre: 'cc-1', tags: { env: 'prod' } },
+      {
+        agent_id: 'planner',
+        customer_id: 'acme',
+        feature: 'research',
+        cost_centre: 'cc-1',
+        tags: { env: 'prod' },
+      },
       async () => {
         ids.root = sut.currentRun()!.run_id;
         await ask();
@@ -86,9 +99,15 @@ describe(createBurnrate.name, () => {
       session_id: 'sess-own',
       customer_id: 'globex',
     });
-    expect(completionsUnder(ids.root)).toEqual([expect.objectContaining({ agent_id: 'planner', session_id: ids.root })]);
+    expect(completionsUnder(ids.root)).toEqual([
+      expect.objectContaining({ agent_id: 'planner', session_id: ids.root }),
+    ]);
     expect(completionsUnder('run-searcher')).toEqual([
-      expect.objectContaining({ agent_id: 'searcher', customer_id: 'acme', tags: { env: 'prod', step: 'search' } }),
+      expect.objectContaining({
+        agent_id: 'searcher',
+        customer_id: 'acme',
+        tags: { env: 'prod', step: 'search' },
+      }),
     ]);
     expect(completionsUnder('run-summary')).toEqual([
       expect.objectContaining({ agent_id: 'planner', customer_id: 'globex', session_id: ids.root }),
@@ -135,4 +154,28 @@ describe(createBurnrate.name, () => {
       if (saved !== undefined) process.env.BURNRATE_API_KEY = saved;
     }
   });
+});
+
+describe('a process using the SDK', () => {
+  it('exits on its own when its work is done, sending what was buffered first (beforeExit)', async () => {
+    const ingestion = await ingestionStandIn();
+    const script = `
+      const { createBurnrate } = require(${JSON.stringify(require.resolve('./index'))});
+      const client = createBurnrate({ apiKey: 'br_k', ingestUrl: process.env.INGEST, guard: false, flushIntervalMs: 60000 });
+      client.run({ agent_id: 'cron' }, async () => 1);
+    `;
+    const child = spawn(process.execPath, ['-r', '@swc-node/register', '-e', script], {
+      env: { ...process.env, INGEST: ingestion.url },
+      stdio: 'inherit',
+    });
+    try {
+      // A timer left holding the loop (the 60 s flush interval) would keep it alive past this test's timeout.
+      const code = await new Promise<number | null>((resolve) => child.on('exit', resolve));
+      expect(code).toBe(0);
+      expect(ingestion.runs).toEqual([expect.objectContaining({ agent_id: 'cron', model: 'agent' })]);
+    } finally {
+      if (child.exitCode === null) child.kill('SIGKILL');
+      await ingestion.close();
+    }
+  }, 30_000);
 });

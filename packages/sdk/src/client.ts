@@ -62,7 +62,9 @@ export interface Burnrate {
 }
 
 const defaultOnError = (failure: DeliveryFailure): void => {
-  console.warn(`burnrate: ${failure.runs.length} run(s) not recorded (${failure.reason}): ${failure.message}`);
+  console.warn(
+    `burnrate: ${failure.runs.length} run(s) not recorded (${failure.reason}): ${failure.message}`,
+  );
 };
 
 /** The burnrate client: one per process is enough. */
@@ -115,7 +117,9 @@ export function createBurnrate(options: BurnrateOptions = {}): Burnrate {
       };
     },
     guard: (scope) =>
-      guard ? guard.check({ agentId: scope.agent_id, customerId: scope.customer_id, tool: scope.tool }) : Promise.resolve(),
+      guard
+        ? guard.check({ agentId: scope.agent_id, customerId: scope.customer_id, tool: scope.tool })
+        : Promise.resolve(),
     record: (run) => transport.add(run),
   };
 

@@ -69,7 +69,10 @@ export interface GuardQuery {
 
 /** Asks `GET {apiUrl}/v1/guard` before each completion, caching each answer for `cacheMs`. */
 export class GuardClient {
-  private readonly cache = new Map<string, { expires: number; decision: Promise<GuardDecision | Unanswered> }>();
+  private readonly cache = new Map<
+    string,
+    { expires: number; decision: Promise<GuardDecision | Unanswered> }
+  >();
   private readonly cacheMs: number;
   private readonly timeoutMs: number;
   private readonly failClosed: boolean;

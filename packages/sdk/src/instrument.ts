@@ -111,7 +111,9 @@ export function instrumentCall<T>(
     withResponse: () => observed,
     asResponse: () =>
       Promise.reject(
-        new Error('burnrate: asResponse() is not available on a wrapped client (the SDK reads the body); use withResponse()'),
+        new Error(
+          'burnrate: asResponse() is not available on a wrapped client (the SDK reads the body); use withResponse()',
+        ),
       ),
   });
 }
@@ -142,6 +144,9 @@ export function observeStream<C, S extends StreamLike<C>>(
       onEnd(status);
     }
   }
-  const Stream = stream.constructor as new (iterator: () => AsyncIterator<C>, controller: AbortController) => S;
+  const Stream = stream.constructor as new (
+    iterator: () => AsyncIterator<C>,
+    controller: AbortController,
+  ) => S;
   return new Stream(iterate, stream.controller);
 }

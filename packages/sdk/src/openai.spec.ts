@@ -14,7 +14,12 @@ describe('wrapOpenAI', () => {
   beforeEach(async () => {
     provider = await fakeOpenAI();
     ingestion = await ingestionStandIn();
-    sut = createBurnrate({ apiKey: 'br_test_key', ingestUrl: ingestion.url, guard: false, onError: () => undefined });
+    sut = createBurnrate({
+      apiKey: 'br_test_key',
+      ingestUrl: ingestion.url,
+      guard: false,
+      onError: () => undefined,
+    });
     openai = sut.wrapOpenAI(new OpenAI({ apiKey: 'sk-test', baseURL: provider.url, maxRetries: 0 }));
   });
 
@@ -49,8 +54,9 @@ describe('wrapOpenAI', () => {
   });
 
   it('records a completion with prompt_tokens (cached included), cached_tokens and the model as returned', async () => {
-    const answer = await sut.run({ agent_id: 'support-triage', customer_id: 'cus_8821', feature: 'inbox-autoreply' }, () =>
-      openai.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] }),
+    const answer = await sut.run(
+      { agent_id: 'support-triage', customer_id: 'cus_8821', feature: 'inbox-autoreply' },
+      () => openai.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] }),
     );
     expect(answer.choices[0].message.content).toBe('Hello! How can I help?');
     await sut.flush();
@@ -64,15 +70,20 @@ describe('wrapOpenAI', () => {
 
   it('asks for usage on a stream, reads it from the last chunk, and gives the caller the stream it asked for', async () => {
     const chunks: OpenAI.Chat.Completions.ChatCompletionChunk[] = [];
-    await sut.run({ agent_id: 'support-triage', customer_id: 'cus_8821', feature: 'inbox-autoreply' }, async () => {
-      const stream = await openai.chat.completions.create({
-        model: 'gpt-4o',
-        messages: [{ role: 'user', content: 'hi' }],
-        stream: true,
-      });
-      for await (const chunk of stream) chunks.push(chunk);
+    await sut.run(
+      { agent_id: 'support-triage', customer_id: 'cus_8821', feature: 'inbox-autoreply' },
+      async () => {
+        const stream = await openai.chat.completions.create({
+          model: 'gpt-4o',
+          messages: [{ role: 'user', content: 'hi' }],
+          stream: true,
+        });
+        for await (const chunk of stream) chunks.push(chunk);
+      },
+    );
+    expect((provider.seen[0].body as { stream_options: unknown }).stream_options).toEqual({
+      include_usage: true,
     });
-    expect((provider.seen[0].body as { stream_options: unknown }).stream_options).toEqual({ include_usage: true });
     // What the caller would have had without the SDK: no usage-only chunk, no usage field.
     expect(chunks.map((c) => c.choices[0]?.delta.content ?? null)).toEqual(['', 'Hello', '!', null]);
     expect(chunks.every((c) => !('usage' in c))).toBe(true);
@@ -99,27 +110,36 @@ describe('wrapOpenAI', () => {
     );
   });
 
-  it.each([false, true])('records a Responses API call (streamed: %s) with input_tokens and cached_tokens', async (stream) => {
-    const events: string[] = [];
-    await sut.run({ agent_id: 'support-triage' }, async () => {
-      if (!stream) return void (await openai.responses.create({ model: 'gpt-4.1-2025-04-14', input: 'hi' }));
-      for await (const e of await openai.responses.create({ model: 'gpt-4.1', input: 'hi', stream: true })) {
-        events.push(e.type);
-      }
-    });
-    if (stream) expect(events).toEqual(['response.created', 'response.output_text.delta', 'response.completed']);
-    await sut.flush();
-    expect(ingestion.runs[0]).toEqual(
-      completion({
-        model: stream ? 'gpt-4.1' : 'gpt-4.1-2025-04-14',
-        input_tokens: 3600,
-        output_tokens: 870,
-        cache_read_tokens: 2048,
-        customer_id: null,
-        feature: null,
-      }),
-    );
-  });
+  it.each([false, true])(
+    'records a Responses API call (streamed: %s) with input_tokens and cached_tokens',
+    async (stream) => {
+      const events: string[] = [];
+      await sut.run({ agent_id: 'support-triage' }, async () => {
+        if (!stream)
+          return void (await openai.responses.create({ model: 'gpt-4.1-2025-04-14', input: 'hi' }));
+        for await (const e of await openai.responses.create({
+          model: 'gpt-4.1',
+          input: 'hi',
+          stream: true,
+        })) {
+          events.push(e.type);
+        }
+      });
+      if (stream)
+        expect(events).toEqual(['response.created', 'response.output_text.delta', 'response.completed']);
+      await sut.flush();
+      expect(ingestion.runs[0]).toEqual(
+        completion({
+          model: stream ? 'gpt-4.1' : 'gpt-4.1-2025-04-14',
+          input_tokens: 3600,
+          output_tokens: 870,
+          cache_read_tokens: 2048,
+          customer_id: null,
+          feature: null,
+        }),
+      );
+    },
+  );
 
   it('records an API error as an error run with no tokens, and rethrows it', async () => {
     await expect(
@@ -142,7 +162,9 @@ describe('wrapOpenAI', () => {
 
   it('keeps withResponse() working', async () => {
     const { data, response } = await sut.run({ agent_id: 'support-triage' }, () =>
-      openai.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] }).withResponse(),
+      openai.chat.completions
+        .create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] })
+        .withResponse(),
     );
     expect(response.status).toBe(200);
     expect(data.model).toBe('gpt-4o-2024-08-06');
@@ -164,7 +186,13 @@ describe('wrapOpenAI', () => {
     await wrapped.chat.completions.create({ model: 'gpt-4o', messages: [{ role: 'user', content: 'hi' }] });
     await other.shutdown();
     expect(ingestion.runs).toEqual([
-      completion({ agent_id: 'cron-job', customer_id: null, feature: null, parent_run_id: null, session_id: null }),
+      completion({
+        agent_id: 'cron-job',
+        customer_id: null,
+        feature: null,
+        parent_run_id: null,
+        session_id: null,
+      }),
     ]);
   });
 

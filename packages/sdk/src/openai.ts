@@ -106,7 +106,11 @@ function responsesCreate(instrumentation: Instrumentation, original: Create): Cr
         return observeStream<Json, StreamLike<Json>>(
           data as StreamLike<Json>,
           (event) => {
-            if (typeof event.type === 'string' && RESPONSE_ENDED.has(event.type) && isObject(event.response)) {
+            if (
+              typeof event.type === 'string' &&
+              RESPONSE_ENDED.has(event.type) &&
+              isObject(event.response)
+            ) {
               usage = responsesUsage(event.response.model, event.response.usage);
               failed = event.type === 'response.failed';
             }

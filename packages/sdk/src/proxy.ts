@@ -1,5 +1,5 @@
-// eslint-disable-next-line @typescript-eslint/no-unsafe-function-type -- any method of a client we do not know
-type Method = Function;
+/** Any method of a client we do not know. */
+type Method = (...args: never[]) => unknown;
 
 /** Which methods of a client to replace: a replacement built from the original (bound), or a nested object's spec. */
 export interface ProxySpec {
@@ -17,7 +17,8 @@ export function proxyMethods<T extends object>(target: T, spec: ProxySpec, top =
   return new Proxy(target, {
     get(obj, property) {
       const value: unknown = Reflect.get(obj, property);
-      const wanted = typeof property === 'string' && Object.hasOwn(spec, property) ? spec[property] : undefined;
+      const wanted =
+        typeof property === 'string' && Object.hasOwn(spec, property) ? spec[property] : undefined;
       if (wanted === undefined || value === null || value === undefined) {
         return top && typeof value === 'function' ? (value as Method).bind(obj) : value;
       }

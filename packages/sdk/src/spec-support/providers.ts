@@ -9,7 +9,11 @@ import { json, localServer, sse, type LocalServer, type Seen } from './servers';
  */
 export async function fakeOpenAI(): Promise<LocalServer> {
   return localServer((req: Seen, res: ServerResponse) => {
-    const body = req.body as { model: string; stream?: boolean; stream_options?: { include_usage?: boolean } };
+    const body = req.body as {
+      model: string;
+      stream?: boolean;
+      stream_options?: { include_usage?: boolean };
+    };
     if (body.model === 'missing') {
       return json(res, 404, {
         error: {
@@ -70,7 +74,14 @@ export async function fakeOpenAI(): Promise<LocalServer> {
       },
     ];
     const events = [
-      chunk([{ index: 0, delta: { role: 'assistant', content: '', refusal: null }, logprobs: null, finish_reason: null }]),
+      chunk([
+        {
+          index: 0,
+          delta: { role: 'assistant', content: '', refusal: null },
+          logprobs: null,
+          finish_reason: null,
+        },
+      ]),
       chunk([{ index: 0, delta: { content: 'Hello' }, logprobs: null, finish_reason: null }]),
       chunk([{ index: 0, delta: { content: '!' }, logprobs: null, finish_reason: null }]),
       chunk([{ index: 0, delta: {}, logprobs: null, finish_reason: 'stop' }]),
@@ -125,12 +136,25 @@ function responses(res: ServerResponse, model: string, stream: boolean): void {
   });
   if (!stream) return json(res, 200, response('completed', true));
   sse(res, [
-    ['response.created', { type: 'response.created', sequence_number: 0, response: response('in_progress', false) }],
+    [
+      'response.created',
+      { type: 'response.created', sequence_number: 0, response: response('in_progress', false) },
+    ],
     [
       'response.output_text.delta',
-      { type: 'response.output_text.delta', sequence_number: 1, item_id: message.id, output_index: 0, content_index: 0, delta: 'Hello!' },
+      {
+        type: 'response.output_text.delta',
+        sequence_number: 1,
+        item_id: message.id,
+        output_index: 0,
+        content_index: 0,
+        delta: 'Hello!',
+      },
     ],
-    ['response.completed', { type: 'response.completed', sequence_number: 2, response: response('completed', true) }],
+    [
+      'response.completed',
+      { type: 'response.completed', sequence_number: 2, response: response('completed', true) },
+    ],
   ]);
 }
 
@@ -194,13 +218,19 @@ export async function fakeAnthropic(): Promise<LocalServer> {
           },
         },
       ],
-      ['content_block_start', { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } }],
+      [
+        'content_block_start',
+        { type: 'content_block_start', index: 0, content_block: { type: 'text', text: '' } },
+      ],
       ['ping', { type: 'ping' }],
       [
         'content_block_delta',
         { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: 'Hello' } },
       ],
-      ['content_block_delta', { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: '!' } }],
+      [
+        'content_block_delta',
+        { type: 'content_block_delta', index: 0, delta: { type: 'text_delta', text: '!' } },
+      ],
       ['content_block_stop', { type: 'content_block_stop', index: 0 }],
       [
         'message_delta',
