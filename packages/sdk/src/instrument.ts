@@ -65,7 +65,7 @@ export function instrumentCall<T>(
   handle: (data: T, finish: Finish) => T,
 ): Promise<T> & { withResponse(): Promise<WithResponse<T>>; asResponse(): Promise<never> } {
   const scope = instrumentation.completionScope();
-  const started = Date.now();
+  let started = Date.now();
   let finished = false;
   const finish: Finish = (status, usage) => {
     if (finished) return;
@@ -94,7 +94,10 @@ export function instrumentCall<T>(
     });
   };
   // Boxed: a promise resolving to the APIPromise itself would adopt (and so parse) it.
-  const call = instrumentation.guard(scope).then(() => ({ api: invoke() }));
+  const call = instrumentation.guard(scope).then(() => {
+    started = Date.now(); // the call's own time, not the guard's
+    return { api: invoke() };
+  });
   const observed = call.then(({ api }) =>
     api.withResponse().then(
       (r) => ({ ...r, data: handle(r.data, finish) }),
