@@ -304,6 +304,38 @@ describe(RateCardResolver.name, () => {
     expect(sut.tokens.uncachedInput).toBe(100);
   });
 
+  it('prices a run without tokens at 0 with no rate, whatever its model (an agent-level run)', () => {
+    const sut = priced({ model: 'agent', provider: 'burnrate', input_tokens: 0, output_tokens: 0 });
+    expect(sut).toMatchObject({ status: 'priced', row: null, reason: null, tier: null });
+    expect(sut.costs).toEqual({ input: 0, cacheRead: 0, cacheWrite: 0, output: 0, total: 0 });
+    expect(
+      priced({
+        model: 'agent',
+        provider: 'burnrate',
+        input_tokens: 0,
+        output_tokens: 0,
+        cache_read_tokens: 0,
+      }),
+    ).toMatchObject({ status: 'priced' });
+    // One token of any kind needs a rate again.
+    expect(
+      priced({
+        model: 'agent',
+        provider: 'burnrate',
+        input_tokens: 1,
+        output_tokens: 0,
+        cache_read_tokens: 1,
+      }),
+    ).toMatchObject({ status: 'unpriced', reason: 'unknown_provider' });
+    expect(priced({ model: 'llama-9-700b', input_tokens: 0, output_tokens: 1 }).status).toBe('unpriced');
+    // A priced model keeps its row, at 0.
+    expect(priced({ model: 'gpt-4o', input_tokens: 0, output_tokens: 0 })).toMatchObject({
+      status: 'priced',
+      row: { id: 'gpt-4o' },
+      costs: { total: 0 },
+    });
+  });
+
   it('tells an unknown model of a known provider from an unknown provider', () => {
     expect(priced({ model: 'gpt-77', provider: 'openai', input_tokens: 1, output_tokens: 1 })).toMatchObject({
       status: 'unpriced',

@@ -154,6 +154,19 @@ export class RateCardResolver {
 
   private priceMatched(match: DatasetMatch, tokens: NormalisedTokens, at: number): PriceResult {
     const found = this.resolve(match, at);
+    // No tokens cost nothing under any card, so such a run (an SDK's agent-level run, model `agent`) needs no rate.
+    if (found.row === null && isTokenless(tokens))
+      return {
+        status: 'priced',
+        provider: match.provider,
+        model: match.name,
+        currency: 'USD',
+        tokens,
+        costs: ZERO,
+        row: null,
+        tier: null,
+        reason: null,
+      };
     if (found.row === null)
       return {
         status: 'unpriced',
@@ -187,6 +200,13 @@ export class RateCardResolver {
     };
   }
 }
+
+const isTokenless = (t: NormalisedTokens): boolean =>
+  t.uncachedInput === 0 &&
+  t.cacheRead === 0 &&
+  t.cacheWrite5m === 0 &&
+  t.cacheWrite1h === 0 &&
+  t.output === 0;
 
 /**
  * tokens × (nano-units per million tokens) / 1e6 per component, exactly (the products pass 2^53). The total is the

@@ -84,8 +84,8 @@ export async function repriceUnpriced(
         output: c.output,
         total: c.total,
         currency: result.currency,
-        row: result.row!.id,
-        version: result.row!.version,
+        row: result.row?.id ?? null,
+        version: result.row?.version ?? null,
         tier: result.tier,
       });
     }
