@@ -1,0 +1,248 @@
+import { gzipSync } from 'node:zlib';
+import { execFileSync } from 'node:child_process';
+import { resolve } from 'node:path';
+import type { Kafka } from 'kafkajs';
+import { topicsIn, type RunEvent } from '@libs/contracts';
+import { AvroSerde } from '@libs/kafka';
+import { createKey, startService, type ServiceProcess } from './support/services';
+import { readTopic, testConfig, testKafka, uid } from './support/stack';
+
+const config = testConfig();
+const PORT = 18093;
+const NS = `otlp${uid()}`;
+const Topics = topicsIn(NS);
+const HOLD_MS = 2000;
+
+/**
+ * OpenTelemetry's own JS SDK exports GenAI spans to POST /v1/traces of an ingestion process (real Kafka, registry and
+ * PostgreSQL for the API key), as an instrumented agent would: each span is exported when it ends, so the model calls
+ * reach burnrate in an earlier request than the agent spans around them, and in another encoding here (protobuf, gzip,
+ * then JSON). The runs on burnrate.runs.raw carry the call tree all the same.
+ */
+describe('POST /v1/traces (OpenTelemetry JS SDK → ingestion → runs.raw)', () => {
+  let svc: ServiceProcess;
+  let kafka: Kafka;
+  let serde: AvroSerde;
+  let team: string;
+  let key: string;
+
+  beforeAll(async () => {
+    team = `team-${uid()}`;
+    key = (await createKey(team)).key;
+    svc = await startService('ingestion', PORT, {
+      BURNRATE_TOPIC_NAMESPACE: NS,
+      OTEL_TRACE_HOLD_MS: String(HOLD_MS),
+      KAFKA_TOPIC_PARTITIONS: '3',
+    });
+    kafka = testKafka(config);
+    serde = await AvroSerde.create(config, [Topics.runsRaw]);
+  });
+
+  afterAll(async () => {
+    await svc?.stop();
+  });
+
+  async function runsOf(traceId: string, expected: number): Promise<RunEvent[]> {
+    const deadline = Date.now() + 60_000;
+    for (;;) {
+      const all = await readTopic<RunEvent>(kafka, Topics.runsRaw, { expected: 1, serde, settleMs: 1000 });
+      const mine = all.map((r) => r.value).filter((r) => r.run_id.startsWith(`${traceId}-`));
+      if (mine.length >= expected || Date.now() > deadline) return mine;
+      await new Promise((r) => setTimeout(r, 1000));
+    }
+  }
+
+  it('turns an agent, its model calls and a sub-agent into runs with their call tree, across requests', async () => {
+    const out = execFileSync(
+      process.execPath,
+      ['-r', '@swc-node/register', resolve(__dirname, 'support/otel-agent.ts'), `${svc.url}/v1/traces`, key],
+      { cwd: resolve(__dirname, '..'), encoding: 'utf8', timeout: 60_000 },
+    );
+    const { traceId, spans } = JSON.parse(out.trim().split('\n').pop()!) as {
+      traceId: string;
+      spans: Record<'agent' | 'http' | 'gpt' | 'claude' | 'tool' | 'sub' | 'gemini', string>;
+    };
+    const { agent, http, gpt, claude, tool, sub, gemini } = spans;
+
+    const runs = await runsOf(traceId, 5);
+    const byId = new Map(runs.map((r) => [r.run_id, r]));
+    const id = (spanId: string) => `${traceId}-${spanId}`;
+    expect(runs).toHaveLength(5);
+    expect([...byId.keys()].sort()).toEqual([agent, gpt, claude, sub, gemini].map(id).sort());
+    expect(byId.has(id(http))).toBe(false);
+    expect(byId.has(id(tool))).toBe(false);
+    for (const r of runs) {
+      expect(r.team).toBe(team);
+      expect(r.source).toBe('otel');
+      expect(r.session_id).toBe('conv-42');
+      expect(r.feature).toBe('inbox-autoreply');
+    }
+    const pick = (r: RunEvent | undefined) =>
+      r && {
+        agent_id: r.agent_id,
+        parent_run_id: r.parent_run_id,
+        model: r.model,
+        provider: r.provider,
+        tokens: [r.input_tokens, r.output_tokens, r.cache_read_tokens, r.cache_write_tokens],
+        customer_id: r.customer_id,
+        tool: r.tool,
+        status: r.status,
+      };
+    expect(pick(byId.get(id(agent)))).toEqual({
+      agent_id: 'planner',
+      parent_run_id: null,
+      model: 'agent',
+      provider: 'burnrate',
+      tokens: [0, 0, null, null],
+      customer_id: 'acme',
+      tool: null,
+      status: 'success',
+    });
+    expect(pick(byId.get(id(gpt)))).toEqual({
+      agent_id: 'planner',
+      parent_run_id: id(agent), // through the HTTP span between them
+      model: 'gpt-4o-2024-08-06',
+      provider: 'openai',
+      tokens: [1200, 300, 1000, null], // OpenAI's input count holds its cached tokens, as the conventions say
+      customer_id: 'acme',
+      tool: null,
+      status: 'success',
+    });
+    expect(pick(byId.get(id(claude)))).toEqual({
+      agent_id: 'planner',
+      parent_run_id: id(agent),
+      model: 'claude-sonnet-4-5-20250929',
+      provider: 'anthropic',
+      tokens: [300, 80, 500, 100], // Anthropic's input count is without its cache reads and writes
+      customer_id: 'acme',
+      tool: null,
+      status: 'success',
+    });
+    expect(pick(byId.get(id(sub)))).toEqual({
+      agent_id: 'researcher',
+      parent_run_id: id(agent),
+      model: 'agent',
+      provider: 'burnrate',
+      tokens: [0, 0, null, null],
+      customer_id: 'globex',
+      tool: 'web_search',
+      status: 'success',
+    });
+    expect(pick(byId.get(id(gemini)))).toEqual({
+      agent_id: 'researcher',
+      parent_run_id: id(sub),
+      model: 'gemini-2.5-flash',
+      provider: 'google',
+      tokens: [640, 64, null, null],
+      customer_id: 'globex',
+      tool: null,
+      status: 'error',
+    });
+    const gptRun = byId.get(id(gpt))!;
+    expect(gptRun.finished_at).toBeGreaterThanOrEqual(gptRun.started_at);
+    expect(gptRun.finished_at).toBeLessThanOrEqual(byId.get(id(agent))!.finished_at);
+  });
+
+  const traceId = () =>
+    uid()
+      .padEnd(32, '0')
+      .slice(0, 32)
+      .replace(/[^0-9a-f]/g, 'a');
+  const spanId = () =>
+    uid()
+      .padEnd(16, '0')
+      .slice(-16)
+      .replace(/[^0-9a-f]/g, 'b');
+  const ns = (ms: number) => `${BigInt(ms) * 1_000_000n}`;
+
+  function jsonRequest(spans: Record<string, unknown>[]) {
+    return { resourceSpans: [{ resource: { attributes: [] }, scopeSpans: [{ spans }] }] };
+  }
+
+  function chatSpan(trace: string, attributes: Record<string, unknown>) {
+    const end = Date.now() - 1000;
+    return {
+      traceId: trace,
+      spanId: spanId(),
+      name: 'chat',
+      startTimeUnixNano: ns(end - 500),
+      endTimeUnixNano: ns(end),
+      attributes: Object.entries(attributes).map(([k, v]) => ({
+        key: k,
+        value: typeof v === 'number' ? { intValue: String(v) } : { stringValue: v },
+      })),
+    };
+  }
+
+  const post = (body: string | Buffer, headers: Record<string, string>) =>
+    fetch(`${svc.url}/v1/traces`, { method: 'POST', headers, body });
+
+  it('refuses a malformed GenAI span in partialSuccess while the good span beside it becomes a run', async () => {
+    const t = traceId();
+    const good = chatSpan(t, {
+      'gen_ai.operation.name': 'chat',
+      'gen_ai.request.model': 'gpt-4o-mini',
+      'gen_ai.usage.input_tokens': 10,
+      'gen_ai.usage.output_tokens': 2,
+    });
+    const noModel = chatSpan(t, { 'gen_ai.operation.name': 'chat', 'gen_ai.usage.input_tokens': 10 });
+    const negative = chatSpan(t, {
+      'gen_ai.operation.name': 'chat',
+      'gen_ai.request.model': 'gpt-4o-mini',
+      'gen_ai.usage.output_tokens': -3,
+    });
+    const res = await post(gzipSync(JSON.stringify(jsonRequest([good, noModel, negative]))), {
+      authorization: `Bearer ${key}`,
+      'content-type': 'application/json',
+      'content-encoding': 'gzip',
+    });
+    expect(res.status).toBe(200);
+    expect(res.headers.get('content-type')).toMatch(/^application\/json/);
+    const body = (await res.json()) as { partialSuccess: { rejectedSpans: string; errorMessage: string } };
+    expect(body.partialSuccess.rejectedSpans).toBe('2');
+    expect(body.partialSuccess.errorMessage).toContain(`span ${noModel.spanId}: no gen_ai.response.model`);
+    expect(body.partialSuccess.errorMessage).toContain(`span ${negative.spanId}: output tokens`);
+
+    const runs = await runsOf(t, 1);
+    expect(runs.map((r) => [r.run_id, r.agent_id, r.parent_run_id])).toEqual([
+      [`${t}-${good.spanId}`, 'unknown', null],
+    ]);
+  });
+
+  it('answers 401 without a valid key, 415 for another content type, 400 for an undecodable body', async () => {
+    const body = JSON.stringify(jsonRequest([]));
+    expect((await post(body, { 'content-type': 'application/json' })).status).toBe(401);
+    expect(
+      (await post(body, { 'content-type': 'application/json', authorization: 'Bearer br_nope' })).status,
+    ).toBe(401);
+    const auth = { authorization: `Bearer ${key}` };
+    expect((await post(body, { ...auth, 'content-type': 'text/plain' })).status).toBe(415);
+    expect(
+      (await post(body, { ...auth, 'content-type': 'application/json', 'content-encoding': 'br' })).status,
+    ).toBe(415);
+    const garbage = await post(Buffer.from([0x0a, 0xff, 0xff, 0xff]), {
+      ...auth,
+      'content-type': 'application/x-protobuf',
+    });
+    expect(garbage.status).toBe(400);
+    expect(
+      (
+        await post(Buffer.from('not gzip'), {
+          ...auth,
+          'content-type': 'application/json',
+          'content-encoding': 'gzip',
+        })
+      ).status,
+    ).toBe(400);
+    const empty = await post(Buffer.alloc(0), { ...auth, 'content-type': 'application/x-protobuf' });
+    expect(empty.status).toBe(200);
+    expect(empty.headers.get('content-type')).toBe('application/x-protobuf');
+    // POST /v1/runs still answers protobuf 415
+    const runs = await fetch(`${svc.url}/v1/runs`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/x-protobuf' },
+      body: Buffer.from([1]),
+    });
+    expect(runs.status).toBe(415);
+  });
+});
