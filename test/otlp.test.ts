@@ -201,7 +201,9 @@ describe('POST /v1/traces (OpenTelemetry JS SDK → ingestion → runs.raw)', ()
     const body = (await res.json()) as { partialSuccess: { rejectedSpans: string; errorMessage: string } };
     expect(body.partialSuccess.rejectedSpans).toBe('2');
     expect(body.partialSuccess.errorMessage).toContain(`span ${noModel.spanId}: no gen_ai.response.model`);
-    expect(body.partialSuccess.errorMessage).toContain(`span ${negative.spanId}: output tokens`);
+    expect(body.partialSuccess.errorMessage).toContain(
+      `span ${negative.spanId}: gen_ai.usage.output_tokens must be a non-negative integer`,
+    );
 
     const runs = await runsOf(t, 1);
     expect(runs.map((r) => [r.run_id, r.agent_id, r.parent_run_id])).toEqual([

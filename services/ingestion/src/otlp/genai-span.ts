@@ -133,21 +133,25 @@ export function readSpan(span: OtlpSpan): SpanReading {
 
   const model = text(a, ATTR.model);
   const provider = providerName(text(a, ATTR.provider));
-  const counts = {
-    input: count(a, ATTR.inputTokens),
-    output: count(a, ATTR.outputTokens),
-    cacheRead: count(a, ATTR.cacheRead),
-    cacheWrite: count(a, ATTR.cacheWrite),
-  };
   const problems: string[] = [];
   if (model === null) problems.push('no gen_ai.response.model or gen_ai.request.model');
-  for (const [name, c] of Object.entries(counts))
-    if (c === 'invalid') problems.push(`${name} tokens are not a non-negative integer`);
+  const tokens = (names: readonly string[]): number | null => {
+    const found = names.find((n) => a.has(n));
+    if (found === undefined) return null;
+    const n = tokenCount(a.get(found)!);
+    if (n === null) problems.push(`${found} must be a non-negative integer`);
+    return n;
+  };
+  const counts = {
+    input: tokens(ATTR.inputTokens),
+    output: tokens(ATTR.outputTokens),
+    cacheRead: tokens(ATTR.cacheRead),
+    cacheWrite: tokens(ATTR.cacheWrite),
+  };
   if (problems.length > 0) return { ok: false, reason: problems.join('; '), span: base };
 
-  const cacheRead = counts.cacheRead as number | null;
-  const cacheWrite = counts.cacheWrite as number | null;
-  let input = (counts.input as number | null) ?? 0;
+  const { cacheRead, cacheWrite } = counts;
+  let input = counts.input ?? 0;
   // The conventions count cache reads and writes inside gen_ai.usage.input_tokens; the run contract counts them beside
   // input_tokens for Claude models (as Anthropic's API does). Taken out only when they fit: an instrumentation that
   // passed Anthropic's own input_tokens through (smaller than its cache tokens) already has them out.
@@ -161,7 +165,7 @@ export function readSpan(span: OtlpSpan): SpanReading {
       model,
       provider,
       input_tokens: input,
-      output_tokens: (counts.output as number | null) ?? 0,
+      output_tokens: counts.output ?? 0,
       cache_read_tokens: cacheRead,
       cache_write_tokens: cacheWrite,
     },
@@ -198,12 +202,8 @@ function text(attrs: ReadonlyMap<string, AttributeValue>, names: readonly string
   return s === '' ? null : s;
 }
 
-function count(
-  attrs: ReadonlyMap<string, AttributeValue>,
-  names: readonly string[],
-): number | null | 'invalid' {
-  const v = first(attrs, names);
-  if (v === undefined) return null;
+/** A token count: a non-negative integer, or its decimal string; null when it is neither. */
+function tokenCount(v: AttributeValue): number | null {
   const n = typeof v === 'string' && /^\d+$/.test(v.trim()) ? Number(v) : v;
-  return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0 ? n : 'invalid';
+  return typeof n === 'number' && Number.isSafeInteger(n) && n >= 0 ? n : null;
 }

@@ -1,4 +1,4 @@
-import { Inject, Injectable, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
+import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
 import type { Consumer, EachBatchPayload } from 'kafkajs';
 import type { Principal } from '@libs/auth';
 import { CONFIG, type ConfigOf } from '@libs/config';
