@@ -1,4 +1,4 @@
-import { Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
+import { HttpException, Inject, Injectable, type OnModuleDestroy } from '@nestjs/common';
 import type { Consumer, EachBatchPayload } from 'kafkajs';
 import type { Principal } from '@libs/auth';
 import { CONFIG, type ConfigOf } from '@libs/config';
@@ -43,6 +43,7 @@ export class OtelTraceConsumer implements OnModuleDestroy {
   private readonly released;
   private readonly orphans;
   private readonly undecodable;
+  private readonly dropped;
   private readonly heldSpans;
 
   constructor(
@@ -73,6 +74,10 @@ export class OtelTraceConsumer implements OnModuleDestroy {
     this.undecodable = metrics.counter(
       'burnrate_otel_span_records_dead_lettered_total',
       'Records of burnrate.otel-spans.v1 that could not be decoded, sent to the dead-letter topic',
+    );
+    this.dropped = metrics.counter(
+      'burnrate_otel_traces_dropped_total',
+      'Traces whose runs RunsService refused for another reason than Kafka being unavailable (logged with their ids)',
     );
     this.heldSpans = metrics.gauge(
       'burnrate_otel_held_spans',
@@ -184,8 +189,27 @@ export class OtelTraceConsumer implements OnModuleDestroy {
       }
       for (const [team, { runs, orphans, traces }] of byTeam) {
         const principal: Principal = { keyId: 'otel-traces', team, role: 'team' };
-        for (let from = 0; from < runs.length; from += this.config.MAX_BATCH_RUNS)
-          await this.runs.ingest(runs.slice(from, from + this.config.MAX_BATCH_RUNS), principal);
+        try {
+          for (let from = 0; from < runs.length; from += this.config.MAX_BATCH_RUNS)
+            await this.runs.ingest(runs.slice(from, from + this.config.MAX_BATCH_RUNS), principal);
+        } catch (err) {
+          if (err instanceof HttpException && err.getStatus() === 503) {
+            // Kafka unavailable: the traces stay held, and their records uncommitted, until it is back
+            this.log.warn('could not publish the runs of released traces; retrying', {
+              team,
+              runs: runs.length,
+              err: err.message,
+            });
+            continue;
+          }
+          // anything else would fail again on every retry and hold the partition for every team on it
+          this.log.error('the runs of released traces were refused; dropping them', {
+            team,
+            traces: traces.slice(0, 20).map((t) => t.trace.traceId),
+            err,
+          });
+          this.dropped.inc(traces.length);
+        }
         for (const { trace, reason } of traces) {
           this.hold.release(trace);
           this.released.inc({ reason });
