@@ -1,6 +1,7 @@
 import { gzipSync } from 'node:zlib';
 import { execFileSync } from 'node:child_process';
-import { resolve } from 'node:path';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
 import type { Kafka } from 'kafkajs';
 import { topicsIn, type RunEvent } from '@libs/contracts';
 import { AvroSerde } from '@libs/kafka';
@@ -12,6 +13,28 @@ const PORT = 18093;
 const NS = `otlp${uid()}`;
 const Topics = topicsIn(NS);
 const HOLD_MS = 2000;
+const ROOT = resolve(__dirname, '..');
+const VENV = join(process.env.BURNRATE_TOOLS_DIR ?? join(ROOT, '.burnrate', 'tools'), 'otel-python');
+const PYTHON = join(VENV, 'bin', 'python');
+
+/** OpenTelemetry's Python SDK and OTLP/HTTP protobuf exporter from PyPI, in a venv of the tools directory (once). */
+function python(): string {
+  if (!existsSync(PYTHON)) {
+    execFileSync('python3', ['-m', 'venv', VENV], { stdio: 'inherit' });
+    execFileSync(
+      join(VENV, 'bin', 'pip'),
+      [
+        'install',
+        '--quiet',
+        '--disable-pip-version-check',
+        'opentelemetry-sdk>=1.30,<2',
+        'opentelemetry-exporter-otlp-proto-http>=1.30,<2',
+      ],
+      { stdio: 'inherit' },
+    );
+  }
+  return PYTHON;
+}
 
 /**
  * OpenTelemetry's own JS SDK exports GenAI spans to POST /v1/traces of an ingestion process (real Kafka, registry and
@@ -19,7 +42,7 @@ const HOLD_MS = 2000;
  * reach burnrate in an earlier request than the agent spans around them, and in another encoding here (protobuf, gzip,
  * then JSON). The runs on burnrate.runs.raw carry the call tree all the same.
  */
-describe('POST /v1/traces (OpenTelemetry JS SDK → ingestion → runs.raw)', () => {
+describe('POST /v1/traces (OpenTelemetry’s JS and Python SDKs → ingestion → runs.raw)', () => {
   let svc: ServiceProcess;
   let kafka: Kafka;
   let serde: AvroSerde;
@@ -142,6 +165,45 @@ describe('POST /v1/traces (OpenTelemetry JS SDK → ingestion → runs.raw)', ()
     expect(gptRun.finished_at).toBeGreaterThanOrEqual(gptRun.started_at);
     expect(gptRun.finished_at).toBeLessThanOrEqual(byId.get(id(agent))!.finished_at);
   });
+
+  it('takes the spans of OpenTelemetry’s Python SDK and exporter the same way', async () => {
+    const out = execFileSync(
+      python(),
+      [join(__dirname, 'support', 'otel_agent.py'), `${svc.url}/v1/traces`, key],
+      {
+        encoding: 'utf8',
+        timeout: 60_000,
+      },
+    );
+    const ids = JSON.parse(out.trim().split('\n').pop()!) as {
+      traceId: string;
+      agent: string;
+      model: string;
+    };
+
+    const runs = await runsOf(ids.traceId, 2);
+    const byId = new Map(runs.map((r) => [r.run_id.slice(ids.traceId.length + 1), r]));
+    expect(runs).toHaveLength(2);
+    expect(byId.get(ids.agent)).toMatchObject({
+      agent_id: 'py-triage',
+      model: 'agent',
+      parent_run_id: null,
+      session_id: 'py-conv',
+    });
+    expect(byId.get(ids.model)).toMatchObject({
+      agent_id: 'py-triage',
+      parent_run_id: `${ids.traceId}-${ids.agent}`,
+      provider: 'bedrock',
+      model: 'anthropic.claude-3-5-haiku-20241022-v1:0',
+      input_tokens: 100, // Claude on Bedrock: the conventions' 700 less the 600 cache reads
+      output_tokens: 50,
+      cache_read_tokens: 600,
+      customer_id: 'py-customer',
+      session_id: 'py-conv',
+      team,
+      source: 'otel',
+    });
+  }, 240_000);
 
   const traceId = () =>
     uid()

@@ -1,4 +1,4 @@
-import { createGunzip } from 'node:zlib';
+import { createGunzip, createInflate } from 'node:zlib';
 import { Injectable, type OnModuleInit } from '@nestjs/common';
 import { HttpAdapterHost } from '@nestjs/core';
 import type { FastifyInstance, FastifyRequest } from 'fastify';
@@ -13,7 +13,7 @@ const onTracesRoute = (request: FastifyRequest): boolean => request.routeOptions
 
 /**
  * What OTLP/HTTP bodies need of Fastify, for POST /v1/traces only: protobuf bodies handed over as bytes (any other
- * route keeps answering them 415), and gzip request bodies (Content-Encoding: gzip) inflated before they are parsed,
+ * route keeps answering them 415), and compressed request bodies (Content-Encoding: gzip, or deflate as OpenTelemetry's Python exporter offers) inflated before they are parsed,
  * the body limit (MAX_BODY_BYTES) applying to the inflated bytes too. Another Content-Encoding is 415.
  */
 @Injectable()
@@ -33,9 +33,9 @@ export class OtlpBodyParsing implements OnModuleInit {
         .trim()
         .toLowerCase();
       if (encoding === 'identity' || encoding === '') return payload;
-      if (encoding !== 'gzip')
+      if (encoding !== 'gzip' && encoding !== 'deflate')
         throw httpError(415, `Content-Encoding ${encoding.slice(0, 32)} is not supported; use gzip`);
-      const inflated = createGunzip();
+      const inflated = encoding === 'gzip' ? createGunzip() : createInflate();
       payload.on('error', (err) => inflated.destroy(err));
       inflated.on('error', (err) =>
         Object.assign(err, { statusCode: (err as { statusCode?: number }).statusCode ?? 400 }),

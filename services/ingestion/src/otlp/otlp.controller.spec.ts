@@ -1,7 +1,7 @@
 // @fastify/static (the /docs UI) requires content-disposition, which is ES modules only and jest loads CommonJS
 jest.mock('content-disposition', () => ({ create: () => 'attachment' }));
 
-import { gzipSync } from 'node:zlib';
+import { deflateSync, gzipSync } from 'node:zlib';
 import type { NestFastifyApplication } from '@nestjs/platform-fastify';
 import { API_KEYS, type Principal } from '@libs/auth';
 import { parseConfig } from '@libs/config';
@@ -169,7 +169,7 @@ describe(OtlpController.name, () => {
     expect(sent.every((r) => r.topic === Topics.otelSpans.name)).toBe(true);
   });
 
-  it('takes protobuf, gzip-compressed or not, and answers in protobuf with partialSuccess for refused spans', async () => {
+  it('takes protobuf, plain, gzip or deflate, and answers in protobuf with partialSuccess for refused spans', async () => {
     const body = protobuf(
       request(
         span(TRACE, '00f067aa0ba902b7', model),
@@ -179,6 +179,7 @@ describe(OtlpController.name, () => {
     for (const [payload, headers] of [
       [body, {}],
       [gzipSync(body), { 'content-encoding': 'gzip' }],
+      [deflateSync(body), { 'content-encoding': 'deflate' }],
     ] as const) {
       sent = [];
       const res = await post(payload, { 'content-type': 'application/x-protobuf', ...headers });
@@ -224,7 +225,7 @@ describe(OtlpController.name, () => {
 
   it('answers 415 for another content type or encoding, and 401 without a key', async () => {
     expect((await post('x', { 'content-type': 'text/plain' })).statusCode).toBe(415);
-    expect((await json({}, { 'content-encoding': 'deflate' })).statusCode).toBe(415);
+    expect((await json({}, { 'content-encoding': 'br' })).statusCode).toBe(415);
     expect((await post('{}', { 'content-type': 'application/json' }, null)).statusCode).toBe(401);
     expect((await post('{}', { 'content-type': 'application/json' }, 'nope')).statusCode).toBe(401);
   });

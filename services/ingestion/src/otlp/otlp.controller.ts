@@ -28,7 +28,7 @@ export class OtlpController {
     summary: 'Receive OpenTelemetry GenAI spans (OTLP/HTTP) and turn them into runs',
     description:
       'An OTLP/HTTP ExportTraceServiceRequest (opentelemetry-proto collector/trace/v1), as protobuf ' +
-      '(`application/x-protobuf`) or in OTLP’s JSON mapping (`application/json`), optionally `Content-Encoding: gzip`: ' +
+      '(`application/x-protobuf`) or in OTLP’s JSON mapping (`application/json`), optionally `Content-Encoding: gzip` (or `deflate`): ' +
       'point an OpenTelemetry exporter’s traces endpoint here with `Authorization: Bearer <key>`. Model call spans ' +
       '(gen_ai.operation.name chat, text_completion, generate_content, or any span with gen_ai.usage.* tokens) become ' +
       'runs with their tokens; agent spans (invoke_agent, create_agent) zero-token agent-level runs; agent_id and ' +
@@ -64,9 +64,9 @@ export class OtlpController {
     },
   })
   @ApiErrors({
-    400: 'The body is not an ExportTraceServiceRequest in its content type (or not valid gzip)',
+    400: 'The body is not an ExportTraceServiceRequest in its content type (or not valid gzip or deflate)',
     413: 'A body over MAX_BODY_BYTES (compressed or inflated)',
-    415: 'Neither application/x-protobuf nor application/json, or a Content-Encoding other than gzip',
+    415: 'Neither application/x-protobuf nor application/json, or a Content-Encoding other than gzip or deflate',
     503: 'Kafka did not acknowledge in time, or the API keys cannot be checked: retry after Retry-After seconds',
   })
   async export(
