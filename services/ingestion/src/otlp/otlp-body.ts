@@ -13,8 +13,9 @@ const onTracesRoute = (request: FastifyRequest): boolean => request.routeOptions
 
 /**
  * What OTLP/HTTP bodies need of Fastify, for POST /v1/traces only: protobuf bodies handed over as bytes (any other
- * route keeps answering them 415), and compressed request bodies (Content-Encoding: gzip, or deflate as OpenTelemetry's Python exporter offers) inflated before they are parsed,
- * the body limit (MAX_BODY_BYTES) applying to the inflated bytes too. Another Content-Encoding is 415.
+ * route keeps answering them 415), and compressed bodies (Content-Encoding gzip, or deflate, which OpenTelemetry's
+ * Python exporter offers) inflated before they are parsed, the body limit (MAX_BODY_BYTES) applying to the inflated
+ * bytes too. Another Content-Encoding is 415.
  */
 @Injectable()
 export class OtlpBodyParsing implements OnModuleInit {
@@ -34,7 +35,10 @@ export class OtlpBodyParsing implements OnModuleInit {
         .toLowerCase();
       if (encoding === 'identity' || encoding === '') return payload;
       if (encoding !== 'gzip' && encoding !== 'deflate')
-        throw httpError(415, `Content-Encoding ${encoding.slice(0, 32)} is not supported; use gzip`);
+        throw httpError(
+          415,
+          `Content-Encoding ${encoding.slice(0, 32)} is not supported; use gzip or deflate`,
+        );
       const inflated = encoding === 'gzip' ? createGunzip() : createInflate();
       payload.on('error', (err) => inflated.destroy(err));
       inflated.on('error', (err) =>
