@@ -36,6 +36,54 @@ function python(): string {
   return PYTHON;
 }
 
+async function runsOfTrace(
+  kafka: Kafka,
+  serde: AvroSerde,
+  topics: ReturnType<typeof topicsIn>,
+  traceId: string,
+  expected: number,
+): Promise<RunEvent[]> {
+  const deadline = Date.now() + 60_000;
+  for (;;) {
+    const all = await readTopic<RunEvent>(kafka, topics.runsRaw, { expected: 1, serde, settleMs: 1000 });
+    const mine = all.map((r) => r.value).filter((r) => r.run_id.startsWith(`${traceId}-`));
+    if (mine.length >= expected || Date.now() > deadline) return mine;
+    await new Promise((r) => setTimeout(r, 1000));
+  }
+}
+
+const traceId = () =>
+  uid()
+    .padEnd(32, '0')
+    .slice(0, 32)
+    .replace(/[^0-9a-f]/g, 'a');
+const spanId = () =>
+  uid()
+    .padEnd(16, '0')
+    .slice(-16)
+    .replace(/[^0-9a-f]/g, 'b');
+const ns = (ms: number) => `${BigInt(ms) * 1_000_000n}`;
+
+function jsonRequest(spans: Record<string, unknown>[]) {
+  return { resourceSpans: [{ resource: { attributes: [] }, scopeSpans: [{ spans }] }] };
+}
+
+function chatSpan(trace: string, attributes: Record<string, unknown>, parentSpanId?: string) {
+  const end = Date.now() - 1000;
+  return {
+    traceId: trace,
+    spanId: spanId(),
+    ...(parentSpanId && { parentSpanId }),
+    name: 'chat',
+    startTimeUnixNano: ns(end - 500),
+    endTimeUnixNano: ns(end),
+    attributes: Object.entries(attributes).map(([k, v]) => ({
+      key: k,
+      value: typeof v === 'number' ? { intValue: String(v) } : { stringValue: v },
+    })),
+  };
+}
+
 /**
  * OpenTelemetry's own JS SDK exports GenAI spans to POST /v1/traces of an ingestion process (real Kafka, registry and
  * PostgreSQL for the API key), as an instrumented agent would: each span is exported when it ends, so the model calls
@@ -65,15 +113,7 @@ describe('POST /v1/traces (OpenTelemetry’s JS and Python SDKs → ingestion �
     await svc?.stop();
   });
 
-  async function runsOf(traceId: string, expected: number): Promise<RunEvent[]> {
-    const deadline = Date.now() + 60_000;
-    for (;;) {
-      const all = await readTopic<RunEvent>(kafka, Topics.runsRaw, { expected: 1, serde, settleMs: 1000 });
-      const mine = all.map((r) => r.value).filter((r) => r.run_id.startsWith(`${traceId}-`));
-      if (mine.length >= expected || Date.now() > deadline) return mine;
-      await new Promise((r) => setTimeout(r, 1000));
-    }
-  }
+  const runsOf = (traceId: string, expected: number) => runsOfTrace(kafka, serde, Topics, traceId, expected);
 
   it('turns an agent, its model calls and a sub-agent into runs with their call tree, across requests', async () => {
     const out = execFileSync(
@@ -205,37 +245,6 @@ describe('POST /v1/traces (OpenTelemetry’s JS and Python SDKs → ingestion �
     });
   }, 240_000);
 
-  const traceId = () =>
-    uid()
-      .padEnd(32, '0')
-      .slice(0, 32)
-      .replace(/[^0-9a-f]/g, 'a');
-  const spanId = () =>
-    uid()
-      .padEnd(16, '0')
-      .slice(-16)
-      .replace(/[^0-9a-f]/g, 'b');
-  const ns = (ms: number) => `${BigInt(ms) * 1_000_000n}`;
-
-  function jsonRequest(spans: Record<string, unknown>[]) {
-    return { resourceSpans: [{ resource: { attributes: [] }, scopeSpans: [{ spans }] }] };
-  }
-
-  function chatSpan(trace: string, attributes: Record<string, unknown>) {
-    const end = Date.now() - 1000;
-    return {
-      traceId: trace,
-      spanId: spanId(),
-      name: 'chat',
-      startTimeUnixNano: ns(end - 500),
-      endTimeUnixNano: ns(end),
-      attributes: Object.entries(attributes).map(([k, v]) => ({
-        key: k,
-        value: typeof v === 'number' ? { intValue: String(v) } : { stringValue: v },
-      })),
-    };
-  }
-
   const post = (body: string | Buffer, headers: Record<string, string>) =>
     fetch(`${svc.url}/v1/traces`, { method: 'POST', headers, body });
 
@@ -309,4 +318,91 @@ describe('POST /v1/traces (OpenTelemetry’s JS and Python SDKs → ingestion �
     });
     expect(runs.status).toBe(415);
   });
+});
+
+/**
+ * Two ingestion replicas, each receiving part of a trace, and both killed before the trace was quiet: Kafka routed the
+ * trace's spans to one partition, and the offsets were committed only up to what had been turned into runs, so a third
+ * replica started afterwards reads the spans again and publishes the runs with their ancestry.
+ */
+describe('POST /v1/traces across replicas and crashes', () => {
+  const ns2 = `otlpx${uid()}`;
+  const topics = topicsIn(ns2);
+  const env = {
+    BURNRATE_TOPIC_NAMESPACE: ns2,
+    KAFKA_TOPIC_PARTITIONS: '3',
+    KAFKA_SESSION_TIMEOUT_MS: '6000',
+  };
+  let kafka: Kafka;
+  let serde: AvroSerde;
+  let key: string;
+  const started: ServiceProcess[] = [];
+
+  beforeAll(async () => {
+    key = (await createKey(`team-${uid()}`)).key;
+    kafka = testKafka(config);
+    serde = await AvroSerde.create(config, [topics.runsRaw]);
+  });
+
+  afterAll(async () => {
+    for (const s of started) await s.stop('SIGKILL');
+  });
+
+  const postTo = (svc: ServiceProcess, spans: Record<string, unknown>[]) =>
+    fetch(`${svc.url}/v1/traces`, {
+      method: 'POST',
+      headers: { authorization: `Bearer ${key}`, 'content-type': 'application/json' },
+      body: JSON.stringify(jsonRequest(spans)),
+    });
+
+  it('loses no span held by replicas that crashed, and resolves a trace whose spans reached both', async () => {
+    const holding = { ...env, OTEL_TRACE_HOLD_MS: '600000', OTEL_TRACE_MAX_HOLD_MS: '600000' };
+    const [a, b] = await Promise.all([
+      startService('ingestion', PORT + 1, holding),
+      startService('ingestion', PORT + 2, holding),
+    ]);
+    started.push(a, b);
+    const t = traceId();
+    const agent = chatSpan(t, {
+      'gen_ai.operation.name': 'invoke_agent',
+      'gen_ai.agent.name': 'crash-agent',
+    });
+    const http = chatSpan(t, { 'http.request.method': 'POST' }, agent.spanId);
+    const model = chatSpan(
+      t,
+      {
+        'gen_ai.operation.name': 'chat',
+        'gen_ai.request.model': 'gpt-4o-mini',
+        'gen_ai.usage.input_tokens': 21,
+        'gen_ai.usage.output_tokens': 3,
+      },
+      http.spanId,
+    );
+    expect((await postTo(a, [model])).status).toBe(200);
+    expect((await postTo(b, [http, agent])).status).toBe(200);
+    await new Promise((r) => setTimeout(r, 3000)); // consumed and held, offsets committed as far as they may be
+    expect(await runsOfTraceNow(t)).toEqual([]);
+
+    await Promise.all([a.stop('SIGKILL'), b.stop('SIGKILL')]);
+    const c = await startService('ingestion', PORT + 3, { ...env, OTEL_TRACE_HOLD_MS: '1000' });
+    started.push(c);
+
+    const runs = await runsOfTrace(kafka, serde, topics, t, 2);
+    expect(runs.map((r) => [r.run_id, r.agent_id, r.parent_run_id, r.input_tokens]).sort()).toEqual(
+      [
+        [`${t}-${agent.spanId}`, 'crash-agent', null, 0],
+        [`${t}-${model.spanId}`, 'crash-agent', `${t}-${agent.spanId}`, 21],
+      ].sort(),
+    );
+  }, 180_000);
+
+  async function runsOfTraceNow(t: string): Promise<RunEvent[]> {
+    const all = await readTopic<RunEvent>(kafka, topics.runsRaw, {
+      expected: 0,
+      serde,
+      settleMs: 1000,
+      timeoutMs: 5000,
+    });
+    return all.map((r) => r.value).filter((r) => r.run_id.startsWith(`${t}-`));
+  }
 });

@@ -83,6 +83,7 @@ describe(OtelTraceConsumer.name, () => {
         OTEL_TRACE_MAX_SPANS: 1000,
         OTEL_CONSUMER_GROUP: 'g',
         MAX_BATCH_RUNS: 1000,
+        KAFKA_SESSION_TIMEOUT_MS: 30000,
       },
       kafka,
       runs,

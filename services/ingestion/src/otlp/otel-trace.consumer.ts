@@ -18,6 +18,7 @@ export type OtelConsumerConfig = Pick<
   | 'OTEL_TRACE_MAX_SPANS'
   | 'OTEL_CONSUMER_GROUP'
   | 'MAX_BATCH_RUNS'
+  | 'KAFKA_SESSION_TIMEOUT_MS'
 >;
 
 /**
@@ -96,6 +97,7 @@ export class OtelTraceConsumer implements OnModuleDestroy {
   async start(): Promise<void> {
     const consumer = this.kafka.kafka.consumer({
       groupId: this.groupId,
+      sessionTimeout: this.config.KAFKA_SESSION_TIMEOUT_MS,
       readUncommitted: false,
       maxWaitTimeInMs: 250,
     });
