@@ -58,6 +58,12 @@ const BASE_TOPICS = {
     valueSchema: 'dev.burnrate.v1.AgentControl',
     compacted: true,
   },
+  otelSpans: {
+    name: 'burnrate.otel-spans.v1',
+    valueSchema: 'dev.burnrate.v1.OtelSpanBatch',
+    compacted: false,
+    retentionMs: 1 * DAY_MS,
+  },
   deadLetter: {
     name: 'burnrate.dead-letter.v1',
     valueSchema: null,

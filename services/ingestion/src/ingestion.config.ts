@@ -1,5 +1,5 @@
 import { rateLimitSpec } from '@libs/auth';
-import { commonSpec, int } from '@libs/config';
+import { commonSpec, int, str } from '@libs/config';
 
 export const ingestionSpec = {
   ...commonSpec,
@@ -18,4 +18,12 @@ export const ingestionSpec = {
   MAX_IN_FLIGHT_RUNS: int(200_000, { min: 1 }),
   /** Seconds a client is told to wait (Retry-After) when Kafka is unavailable. */
   RETRY_AFTER_S: int(5, { min: 1 }),
+  /** POST /v1/traces: a trace's spans are held this long after its last span arrived, for its ancestors to arrive. */
+  OTEL_TRACE_HOLD_MS: int(5000, { min: 0 }),
+  /** ...and never longer than this after its first span arrived. */
+  OTEL_TRACE_MAX_HOLD_MS: int(30000, { min: 0 }),
+  /** Most spans held in memory by one replica; past it the oldest traces are released early. */
+  OTEL_TRACE_MAX_SPANS: int(100_000, { min: 1 }),
+  /** The consumer group that holds traces (BURNRATE_TOPIC_NAMESPACE is appended, as to topic names). */
+  OTEL_CONSUMER_GROUP: str('burnrate-ingestion-otel'),
 };

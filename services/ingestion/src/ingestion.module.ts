@@ -6,6 +6,10 @@ import { DbModule } from '@libs/db';
 import { KafkaModule } from '@libs/kafka';
 import { ServiceCoreModule, type ServiceAppOptions } from '@libs/observability';
 import type { ingestionSpec } from './ingestion.config';
+import { OtelTraceConsumer } from './otlp/otel-trace.consumer';
+import { OtlpBodyParsing } from './otlp/otlp-body';
+import { OtlpController } from './otlp/otlp.controller';
+import { OtlpService } from './otlp/otlp.service';
 import { RunsController, runsBodySchemas } from './runs.controller';
 import { RunsService } from './runs.service';
 
@@ -13,12 +17,15 @@ export function ingestionModule(config: object) {
   @Module({
     imports: [
       ServiceCoreModule.forRoot({ service: 'ingestion', config }),
-      KafkaModule.forRoot({ clientId: 'ingestion', topics: [Topics.runsRaw, Topics.runsRejected] }),
+      KafkaModule.forRoot({
+        clientId: 'ingestion',
+        topics: [Topics.runsRaw, Topics.runsRejected, Topics.otelSpans],
+      }),
       DbModule,
       AuthModule,
     ],
-    controllers: [RunsController],
-    providers: [RunsService],
+    controllers: [RunsController, OtlpController],
+    providers: [RunsService, OtlpService, OtlpBodyParsing, OtelTraceConsumer],
   })
   class IngestionModule {}
   return IngestionModule;
