@@ -20,6 +20,11 @@ export const apiSpec = {
    * team: one more is answered 429, so a team cannot take the replica's time from the others.
    */
   BACKTEST_CONCURRENCY: int(2, { min: 1, max: 64 }),
+  /**
+   * Longest a manual guard block (POST/DELETE /v1/guard/blocks) waits for Kafka to acknowledge its records; past it the
+   * request is answered 503 and nothing of it is recorded.
+   */
+  GUARD_PUBLISH_TIMEOUT_S: int(10, { min: 1, max: 120 }),
 };
 
 export type ApiConfig = ConfigOf<typeof apiSpec>;

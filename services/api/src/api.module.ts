@@ -6,6 +6,8 @@ import { AdminController } from './admin.controller';
 import { AnomaliesController } from './anomalies.controller';
 import { BacktestController } from './backtest.controller';
 import { API_SCHEMAS } from './body-schemas';
+import { GuardModule } from './guard/guard.module';
+import { GUARD_SCHEMAS } from './guard/guard.schemas';
 import { SpendController } from './spend.controller';
 import { StoredDatasetInstaller } from './stored-dataset';
 
@@ -14,7 +16,7 @@ export const MAX_BODY_BYTES = 64 * 1024;
 
 export function apiModule(config: object) {
   @Module({
-    imports: [ServiceCoreModule.forRoot({ service: 'api', config }), DbModule, AuthModule],
+    imports: [ServiceCoreModule.forRoot({ service: 'api', config }), DbModule, AuthModule, GuardModule],
     controllers: [SpendController, AdminController, AnomaliesController, BacktestController],
     providers: [StoredDatasetInstaller],
   })
@@ -33,7 +35,7 @@ export function apiApp(config: object): ServiceAppOptions {
       description:
         'Spend breakdowns, call trees, the rate card, team settings and API keys. Amounts are exact decimal strings with their currency.',
       bearerAuth: true,
-      schemas: API_SCHEMAS,
+      schemas: { ...API_SCHEMAS, ...GUARD_SCHEMAS },
     },
   };
 }
