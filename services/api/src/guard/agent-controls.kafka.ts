@@ -20,15 +20,9 @@ import {
 } from '@libs/kafka';
 import { Health, JsonLogger, Metrics, withTimeout } from '@libs/observability';
 import type { ApiConfig } from '../api.config';
+import { CatchUp } from './core/catch-up';
 import { ControlView } from './core/control-view';
 
-/**
- * A partition whose last records were compacted away (a trailing tombstone past delete.retention.ms) is never read up
- * to its end offset: the view is caught up once every partition is, or once fetches have come back empty for this long
- * (kafkajs starts a fetch only once the batches of the one before are processed, so an empty fetch means nothing more
- * is readable).
- */
-const QUIET_MS = 3000;
 const RETRY_MS = 2000;
 
 /** A record for the guard to publish: its value is encoded with the topic's schema, or null (a tombstone). */
@@ -81,11 +75,14 @@ export class AgentControlsKafka implements OnApplicationBootstrap, BeforeApplica
   private crashed: string | null = null;
   /** End offset of each partition when the read started; null until known. */
   private ends: Map<number, bigint> | null = null;
-  private readonly positions = new Map<number, bigint>();
-  private joinedAt: number | null = null;
-  private progressAt = 0;
-  private fetchedAt = 0;
-  private caughtUpAt: number | null = null;
+  /** How far the read is, from the consumer's first joining its group. */
+  private catchUp: CatchUp | null = null;
+  private reported = false;
+  /**
+   * The next offset to apply, per partition. Nothing is committed, so a consumer that rejoins (a restart after an
+   * error) reads from the beginning again: what was applied is passed over, and a lifted block is not brought back.
+   */
+  private readonly applied = new Map<number, bigint>();
   private readonly records: Counter<'kind'>;
   private readonly undecodable: Counter.Internal;
   private readonly controls: Gauge;
@@ -122,10 +119,9 @@ export class AgentControlsKafka implements OnApplicationBootstrap, BeforeApplica
 
   /** Null once the view has caught up; otherwise how far it is. */
   behind(): string | null {
-    if (this.caughtUpAt !== null) return null;
-    if (!this.ends || this.joinedAt === null) return 'the guard view is connecting to Kafka';
-    const pending = [...this.ends].filter(([p, end]) => (this.positions.get(p) ?? 0n) < end);
-    return `the guard view is reading ${Topics.agentControls.name}: partitions ${pending.map(([p]) => p).join(', ')} behind`;
+    if (this.catchUp?.caughtUp) return null;
+    if (!this.catchUp) return 'the guard view is connecting to Kafka';
+    return `the guard view is reading ${Topics.agentControls.name}: partitions ${this.catchUp.behind().join(', ')} behind`;
   }
 
   /** Sends the records (all or none acknowledged, as far as a producer can say) within GUARD_PUBLISH_TIMEOUT_S. */
@@ -178,6 +174,7 @@ export class AgentControlsKafka implements OnApplicationBootstrap, BeforeApplica
   }
 
   private async connect(): Promise<void> {
+    if (!this.catchUp?.caughtUp) this.catchUp = null;
     const topics = [Topics.agentControls, Topics.anomalies];
     this.admin ??= this.kafka.admin();
     await this.admin.connect();
@@ -200,20 +197,21 @@ export class AgentControlsKafka implements OnApplicationBootstrap, BeforeApplica
       maxWaitTimeInMs: this.config.KAFKA_FETCH_MAX_WAIT_MS,
     });
     this.consumer = consumer;
+    const ends = this.ends;
+    const startedAt = Date.now();
     consumer.on(consumer.events.GROUP_JOIN, () => {
-      this.joinedAt ??= Date.now();
-      this.progressAt = Date.now();
+      this.catchUp ??= new CatchUp(ends, Date.now());
+      this.reportCaughtUp(startedAt);
     });
     consumer.on(consumer.events.END_BATCH_PROCESS, ({ payload }) => {
-      this.positions.set(payload.partition, BigInt(payload.lastOffset) + 1n);
-      this.progressAt = Date.now();
-      this.checkCaughtUp(false);
+      this.catchUp?.batchProcessed(payload.partition, BigInt(payload.lastOffset), Date.now());
+      this.reportCaughtUp(startedAt);
     });
-    consumer.on(consumer.events.FETCH, () => {
-      this.fetchedAt = Date.now();
-      this.checkCaughtUp(false);
+    consumer.on(consumer.events.FETCH, () => this.catchUp?.fetched(Date.now()));
+    consumer.on(consumer.events.FETCH_START, () => {
+      this.catchUp?.fetchStarting(Date.now());
+      this.reportCaughtUp(startedAt);
     });
-    consumer.on(consumer.events.FETCH_START, () => this.checkCaughtUp(true));
     consumer.on(consumer.events.CRASH, ({ payload }) => {
       this.log.error('guard view consumer crashed', { err: payload.error.message, restart: payload.restart });
       if (!payload.restart) this.crashed = `guard view consumer crashed: ${payload.error.message}`;
@@ -225,12 +223,14 @@ export class AgentControlsKafka implements OnApplicationBootstrap, BeforeApplica
   }
 
   private async onBatch({ batch }: EachBatchPayload): Promise<void> {
-    const values = batch.messages.map((m) => m.value);
+    const from = this.applied.get(batch.partition) ?? 0n;
+    const messages = batch.messages.filter((m) => BigInt(m.offset) >= from);
+    if (messages.length === 0) return;
     const decoded = await this.serde!.decodeMany<AgentControl>(
       Topics.agentControls,
-      values.map((v) => (v === null ? Buffer.alloc(0) : v)),
+      messages.map((m) => m.value ?? Buffer.alloc(0)), // a tombstone is not decoded
     );
-    batch.messages.forEach((m, i) => {
+    messages.forEach((m, i) => {
       const key = m.key?.toString();
       const value = decoded[i];
       if (key === undefined) {
@@ -256,21 +256,17 @@ export class AgentControlsKafka implements OnApplicationBootstrap, BeforeApplica
         this.records.inc({ kind: 'control' });
       }
     });
+    this.applied.set(batch.partition, BigInt(messages[messages.length - 1].offset) + 1n);
     this.controls.set(this.view.size);
   }
 
-  /** `emptyFetches`: at the start of a fetch, when the fetch before it may have come back empty. */
-  private checkCaughtUp(emptyFetches: boolean): void {
-    if (this.caughtUpAt !== null || !this.ends || this.joinedAt === null) return;
-    const reached = [...this.ends].every(([p, end]) => (this.positions.get(p) ?? 0n) >= end);
-    const quiet =
-      emptyFetches && this.fetchedAt > this.progressAt && Date.now() - this.progressAt >= QUIET_MS;
-    if (!reached && !quiet) return;
-    this.caughtUpAt = Date.now();
+  private reportCaughtUp(since: number): void {
+    if (this.reported || !this.catchUp?.caughtUp) return;
+    this.reported = true;
     this.log.info('guard view caught up', {
       controls: this.view.size,
-      ms: this.caughtUpAt - this.joinedAt,
-      ...(!reached && { by: 'quiet' }),
+      ms: Date.now() - since,
+      ...(this.catchUp.byQuiet && { by: 'quiet', partitions_short_of_their_end: this.catchUp.behind() }),
     });
   }
 }
