@@ -136,8 +136,8 @@ export class GuardController {
     summary: 'May this agent make this call now? allow or block, with every reason (from memory)',
     description:
       'Asked by a producer before an LLM or tool call. Answered from the api’s in-memory copy of the agent-controls ' +
-      'topic (rule limits crossed and budgets spent, from the detector; manual blocks), never from the database: ' +
-      'microseconds, and still answered while the database is down. A control applies when it names no agent or ' +
+      'topic (rule limits crossed and budgets spent, from the detector; manual blocks), never from the database or ' +
+      'Kafka: the decision takes microseconds. A control applies when it names no agent or ' +
       'this one, no customer or `customer_id`, no tool or `tool`, and its `until` has not passed. ' +
       '`until`: when the block lapses by itself (null: until lifted).',
   })
