@@ -38,11 +38,11 @@ export class ControlView {
   }
 
   /** The controls that name this agent of this team, and those on every agent of the team. */
-  *candidates(team: string, agentId: string): Iterable<AgentControl> {
-    const agent = this.byAgent.get(agentIndexKey(team, agentId));
-    if (agent) yield* agent.values();
-    const teamWide = this.byTeam.get(team);
-    if (teamWide) yield* teamWide.values();
+  candidates(team: string, agentId: string): AgentControl[] {
+    const out: AgentControl[] = [];
+    this.byAgent.get(agentIndexKey(team, agentId))?.forEach((c) => out.push(c));
+    this.byTeam.get(team)?.forEach((c) => out.push(c));
+    return out;
   }
 
   /** Where a control is indexed: by its agent, or by its team when it is on every agent. */

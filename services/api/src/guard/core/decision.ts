@@ -47,7 +47,19 @@ export function applies(control: AgentControl, query: GuardQuery, now: number): 
 
 const iso = (ms: number): string => new Date(ms).toISOString();
 
+/**
+ * Each control's reason, made once: a control in the view is never changed (a new record replaces it), and formatting
+ * its times would otherwise be most of a decision's work. Frozen, as every answer naming the control shares it.
+ */
+const reasons = new WeakMap<AgentControl, GuardReason>();
+
 function reasonOf(c: AgentControl): GuardReason {
+  let reason = reasons.get(c);
+  if (!reason) reasons.set(c, (reason = Object.freeze(describe(c))));
+  return reason;
+}
+
+function describe(c: AgentControl): GuardReason {
   return {
     source: c.source,
     source_id: c.source_id,
@@ -80,17 +92,18 @@ export function decide(candidates: Iterable<AgentControl>, query: GuardQuery, no
   for (const c of candidates) if (applies(c, query, now)) matching.push(c);
   matching.sort(order);
   const blocking = matching.filter((c) => c.action === 'block');
-  let until: number | null = null;
+  // the blocking control that lapses last; none when one of them never lapses
+  let last: AgentControl | undefined = blocking[0];
   for (const c of blocking) {
     if (c.until === null) {
-      until = null;
+      last = undefined;
       break;
     }
-    until = Math.max(until ?? c.until, c.until);
+    if (c.until > last!.until!) last = c;
   }
   return {
     decision: blocking.length > 0 ? 'block' : 'allow',
     reasons: matching.map(reasonOf),
-    until: until === null ? null : iso(until),
+    until: last ? reasonOf(last).until : null,
   };
 }
