@@ -12,6 +12,8 @@ const ns = `guard${uid()}`;
 const T = topicsIn(ns);
 const PORT = 18461;
 const HOUR = 3_600_000;
+/** Controls on the topic before the api starts: enough that reading them takes longer than a /readyz poll. */
+const SEEDED = 30_000;
 
 interface Decision {
   decision: 'allow' | 'block';
@@ -105,12 +107,12 @@ describe('guard (api in its own process, real Kafka and PostgreSQL)', () => {
     await producer.connect();
     // on the topic before the api starts: a replica must have read them all before it says it is ready
     const seeded: [string, AgentControl | null][] = [];
-    for (let i = 0; i < 500; i++)
+    for (let i = 0; i < SEEDED; i++)
       seeded.push([
         controlKey.rule('r-seed', teamA, `seeded-${i}`),
         control({ team: teamA, agent_id: `seeded-${i}`, source_id: 'r-seed' }),
       ]);
-    for (let i = 0; i < 500; i += 2) seeded.push([controlKey.rule('r-seed', teamA, `seeded-${i}`), null]);
+    for (let i = 0; i < SEEDED; i += 2) seeded.push([controlKey.rule('r-seed', teamA, `seeded-${i}`), null]);
     await put(seeded);
     api = await startService('api', PORT, { BURNRATE_TOPIC_NAMESPACE: ns, RATE_LIMIT_PER_S: '0' });
   });
@@ -128,7 +130,7 @@ describe('guard (api in its own process, real Kafka and PostgreSQL)', () => {
     expect(ready.checks['guard-view']).toEqual({ ok: true });
     // no waiting: /readyz answered ready, so every seeded record has been read
     const decisions = await Promise.all(
-      [0, 1, 2, 3, 498, 499].map((i) => decisionOf(keyA.key, `agent_id=seeded-${i}`)),
+      [0, 1, 2, 3, SEEDED - 2, SEEDED - 1].map((i) => decisionOf(keyA.key, `agent_id=seeded-${i}`)),
     );
     expect(decisions).toEqual(['allow', 'block', 'allow', 'block', 'allow', 'block']);
   });
