@@ -151,7 +151,8 @@ export class AgentControlsKafka implements OnApplicationBootstrap, BeforeApplica
 
   async beforeApplicationShutdown(): Promise<void> {
     this.stopped = true;
-    await this.starting?.catch(() => undefined);
+    // a connection still being retried gives up at its next step; shutdown does not wait out its retries
+    if (this.starting) await withTimeout(this.starting, 2000, 'still connecting').catch(() => undefined);
     await this.consumer?.disconnect().catch(() => undefined);
     await withTimeout(this.producer.disconnect(), 10_000, 'guard producer flush timed out').catch(
       (err: unknown) => this.log.error('guard producer disconnect failed', { err }),
