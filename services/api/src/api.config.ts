@@ -26,6 +26,11 @@ export const apiSpec = {
     describe: 'comma-separated FROM:TO=rate',
     parse: (raw: string | undefined) => fxRates(raw),
   } satisfies Field<ExchangeRates>,
+  /**
+   * Longest a manual guard block (POST/DELETE /v1/guard/blocks) waits for Kafka to acknowledge its records; past it the
+   * request is answered 503 and nothing of it is recorded.
+   */
+  GUARD_PUBLISH_TIMEOUT_S: int(10, { min: 1, max: 120 }),
 };
 
 export type ApiConfig = ConfigOf<typeof apiSpec>;

@@ -48,6 +48,11 @@ const BODIES: Record<string, object> = {
   TeamSettingsBody: {},
   AgentSettingsBody: {},
   BacktestBody: { team: 'billing', from: '2026-06-01', to: '2026-06-02' },
+  GuardBlockBody: { team: 'billing', agent_id: 'triage', reason: 'runaway' },
+};
+/** Query parameters an operation needs with an admin key though a team key may leave them out. */
+const ADMIN_QUERIES: Record<string, Record<string, string>> = {
+  'GET /v1/guard': { team: 'billing' },
 };
 
 /** A value the schema takes: the first of its enum, its default, or a plain one that fits. */
@@ -184,8 +189,9 @@ describe(apiApp.name, () => {
     for (const p of parameters.filter((p) => p.in === 'path'))
       path = path.replace(`{${p.name}}`, encodeURIComponent(value(p)!));
     const query = new URLSearchParams();
+    const needed = key === 'admin' ? (ADMIN_QUERIES[`${endpoint.method} ${endpoint.path}`] ?? {}) : {};
     for (const p of parameters.filter((p) => p.in === 'query')) {
-      const v = value(p);
+      const v = p.name in values || !(p.name in needed) ? value(p) : needed[p.name];
       if (v !== undefined) query.set(p.name, v);
     }
     const schema = endpoint.operation.requestBody?.content['application/json'].schema.$ref.split('/').pop();
@@ -344,6 +350,7 @@ describe(apiApp.name, () => {
     const missing = endpoints.filter((e) => documented(e, 404));
     expect(missing.map(label).sort()).toEqual([
       'DELETE /v1/api-keys/{id}',
+      'DELETE /v1/guard/blocks/{id}',
       'DELETE /v1/rate-card/overrides/{id}',
       'DELETE /v1/routes/{id}',
       'DELETE /v1/teams/{team}/agents/{agent_id}/settings',
@@ -360,7 +367,7 @@ describe(apiApp.name, () => {
 
   it('answers 413 to a body over its limit and 415 to one that is not JSON, on every operation with a body', async () => {
     const withBody = endpoints.filter((e) => e.operation.requestBody);
-    expect(withBody.length).toBe(6);
+    expect(withBody.length).toBe(7);
     for (const e of withBody) {
       const path = e.path.replace('{team}', 'support').replace('{agent_id}', 'a').replace('{id}', 'o');
       const big = await call(e.method, path, 'admin', { pad: 'x'.repeat(MAX_BODY_BYTES) });

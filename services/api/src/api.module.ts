@@ -9,6 +9,8 @@ import { BacktestController } from './backtest.controller';
 import type { ApiConfig } from './api.config';
 import { API_SCHEMAS } from './body-schemas';
 import { currencyEnum } from './http';
+import { GuardModule } from './guard/guard.module';
+import { GUARD_SCHEMAS } from './guard/guard.schemas';
 import { SpendController } from './spend.controller';
 import { StoredDatasetInstaller } from './stored-dataset';
 
@@ -17,7 +19,7 @@ export const MAX_BODY_BYTES = 64 * 1024;
 
 export function apiModule(config: object) {
   @Module({
-    imports: [ServiceCoreModule.forRoot({ service: 'api', config }), DbModule, AuthModule],
+    imports: [ServiceCoreModule.forRoot({ service: 'api', config }), DbModule, AuthModule, GuardModule],
     controllers: [SpendController, AdminController, AnomaliesController, BacktestController],
     providers: [StoredDatasetInstaller, AnomaliesRepository],
   })
@@ -36,7 +38,7 @@ export function apiApp(config: Pick<ApiConfig, 'FX_RATES'>): ServiceAppOptions {
       description:
         'Spend breakdowns, call trees, the rate card, team settings and API keys. Amounts are exact decimal strings with their currency.',
       bearerAuth: true,
-      schemas: API_SCHEMAS,
+      schemas: { ...API_SCHEMAS, ...GUARD_SCHEMAS },
       complete: (document) => currencyEnum(document, config.FX_RATES),
     },
   };
