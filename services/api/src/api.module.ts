@@ -5,18 +5,29 @@ import { ServiceCoreModule, type ServiceAppOptions } from '@libs/observability';
 import { AdminController } from './admin.controller';
 import { AnomaliesController } from './anomalies.controller';
 import { BacktestController } from './backtest.controller';
+import { ConsoleModule } from './console/console.module';
 import { API_SCHEMAS } from './body-schemas';
+import { RunsController } from './runs.controller';
+import { RunsRepository } from './runs.repository';
 import { SpendController } from './spend.controller';
 import { StoredDatasetInstaller } from './stored-dataset';
+import { WhoamiController } from './whoami.controller';
 
 /** The largest body the api reads; its largest valid body (settings with 100 budgets of long customer ids) is under 40 KiB. */
 export const MAX_BODY_BYTES = 64 * 1024;
 
 export function apiModule(config: object) {
   @Module({
-    imports: [ServiceCoreModule.forRoot({ service: 'api', config }), DbModule, AuthModule],
-    controllers: [SpendController, AdminController, AnomaliesController, BacktestController],
-    providers: [StoredDatasetInstaller],
+    imports: [ServiceCoreModule.forRoot({ service: 'api', config }), DbModule, AuthModule, ConsoleModule],
+    controllers: [
+      SpendController,
+      AdminController,
+      AnomaliesController,
+      BacktestController,
+      RunsController,
+      WhoamiController,
+    ],
+    providers: [StoredDatasetInstaller, RunsRepository],
   })
   class ApiModule {}
   return ApiModule;
