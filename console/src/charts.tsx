@@ -132,30 +132,47 @@ export interface Marker {
 function drawMarkers(u: uPlot, markers: Marker[]): void {
   const ctx = u.ctx;
   const { top, height } = u.bbox;
-  const scale = devicePixelRatio || 1;
+  const px = devicePixelRatio || 1;
   ctx.save();
   markers.forEach((m, i) => {
     const x = Math.round(u.valToPos(m.at / 1000, 'x', true));
     if (x < u.bbox.left || x > u.bbox.left + u.bbox.width) return;
-    ctx.strokeStyle = '#991b1b';
-    ctx.lineWidth = 1.5 * scale;
-    ctx.setLineDash([4 * scale, 3 * scale]);
-    ctx.beginPath();
-    ctx.moveTo(x, top);
-    ctx.lineTo(x, top + height);
-    ctx.stroke();
+    // a dark dashed line with a white edge, so it shows over any bar or pattern
+    for (const [colour, width] of [
+      ['#fff', 4],
+      ['#991b1b', 2],
+    ] as const) {
+      ctx.strokeStyle = colour;
+      ctx.lineWidth = width * px;
+      ctx.setLineDash(colour === '#fff' ? [] : [5 * px, 3 * px]);
+      ctx.beginPath();
+      ctx.moveTo(x, top);
+      ctx.lineTo(x, top + height);
+      ctx.stroke();
+    }
     ctx.setLineDash([]);
-    ctx.fillStyle = '#991b1b';
     ctx.beginPath();
-    ctx.moveTo(x - 7 * scale, top);
-    ctx.lineTo(x + 7 * scale, top);
-    ctx.lineTo(x, top + 10 * scale);
+    ctx.moveTo(x - 8 * px, top);
+    ctx.lineTo(x + 8 * px, top);
+    ctx.lineTo(x, top + 12 * px);
     ctx.closePath();
+    ctx.fillStyle = '#991b1b';
+    ctx.strokeStyle = '#fff';
+    ctx.lineWidth = 1.5 * px;
     ctx.fill();
-    ctx.font = `bold ${11 * scale}px system-ui, sans-serif`;
+    ctx.stroke();
+    const text = String(i + 1);
+    ctx.font = `bold ${12 * px}px system-ui, sans-serif`;
+    const w = ctx.measureText(text).width + 8 * px;
+    const left = x + 10 * px + w > u.bbox.left + u.bbox.width ? x - 10 * px - w : x + 10 * px;
+    ctx.fillStyle = '#fff';
+    ctx.strokeStyle = '#991b1b';
+    ctx.fillRect(left, top, w, 16 * px);
+    ctx.strokeRect(left, top, w, 16 * px);
     ctx.fillStyle = '#111';
     ctx.textAlign = 'left';
-    ctx.fillText(String(i + 1), x + 8 * scale, top + 10 * scale);
+    ctx.textBaseline = 'middle';
+    ctx.fillText(text, left + 4 * px, top + 8 * px);
   });
   ctx.restore();
 }
@@ -189,7 +206,13 @@ const axis = (values?: uPlot.Axis['values'], scale?: string, side?: 0 | 1 | 2 | 
   ...(values && { values }),
   ...(scale && { scale }),
   ...(side !== undefined && { side }),
-  size: 64,
+  // room for the longest label (amounts carry their currency code)
+  size: (u, values, axisIdx) => {
+    if (axisIdx === 0) return 50;
+    u.ctx.font = axisFont;
+    const widest = Math.max(0, ...(values ?? []).map((v) => u.ctx.measureText(v).width));
+    return Math.ceil(widest) + 22;
+  },
 });
 
 export interface Stack {

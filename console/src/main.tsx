@@ -120,4 +120,6 @@ function Page({ page, route, me }: { page: string; route: ReturnType<typeof useR
   }
 }
 
-render(<App />, document.getElementById('app')!);
+const root = document.getElementById('app')!;
+root.textContent = ''; // the loading line the page was served with
+render(<App />, root);

@@ -8,12 +8,15 @@ export interface Loaded<T> {
   loading: boolean;
 }
 
-/** The answer of `load`, reloaded when `deps` change; an answer that arrives after a newer request is dropped. */
+/**
+ * The answer of `load`, reloaded when `deps` change (what was shown goes, so nothing is shown under the wrong
+ * heading); an answer that arrives after a newer request is dropped.
+ */
 export function useData<T>(load: () => Promise<T>, deps: unknown[]): Loaded<T> {
   const [state, setState] = useState<Loaded<T>>({ data: undefined, error: undefined, loading: true });
   useEffect(() => {
     let current = true;
-    setState((s) => ({ ...s, loading: true }));
+    setState({ data: undefined, error: undefined, loading: true });
     load().then(
       (data) => current && setState({ data, error: undefined, loading: false }),
       (error: Error) => current && setState({ data: undefined, error, loading: false }),

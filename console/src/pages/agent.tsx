@@ -19,6 +19,12 @@ interface DayStats {
   baseline_mean: number;
   baseline_stddev: number;
 }
+interface SpendDay {
+  bucket: string;
+  key: string | null;
+  cost: Money;
+  runs: number;
+}
 interface SessionStats {
   sessions: number;
   mean: Money | null;
@@ -82,6 +88,18 @@ export function AgentPage({ agentId, query, me }: { agentId: string; query: URLS
   // An admin following a link without a team: the agent's team, as its stats name it.
   const team = asked || stats.data?.[0]?.team || '';
   const scoped = { agent_id: agentId, team: team || null };
+  const spend = useData(
+    () =>
+      team
+        ? api<{ rows: SpendDay[] }>('/v1/spend', {
+            group_by: 'agent',
+            bucket: 'day',
+            from: since,
+            team,
+          }).then((a) => a.rows.filter((r) => r.key === agentId))
+        : Promise.resolve([]),
+    [agentId, team, since],
+  );
   const z = useData(() => (team ? zThreshold(team, agentId) : Promise.resolve(null)), [team, agentId]);
   const sessions = useData(
     () => api<SessionStats>('/v1/sessions/stats', { ...scoped, from: since }),
@@ -123,8 +141,18 @@ export function AgentPage({ agentId, query, me }: { agentId: string; query: URLS
           </select>
         </label>
       </form>
-      <Async state={stats} what="daily spend">
-        {(rows) => <DailyCharts rows={rows.filter((r) => !team || r.team === team)} z={z.data ?? null} />}
+      <Async state={stats} what="the baseline">
+        {(rows) => (
+          <Async state={spend} what="daily spend">
+            {(days) => (
+              <DailyCharts
+                spend={days}
+                stats={rows.filter((r) => !team || r.team === team)}
+                z={z.data ?? null}
+              />
+            )}
+          </Async>
+        )}
       </Async>
       <h2>Sessions</h2>
       <Async state={sessions} what="sessions">
@@ -140,28 +168,62 @@ export function AgentPage({ agentId, query, me }: { agentId: string; query: URLS
   );
 }
 
-function DailyCharts({ rows, z }: { rows: DayStats[]; z: { z: number; from: string } | null }) {
+const utcDay = (iso: string): number => Math.floor((Date.parse(iso) + DAY / 2) / DAY) * DAY;
+
+/**
+ * Daily spend and cost per run from the stored runs (every day), against the baseline band and input tokens per run
+ * as the aggregator published them (the days it published a figure for; its days are the team's, matched here to the
+ * nearest UTC day).
+ */
+function DailyCharts({
+  spend,
+  stats,
+  z,
+}: {
+  spend: SpendDay[];
+  stats: DayStats[];
+  z: { z: number; from: string } | null;
+}) {
   const view = useMemo(() => {
-    const days = [...rows].sort((a, b) => Date.parse(a.day_start) - Date.parse(b.day_start));
+    const byDay = new Map<number, { spend: number; runs: number; currency: string }>();
+    for (const r of spend) {
+      const d = utcDay(r.bucket);
+      const seen = byDay.get(d) ?? { spend: 0, runs: 0, currency: r.cost.currency };
+      seen.spend += Number(r.cost.amount);
+      seen.runs += r.runs;
+      byDay.set(d, seen);
+    }
+    const published = new Map(stats.map((s) => [utcDay(s.day_start), s]));
+    const xs = [...new Set([...byDay.keys(), ...published.keys()])].sort((a, b) => a - b);
+    const days = xs.map((x) => ({
+      at: x,
+      spend: byDay.get(x)?.spend ?? 0,
+      runs: byDay.get(x)?.runs ?? 0,
+      currency: byDay.get(x)?.currency ?? published.get(x)?.currency ?? 'USD',
+      stats: published.get(x),
+    }));
     const k = z?.z ?? DEFAULT_Z;
-    const xs = days.map((d) => Date.parse(d.day_start));
-    const upper = days.map((d) => (d.baseline_days > 0 ? d.baseline_mean + k * d.baseline_stddev : null));
-    const lower = days.map((d) =>
-      d.baseline_days > 0 ? Math.max(0, d.baseline_mean - k * d.baseline_stddev) : null,
+    const has = (s: DayStats | undefined): s is DayStats => s !== undefined && s.baseline_days > 0;
+    const upper = days.map((d) =>
+      has(d.stats) ? d.stats.baseline_mean + k * d.stats.baseline_stddev : null,
     );
-    const spend: Line = { label: 'Daily spend', values: days.map((d) => d.spend), points: true, index: 0 };
+    const lower = days.map((d) =>
+      has(d.stats) ? Math.max(0, d.stats.baseline_mean - k * d.stats.baseline_stddev) : null,
+    );
     const lines: Line[] = [
-      spend,
+      { label: 'Daily spend', values: days.map((d) => d.spend), points: true, index: 0 },
       { label: `Baseline + ${k}σ`, values: upper, index: 8, dash: [6, 4] },
       { label: `Baseline − ${k}σ`, values: lower, index: 8, dash: [6, 4] },
       {
         label: 'Baseline mean',
-        values: days.map((d) => (d.baseline_days > 0 ? d.baseline_mean : null)),
+        values: days.map((d) => (has(d.stats) ? d.stats.baseline_mean : null)),
         index: 3,
         dash: [2, 3],
       },
     ];
     const flagged = days.map((_, i) => i).filter((i) => upper[i] !== null && days[i].spend > upper[i]!);
+    const tokensPerRun = (d: (typeof days)[number]) =>
+      d.stats && d.stats.runs > 0 ? Number(d.stats.input_tokens) / d.stats.runs : null;
     const perRun: Line[] = [
       {
         label: 'Cost per run',
@@ -171,15 +233,15 @@ function DailyCharts({ rows, z }: { rows: DayStats[]; z: { z: number; from: stri
       },
       {
         label: 'Input tokens per run',
-        values: days.map((d) => (d.runs ? Number(d.input_tokens) / d.runs : null)),
+        values: days.map(tokensPerRun),
         scale: 'tokens',
         points: true,
         index: 1,
         dash: [6, 3],
       },
     ];
-    return { days, xs, lines, flagged, perRun, k, upper };
-  }, [rows, z]);
+    return { days, xs, lines, flagged, perRun, k, upper, lower, tokensPerRun };
+  }, [spend, stats, z]);
   if (view.days.length === 0)
     return (
       <p class="empty">
@@ -192,8 +254,9 @@ function DailyCharts({ rows, z }: { rows: DayStats[]; z: { z: number; from: stri
     <>
       <figure class="figure">
         <figcaption>
-          Daily spend ({currency}) against its baseline band: mean ± {view.k}·σ of the previous days (z from{' '}
-          {z?.from ?? 'the default'}). Days above the band are marked ▲.
+          Daily spend ({currency}, UTC days) against its baseline band: mean ± {view.k}·σ of the days before,
+          as the aggregator last published it (z from {z?.from ?? 'the default'}). Days above the band are
+          marked ▲.
         </figcaption>
         <Lines
           xs={view.xs}
@@ -253,21 +316,19 @@ function DailyCharts({ rows, z }: { rows: DayStats[]; z: { z: number; from: stri
             </thead>
             <tbody>
               {view.days.map((d, i) => (
-                <tr key={d.day_start} class={view.flagged.includes(i) ? 'flagged' : ''}>
+                <tr key={d.at} class={view.flagged.includes(i) ? 'flagged' : ''}>
                   <th scope="row">
                     {view.flagged.includes(i) && <span aria-label="above the band">▲ </span>}
-                    {formatTime(d.day_start, false)}
+                    {formatTime(d.at, false)}
                   </th>
                   <td class="num">{money(d.spend)}</td>
                   <td class="num">
-                    {d.baseline_days > 0
-                      ? `${money(Math.max(0, d.baseline_mean - view.k * d.baseline_stddev))} – ${money(view.upper[i]!)}`
-                      : 'no baseline yet'}
+                    {view.upper[i] !== null ? `${money(view.lower[i]!)} – ${money(view.upper[i]!)}` : '—'}
                   </td>
                   <td class="num">{formatCount(d.runs)}</td>
                   <td class="num">{d.runs ? money(d.spend / d.runs) : '—'}</td>
                   <td class="num">
-                    {d.runs ? formatCount(Math.round(Number(d.input_tokens) / d.runs)) : '—'}
+                    {view.tokensPerRun(d) === null ? '—' : formatCount(Math.round(view.tokensPerRun(d)!))}
                   </td>
                 </tr>
               ))}
