@@ -3,11 +3,17 @@
  * assets/ one script and one stylesheet whose names carry a hash of their content (the api caches them for good).
  * Everything the page loads is in that folder: no CDN at run time.
  */
-import { mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import { basename, join, resolve } from 'node:path';
+import { existsSync, mkdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { basename, dirname, join, resolve } from 'node:path';
 import { build } from 'esbuild';
 
-const ROOT = resolve(__dirname, '..');
+/** The checkout: the nearest folder above this file with a package.json (from scripts/ or from dist/scripts/). */
+function checkout(from = __dirname): string {
+  let dir = from;
+  while (!existsSync(join(dir, 'package.json')) && dirname(dir) !== dir) dir = dirname(dir);
+  return dir;
+}
+const ROOT = checkout();
 
 export async function buildConsole(
   outdir = join(ROOT, 'dist/console'),

@@ -309,6 +309,30 @@ describe('console (chromium, every service a process, demo-like data)', () => {
     await page.context().close();
   });
 
+  it('GET /v1/runs pages through an agent’s runs once each, newest first, in its team only', async () => {
+    const seen: { run_id: string; finished_at: string; team: string }[] = [];
+    let cursor: string | null = '';
+    while (cursor !== null) {
+      const res = await fetch(
+        `${api.url}/v1/runs?agent_id=research-agent&limit=37&from=${new Date(Date.now() - 30 * 86_400_000).toISOString()}&cursor=${cursor}`,
+        { headers: { authorization: `Bearer ${researchKey}` } },
+      );
+      expect(res.status).toBe(200);
+      const page = (await res.json()) as { items: typeof seen; next_cursor: string | null };
+      seen.push(...page.items);
+      cursor = page.next_cursor;
+    }
+    const expected = [...data.history, ...data.runaway]
+      .filter((r) => r.team === data.research && r.agent_id === 'research-agent')
+      .sort((a, b) => b.finished_at - a.finished_at || (a.run_id < b.run_id ? 1 : -1));
+    expect(seen.map((r) => r.run_id)).toEqual(expected.map((r) => r.run_id));
+    expect(new Set(seen.map((r) => r.team))).toEqual(new Set([data.research]));
+    const refused = await fetch(`${api.url}/v1/runs?team=${data.support}`, {
+      headers: { authorization: `Bearer ${researchKey}` },
+    });
+    expect(refused.status).toBe(403);
+  });
+
   it('refuses a team key another team’s data, in the page', async () => {
     const page = await loggedIn(researchKey);
     await page.goto(`${api.url}/#/agent/support-triage?team=${data.support}`);

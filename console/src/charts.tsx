@@ -226,6 +226,8 @@ export interface Stack {
  */
 export function StackedBars({
   xs,
+  step,
+  span,
   stacks,
   markers,
   format,
@@ -233,6 +235,10 @@ export function StackedBars({
   onHover,
 }: {
   xs: number[];
+  /** A bucket's length in ms: each bar starts at its bucket's start and covers it. */
+  step: number;
+  /** The time range asked for, [from, to) in ms: the axis covers it, whatever has data. */
+  span: [number, number];
   stacks: Stack[];
   markers: Marker[];
   format: (v: number) => string;
@@ -247,14 +253,19 @@ export function StackedBars({
       );
       // the tallest (running total of every series) first, so each lower one is drawn over it
       const order = stacks.map((_, i) => i).reverse();
-      const bars = uPlot.paths.bars!({ size: [0.8, 64], align: 0 });
+      const bars = uPlot.paths.bars!({ size: [0.85, 64], align: 1 });
+      const min = Math.min(span[0], xs[0] ?? span[0]) / 1000;
+      const max = Math.max(span[1], (xs[xs.length - 1] ?? span[1]) + step) / 1000;
       return new uPlot(
         {
           width,
           height: 300,
           legend: { show: false },
           cursor: { drag: { x: false, y: false }, points: { show: false } },
-          scales: { x: { time: true }, y: { range: (_u, _min, max) => [0, max > 0 ? max * 1.08 : 1] } },
+          scales: {
+            x: { time: true, range: () => [min, max] },
+            y: { range: (_u, _min, top) => [0, top > 0 ? top * 1.08 : 1] },
+          },
           axes: [axis(), axis((_u, vals) => vals.map((v) => format(v)))],
           series: [
             {},
@@ -276,7 +287,7 @@ export function StackedBars({
         el,
       );
     },
-    [xs, stacks, markers],
+    [xs, step, span[0], span[1], stacks, markers],
   );
   return <div class="chart" ref={box} role="img" aria-label={label} />;
 }

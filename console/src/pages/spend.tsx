@@ -14,6 +14,7 @@ export const GROUPS = [
   { value: 'cost_centre', label: 'Cost centre' },
 ];
 const BUCKETS = ['hour', 'day', 'week'];
+const STEP: Record<string, number> = { hour: 3_600_000, day: 86_400_000, week: 7 * 86_400_000 };
 /** Series drawn one by one; the rest of the keys are summed as "other". */
 const MAX_SERIES = 8;
 
@@ -153,6 +154,7 @@ export function SpendPage({ query, me }: { query: URLSearchParams; me: Whoami })
             bucket={bucket}
             incidents={incidents.data ?? []}
             team={team}
+            span={[from.getTime(), to.getTime()]}
           />
         )}
       </Async>
@@ -228,12 +230,14 @@ function SpendView({
   bucket,
   incidents,
   team,
+  span,
 }: {
   rows: SpendRow[];
   group: string;
   bucket: string;
   incidents: Incident[];
   team: string;
+  span: [number, number];
 }) {
   const [hover, setHover] = useHover();
   const { keys, totals } = useMemo(() => summarise(rows), [rows]);
@@ -307,6 +311,8 @@ function SpendView({
         </figcaption>
         <StackedBars
           xs={chart.buckets}
+          step={STEP[bucket] ?? 86_400_000}
+          span={span}
           stacks={chart.stacks}
           markers={markers}
           format={format}
