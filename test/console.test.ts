@@ -144,10 +144,16 @@ describe('console (chromium, every service a process, demo-like data)', () => {
     return page;
   };
   const problemsOf = (page: Page): string[] => (page as Page & { problems: string[] }).problems;
-  const shoot = async (page: Page, name: string) => {
+  /** The page from its top, at most `height` pixels of it. */
+  const shoot = async (page: Page, name: string, height = 1400) => {
+    const full = await page.evaluate<number>('document.documentElement.scrollHeight');
     for (const dir of SHOTS) {
       mkdirSync(dir, { recursive: true });
-      await page.screenshot({ path: join(dir, name), fullPage: true });
+      await page.screenshot({
+        path: join(dir, name),
+        fullPage: true,
+        clip: { x: 0, y: 0, width: 1280, height: Math.min(full, height) },
+      });
     }
   };
 
@@ -162,6 +168,16 @@ describe('console (chromium, every service a process, demo-like data)', () => {
     expect(asset.status).toBe(200);
     expect(asset.headers.get('cache-control')).toContain('immutable');
     expect((await fetch(`${api.url}/assets/nope.js`)).status).toBe(404);
+    // serving the bundle leaves the api's own answers as they were: an oversized body is still its 413
+    const big = await fetch(`${api.url}/v1/teams/${data.research}/settings`, {
+      method: 'PUT',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${researchKey}` },
+      body: JSON.stringify({ pad: 'x'.repeat(70_000) }),
+    });
+    expect([big.status, ((await big.json()) as { error: { code: string } }).error.code]).toEqual([
+      413,
+      'payload_too_large',
+    ]);
 
     const page = await (await browser.newContext()).newPage();
     await page.goto(`${api.url}/`);
@@ -229,6 +245,7 @@ describe('console (chromium, every service a process, demo-like data)', () => {
     await runs.waitFor();
     expect(await runs.locator('tbody tr').count()).toBe(20);
     expect(await runs.innerText()).toContain(`${ns}-runaway-199`); // newest first
+    await shoot(page, 'console-agent.png', 1250);
     await page.getByRole('button', { name: 'Show older runs' }).click();
     await until(
       'a second page of runs',
@@ -247,7 +264,6 @@ describe('console (chromium, every service a process, demo-like data)', () => {
     for (const { rule } of stored.rows) expect(await anomalies.innerText()).toContain(rule);
     await page.getByText('The daily figures as a table').click();
     expect(await page.getByTestId('agent-days').locator('tbody tr').count()).toBeGreaterThanOrEqual(10);
-    await shoot(page, 'console-agent.png');
     expect(problemsOf(page)).toEqual([]);
     await page.context().close();
   });

@@ -310,6 +310,7 @@ export function Lines({
   xs,
   lines,
   band,
+  ranges,
   flagged = [],
   markers = [],
   formats,
@@ -319,6 +320,8 @@ export function Lines({
   xs: number[];
   lines: Line[];
   band?: [number, number];
+  /** A hatched box from lower to upper at each x that has both (a band that shows even on a single day). */
+  ranges?: { lower: (number | null)[]; upper: (number | null)[] };
   flagged?: number[];
   markers?: Marker[];
   formats: Record<string, (v: number) => string>;
@@ -356,11 +359,37 @@ export function Lines({
               width: 2,
               dash: l.dash,
               points: { show: l.points ?? false, size: 7, fill: '#fff' },
-              spanGaps: true,
+              spanGaps: false,
             })),
           ],
           bands: band ? [{ series: [band[0] + 1, band[1] + 1], fill: seriesFill(7) }] : [],
           hooks: {
+            drawAxes: [
+              (u) => {
+                if (!ranges) return;
+                const ctx = u.ctx;
+                const gap =
+                  xs.length > 1
+                    ? Math.abs(u.valToPos(xs[1] / 1000, 'x', true) - u.valToPos(xs[0] / 1000, 'x', true))
+                    : 40;
+                const w = Math.max(6, Math.min(gap * 0.6, 40 * (devicePixelRatio || 1)));
+                ctx.save();
+                xs.forEach((x, k) => {
+                  const lo = ranges.lower[k];
+                  const hi = ranges.upper[k];
+                  if (lo === null || hi === null) return;
+                  const px = u.valToPos(x / 1000, 'x', true);
+                  const top = u.valToPos(hi, lines[0].scale ?? 'y', true);
+                  const bottom = u.valToPos(lo, lines[0].scale ?? 'y', true);
+                  ctx.fillStyle = seriesFill(7);
+                  ctx.fillRect(px - w / 2, top, w, Math.max(1, bottom - top));
+                  ctx.strokeStyle = seriesColour(7);
+                  ctx.lineWidth = devicePixelRatio || 1;
+                  ctx.strokeRect(px - w / 2, top, w, Math.max(1, bottom - top));
+                });
+                ctx.restore();
+              },
+            ],
             draw: [
               (u) => {
                 drawMarkers(u, markers);
@@ -389,7 +418,7 @@ export function Lines({
         el,
       );
     },
-    [xs, lines, band, flagged, markers],
+    [xs, lines, band, ranges, flagged, markers],
   );
   return <div class="chart" ref={box} role="img" aria-label={label} />;
 }

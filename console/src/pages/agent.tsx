@@ -262,6 +262,7 @@ function DailyCharts({
           xs={view.xs}
           lines={view.lines}
           band={[1, 2]}
+          ranges={{ lower: view.lower, upper: view.upper }}
           flagged={view.flagged}
           formats={{ y: money }}
           label="Line chart of daily spend with the baseline band; the same figures are in the table below."

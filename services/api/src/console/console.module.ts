@@ -36,14 +36,16 @@ export class ConsoleAssets implements OnModuleInit {
     private readonly logger: JsonLogger,
   ) {}
 
-  async onModuleInit(): Promise<void> {
+  onModuleInit(): void {
     const dir = consoleDir(this.config.CONSOLE_DIR);
     const fastify = this.host.httpAdapter.getInstance<FastifyInstance>();
     const built = existsSync(join(dir, 'index.html'));
     if (!built) this.logger.warn('the console is not built; / says how to build it', { console_dir: dir });
     const page = (reply: FastifyReply) => reply.headers(PAGE_HEADERS).header('cache-control', 'no-cache');
     if (built) {
-      await fastify.register(fastifyStatic, {
+      // Not awaited: awaiting would load the plugin (and every route queued so far) now, before Nest has set the
+      // error handler those routes take; Fastify loads it with the rest when the application starts.
+      void fastify.register(fastifyStatic, {
         root: join(dir, 'assets'),
         prefix: '/assets/',
         wildcard: true,
