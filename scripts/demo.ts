@@ -505,6 +505,7 @@ async function main(): Promise<void> {
     }
   }
   console.log(`\nAPI: ${API} (OpenAPI page: ${API}/docs) — admin key in .burnrate/admin-key`);
+  console.log(`Console: ${API}/ — log in with the admin key (.burnrate/admin-key) or a team key`);
   console.log(
     `Ingestion: ${INGEST}/v1/runs (OpenAPI page: ${INGEST}/docs). Everything keeps running; \`npm run down\` stops it.`,
   );

@@ -1,10 +1,12 @@
 import { rateLimitSpec } from '@libs/auth';
 import { commonSpec, int, type ConfigOf, type Field } from '@libs/config';
 import { fxRates, type ExchangeRates } from './http';
+import { consoleSpec } from './console/console.config';
 
 export const apiSpec = {
   ...commonSpec,
   ...rateLimitSpec,
+  ...consoleSpec,
   PORT: int(8080, { min: 1, max: 65535 }),
   /** PostgreSQL cancels a query of the api after this many seconds (answered 503), freeing its backend. */
   DB_STATEMENT_TIMEOUT_S: int(10, { min: 1, max: 3600 }),

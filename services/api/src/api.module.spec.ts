@@ -257,7 +257,7 @@ describe(apiApp.name, () => {
     expect(parameter('get', '/v1/spend', 'currency').schema).toEqual({
       type: 'string',
       pattern: '^[A-Z]{3}$',
-      enum: ['EUR', 'GBP', 'USD'],
+      enum: ['USD', 'EUR', 'GBP'],
     });
     expect(parameter('get', '/v1/spend', 'team')).toMatchObject({ required: false, schema: team });
     expect(parameter('put', '/v1/teams/{team}/settings', 'team')).toMatchObject({

@@ -11,17 +11,34 @@ import { API_SCHEMAS } from './body-schemas';
 import { currencyEnum } from './http';
 import { GuardModule } from './guard/guard.module';
 import { GUARD_SCHEMAS } from './guard/guard.schemas';
+import { ConsoleModule } from './console/console.module';
+import { RunsController } from './runs.controller';
+import { RunsRepository } from './runs.repository';
 import { SpendController } from './spend.controller';
 import { StoredDatasetInstaller } from './stored-dataset';
+import { WhoamiController } from './whoami.controller';
 
 /** The largest body the api reads; its largest valid body (settings with 100 budgets of long customer ids) is under 40 KiB. */
 export const MAX_BODY_BYTES = 64 * 1024;
 
 export function apiModule(config: object) {
   @Module({
-    imports: [ServiceCoreModule.forRoot({ service: 'api', config }), DbModule, AuthModule, GuardModule],
-    controllers: [SpendController, AdminController, AnomaliesController, BacktestController],
-    providers: [StoredDatasetInstaller, AnomaliesRepository],
+    imports: [
+      ServiceCoreModule.forRoot({ service: 'api', config }),
+      DbModule,
+      AuthModule,
+      GuardModule,
+      ConsoleModule,
+    ],
+    controllers: [
+      SpendController,
+      AdminController,
+      AnomaliesController,
+      BacktestController,
+      RunsController,
+      WhoamiController,
+    ],
+    providers: [StoredDatasetInstaller, AnomaliesRepository, RunsRepository],
   })
   class ApiModule {}
   return ApiModule;

@@ -206,7 +206,7 @@ export function oneOf<T extends string>(
 export interface ExchangeRates {
   /** `FROM:TO` → the rate, both ways. */
   readonly rates: ReadonlyMap<string, number>;
-  /** Every currency a report can be asked in: the rate card's (USD) and each side of each configured rate. */
+  /** Every currency a report can be asked in: the rate card's (USD) first, then each side of each configured rate. */
   readonly currencies: readonly string[];
 }
 
@@ -224,7 +224,7 @@ export function fxRates(env: string | undefined): ExchangeRates {
     rates.set(`${m[2]}:${m[1]}`, 1 / Number(m[3]));
     currencies.add(m[1]).add(m[2]);
   }
-  return { rates, currencies: [...currencies].sort() };
+  return { rates, currencies: ['USD', ...[...currencies].filter((c) => c !== 'USD').sort()] };
 }
 
 /** The `currency` query parameters of an OpenAPI document take exactly the configured currencies. */
