@@ -15,6 +15,8 @@ COPY package.json package-lock.json ./
 RUN npm ci --no-audit --no-fund
 COPY tsconfig.json tsconfig.build.json ./
 COPY libs libs
+COPY packages packages
+COPY console console
 COPY services services
 COPY scripts scripts
 COPY schemas schemas
@@ -41,6 +43,7 @@ COPY --from=deps --chown=root:root /app/node_modules ./node_modules
 COPY --from=build --chown=root:root /app/dist/libs ./dist/libs
 COPY --from=build --chown=root:root /app/dist/services ./dist/services
 COPY --from=build --chown=root:root /app/dist/scripts ./dist/scripts
+COPY --from=build --chown=root:root /app/dist/console ./dist/console
 COPY --chown=root:root package.json ./
 COPY --chown=root:root schemas ./schemas
 # The image's own non-root user, node (uid 1000), which owns nothing in /app: the code cannot change itself, and as

@@ -50,6 +50,14 @@ wait_for() { # description, seconds, command...
   log "$what ready after $(($(date +%s) - start))s"
 }
 
+# The console's browser tests (test/console.test.ts) drive Debian's Chromium through playwright-core.
+need_chromium() {
+  if ! command -v chromium >/dev/null; then
+    log "installing Chromium (Debian chromium) for the console's browser tests"
+    as_root apt-get update -qq && as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null
+  fi
+}
+
 need_java() {
   if ! command -v java >/dev/null; then
     log "installing a Java runtime (Debian openjdk-17-jre-headless)"
@@ -250,6 +258,7 @@ up() {
   flock 9
   command -v node >/dev/null || die "node is not on PATH (run through npm, or npm ci first)"
   [ -d "$ROOT/node_modules/kafkajs" ] || die "run npm ci first"
+  need_chromium
   postgres_up
   kafka_up
   registry_up

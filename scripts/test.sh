@@ -12,6 +12,7 @@ npx prettier --check . >/dev/null || { npx prettier --check . ; exit 1; }
 
 step "typecheck"
 npx tsc -p tsconfig.json --noEmit
+npx tsc -p console/tsconfig.json --noEmit
 
 step "build"
 npm run --silent build
