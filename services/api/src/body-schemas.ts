@@ -43,8 +43,6 @@ const NOT_CONTROL = STRING_PATTERNS.notControl;
 const TEXT = '^[^\\u0000-\\u0008\\u000B\\u000C\\u000E-\\u001F\\u007F-\\u009F]*$';
 const TEAM_NAME = '^[A-Za-z0-9._-]{1,64}$';
 export const CURRENCY = '^[A-Z]{3}$';
-/** The canonical IANA zones this runtime knows, and UTC. */
-const TIME_ZONES = ['UTC', ...Intl.supportedValuesOf('timeZone').filter((z) => z !== 'UTC')];
 const EMAIL = `^[^@\\s${NOT_CONTROL}]+@[^@\\s${NOT_CONTROL}]+$`;
 const WEBHOOK_SECRET = '^whsec_[A-Za-z0-9+/=]{16,}$';
 const PAGERDUTY_KEY = '^[A-Za-z0-9]{32}$';
@@ -430,10 +428,9 @@ const TeamSettingsBody: JsonSchema = {
       type: 'string',
       maxLength: L.timezoneLength,
       format: 'time-zone',
-      enum: TIME_ZONES,
       description:
-        'IANA time zone of the team’s days and months, e.g. Europe/London: a canonical name of the tz database ' +
-        '(the list is this runtime’s, so what is listed is exactly what is taken)',
+        'IANA time zone of the team’s days and months, e.g. Europe/London (any case and the tz database’s aliases ' +
+        'are taken, and stored as the canonical name)',
       'x-message': 'must be an IANA time zone name (a string) such as Europe/London',
     },
     budgets: { type: 'array', maxItems: 100, items: ref('Budget') },
