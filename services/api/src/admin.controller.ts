@@ -79,7 +79,13 @@ import {
   type Money,
 } from './http';
 import { bodyDoc, validateBody } from './validate-body.pipe';
-import { agentOverridesView, agentSettingsView, budgetsOf, settingsView } from './settings-view';
+import {
+  agentOverridesView,
+  agentSettingsView,
+  budgetsOf,
+  guardRulesOf,
+  settingsView,
+} from './settings-view';
 import { LimitQuery, parseLimit, type Limit } from './time-range';
 
 const LIST: Limit = { fallback: 100, max: 1000 };
@@ -633,6 +639,7 @@ export class AdminController {
           body.timezone === undefined ? undefined : (canonicalTimeZone(body.timezone) ?? body.timezone),
         budgets: body.budgets === undefined ? undefined : budgetsOf(body.budgets),
         rules: rulesUpdateOf(body.rules),
+        guard: body.guard === undefined ? undefined : guardRulesOf(body.guard),
       });
     } catch (err) {
       if (err instanceof SettingsConflictError)
