@@ -26,6 +26,7 @@ const RULES: Record<RuleName, true> = {
   budget: true,
   unattributed_spend: true,
   unpriced_model: true,
+  guard_limit: true,
 };
 const STATES: Record<AnomalyState, true> = { firing: true, escalated: true, resolved: true };
 

@@ -52,8 +52,15 @@ export interface AggregationSettings extends SignalSettings {
   guard?: readonly GuardRule[];
 }
 
-/** A team's aggregation settings from its detector settings (the one source of both). */
-export function aggregationSettings(s: DetectorSettings, maxBaselineDays = Infinity): AggregationSettings {
+/**
+ * A team's aggregation settings from its detector settings (the one source of both). `guard` false keeps no guard
+ * windows (a backtest: guard rules take no part in it).
+ */
+export function aggregationSettings(
+  s: DetectorSettings,
+  maxBaselineDays = Infinity,
+  guard = true,
+): AggregationSettings {
   return {
     timezone: s.timezone,
     qualityThreshold: s.qualityThreshold,
@@ -62,7 +69,7 @@ export function aggregationSettings(s: DetectorSettings, maxBaselineDays = Infin
     sessionIdleMs: s.session.idleCloseMs,
     recentRuns: s.costPerRun.recentRuns,
     referenceDays: s.costPerRunDrift.referenceDays,
-    guard: s.guard.rules,
+    guard: guard ? s.guard.rules : undefined,
   };
 }
 

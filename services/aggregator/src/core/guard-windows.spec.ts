@@ -6,7 +6,9 @@ import { DEFAULT_OPTIONS, PartitionState } from './aggregator';
 import { GUARD_SLOTS, GuardWindows } from './guard-windows';
 
 const T0 = Date.UTC(2026, 5, 9, 10);
-const rule = (over: Partial<GuardRule> & { limit?: Partial<GuardRule['limit']> } = {}): GuardRule => ({
+const rule = (
+  over: Partial<Omit<GuardRule, 'limit'>> & { limit?: Partial<GuardRule['limit']> } = {},
+): GuardRule => ({
   id: 'r1',
   action: 'block',
   match: {},
