@@ -192,7 +192,15 @@ export class PgTeamSettingsRepository implements TeamSettingsRepository {
           await client.query(
             `insert into budgets (team, scope, subject, period, amount_nanos, currency, block_at_100)
              values ($1, $2, $3, $4, $5, $6, $7)`,
-            [team, b.scope, b.subject, b.period, BigInt(b.amountNanos).toString(), b.currency, !!b.blockAt100],
+            [
+              team,
+              b.scope,
+              b.subject,
+              b.period,
+              BigInt(b.amountNanos).toString(),
+              b.currency,
+              !!b.blockAt100,
+            ],
           );
         }
       }

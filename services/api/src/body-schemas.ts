@@ -416,6 +416,7 @@ const GuardRuleSchema: JsonSchema = {
   properties: {
     id: {
       type: 'string',
+      maxLength: G.idLength,
       pattern: GUARD_ID,
       description: 'Unique within the team: 1-64 letters, digits, ".", "_", ":" or "-"',
       'x-message': 'must be 1-64 letters, digits, ".", "_", ":" or "-"',
@@ -428,7 +429,8 @@ const GuardRuleSchema: JsonSchema = {
     match: {
       type: 'object',
       additionalProperties: false,
-      description: 'Every field given must match; an empty match takes every agent of the team and all its runs',
+      description:
+        'Every field given must match; an empty match takes every agent of the team and all its runs',
       properties: {
         agent: text(G.glob, 1, 'An agent_id, or a glob on it as in alert routes, e.g. "research-*"'),
         tool: text(G.dimension, 1, 'Only runs with this tool count'),

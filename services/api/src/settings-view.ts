@@ -43,7 +43,10 @@ export function budgetsOf(budgets: NonNullable<TeamSettingsBody['budgets']>, pat
 }
 
 /** The guard rules of a settings body, their ids unique (a 400 naming the repeated one otherwise). */
-export function guardRulesOf(guard: NonNullable<TeamSettingsBody['guard']>, path = 'guard.rules'): GuardRule[] {
+export function guardRulesOf(
+  guard: NonNullable<TeamSettingsBody['guard']>,
+  path = 'guard.rules',
+): GuardRule[] {
   const problems = guardRuleProblems(guard.rules, path);
   if (problems.length) throw invalidBody(problems);
   return guard.rules;

@@ -18,7 +18,10 @@ const rule = (
 
 let seq = 0;
 const run = (at: number, cost = 1e9, over: Parameters<typeof runEvent>[0] = {}): PricedRun =>
-  pricedRun(runEvent({ run_id: `g${seq++}`, team: 'ops', agent_id: 'loop-1', finished_at: at, ...over }), cost);
+  pricedRun(
+    runEvent({ run_id: `g${seq++}`, team: 'ops', agent_id: 'loop-1', finished_at: at, ...over }),
+    cost,
+  );
 
 /** Feeds runs in order, the window's clock the latest finished_at, and answers the snapshot at the end. */
 function windowsAfter(rules: GuardRule[], runs: PricedRun[], now?: number) {
@@ -59,7 +62,10 @@ describe(GuardWindows.name, () => {
     const { g } = windowsAfter([r], runs);
     // as of the last run all four count; a window later the first three have gone, the fourth too one more later
     expect(g.snapshot([r], T0 + 30_000)[0].observed).toBe(4);
-    expect(g.snapshot([r], T0 + 60_000 + 10_000 + width)[0]).toMatchObject({ observed: 2, first_at: T0 + 20_000 });
+    expect(g.snapshot([r], T0 + 60_000 + 10_000 + width)[0]).toMatchObject({
+      observed: 2,
+      first_at: T0 + 20_000,
+    });
     expect(g.snapshot([r], T0 + 30_000 + 60_000 + width)).toEqual([]);
   });
 
@@ -113,7 +119,15 @@ describe('aggregator guard windows', () => {
     const result = p.process([...runs, other]);
     const byAgent = Object.fromEntries(result.stats.map((s) => [s.value.agent_id, s.value.guard]));
     expect(byAgent['loop-1']).toEqual([
-      { rule_id: 'loops', metric: 'runs', window_s: 60, observed: 6, customer_id: null, tool: null, first_at: T0 },
+      {
+        rule_id: 'loops',
+        metric: 'runs',
+        window_s: 60,
+        observed: 6,
+        customer_id: null,
+        tool: null,
+        first_at: T0,
+      },
     ]);
     expect(byAgent['research-1']).toEqual([]);
 

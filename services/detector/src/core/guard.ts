@@ -79,7 +79,8 @@ export function judgeGuard(
     if (!guardMatchesAgent(rule, s.agent_id)) continue;
     const key = controlKey.rule(rule.id, s.team, s.agent_id);
     const w = s.guard?.find((g) => g.rule_id === rule.id);
-    const observed = w && w.metric === rule.limit.metric && w.window_s === rule.limit.window_s ? w.observed : 0;
+    const observed =
+      w && w.metric === rule.limit.metric && w.window_s === rule.limit.window_s ? w.observed : 0;
     let hold = holds[key];
     const over = observed > rule.limit.amount;
     if (!over) {
@@ -109,7 +110,14 @@ export function judgeGuard(
         },
       });
     if (!hold) {
-      hold = holds[key] = { action: rule.action, source: 'rule', since: at, until, dedupeKey: '', control: null };
+      hold = holds[key] = {
+        action: rule.action,
+        source: 'rule',
+        since: at,
+        until,
+        dedupeKey: '',
+        control: null,
+      };
       const e = frameOf(hold);
       hold.dedupeKey = dedupeKeyOf(e);
       evals.push(e);
@@ -198,12 +206,7 @@ const keyOf = (c: AgentControl): string =>
     ? controlKey.rule(c.source_id, c.team, c.agent_id!)
     : controlKey.budget(c.source_id, c.team);
 
-function ruleControl(
-  rule: GuardRule,
-  s: AgentStats,
-  hold: GuardHold,
-  observed: number,
-): AgentControl {
+function ruleControl(rule: GuardRule, s: AgentStats, hold: GuardHold, observed: number): AgentControl {
   return {
     team: s.team,
     agent_id: s.agent_id,
