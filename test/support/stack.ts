@@ -28,6 +28,8 @@ export interface ReadRecord<T> {
   headers: IHeaders;
   partition: number;
   offset: string;
+  /** The record's Kafka timestamp, epoch ms. */
+  timestamp: number;
 }
 
 /**
@@ -63,6 +65,7 @@ export async function readTopic<T>(
         headers: message.headers ?? {},
         partition,
         offset: message.offset,
+        timestamp: Number(message.timestamp),
       });
       lastArrival = Date.now();
     },
