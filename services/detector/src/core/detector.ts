@@ -118,7 +118,6 @@ export class Detector {
     const sig = s.signals;
     if (!sig) return []; // written before the aggregator carried the rule inputs
     const id = agentKey(s.team, s.agent_id);
-    const key: IncidentKey = `agent:${id}`;
     const settings = this.settingsOf(s.team, s.agent_id);
     const at = sig.last_run_at;
     const kept = this.agents.get(id);
