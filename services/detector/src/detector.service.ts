@@ -50,7 +50,7 @@ const guardClock = { now: () => Date.now() };
  * saw it (none before its first batch: a partition still unseen REWAKE_MS after its assignment, a quiet one after a
  * restart, is woken once so that it restores its decisions and sweeps them), and when each was last woken.
  */
-class SweptPartitions<S extends { nextLapse(): number }> {
+class SweptPartitions<S extends { hasDue(now: number): boolean }> {
   private assigned: number[] = [];
   private assignedAt = 0;
   private readonly states = new Map<number, S>();
@@ -71,14 +71,15 @@ class SweptPartitions<S extends { nextLapse(): number }> {
     this.states.delete(partition);
   }
 
-  /** The partitions to wake now: unseen ones (once), and those holding a decision that has lapsed. */
+  /**
+   * The partitions to wake now: unseen ones (once), and those holding a decision that has lapsed or that the settings
+   * no longer make.
+   */
   due(now: number): number[] {
     return this.assigned.filter((p) => {
       const woken = this.wokenAt.get(p);
       const state = this.states.get(p);
-      const wanted = state
-        ? state.nextLapse() <= now
-        : woken === undefined && now - this.assignedAt >= REWAKE_MS;
+      const wanted = state ? state.hasDue(now) : woken === undefined && now - this.assignedAt >= REWAKE_MS;
       if (!wanted || (woken !== undefined && now - woken < REWAKE_MS)) return false;
       this.wokenAt.set(p, now);
       return true;

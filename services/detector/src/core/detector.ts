@@ -6,7 +6,7 @@ import { AnomalyTracker, type EmitContext, type TrackedSet } from './anomaly-tra
 import { asDict, dict, isEmpty } from './dict';
 import { joinIncident, type OpenIncident } from './incidents';
 import type { AgentDayContext, DayTotals } from './context';
-import { budgetHold, dueHolds, judgeGuard, type ControlRecord, type GuardHold } from './guard';
+import { anyDue, budgetHold, dueHolds, judgeGuard, type ControlRecord, type GuardHold } from './guard';
 import { SpendZScoreRule } from '../rules/spend-zscore.rule';
 import { CostPerRunJumpRule } from '../rules/cost-per-run-jump.rule';
 import { CostPerRunDriftRule } from '../rules/cost-per-run-drift.rule';
@@ -139,7 +139,7 @@ export class Detector {
     if (guarding) {
       const now = this.guard!.now();
       const holds = (a.holds ??= dict<GuardHold>());
-      anomalies.push(...this.lift(a, now, controls));
+      anomalies.push(...this.lift(a, now, settings, controls));
       const guard = judgeGuard(s, settings.guard.rules, holds, now);
       evals.push(...guard.evals);
       controls.push(...guard.controls);
@@ -187,12 +187,11 @@ export class Detector {
     } else if (keep && before !== JSON.stringify([a.tracked, a.ended, a.incident, a.holds])) changed.add(key);
   }
 
-  /** The earliest `until` of the guard decisions held (Infinity without any): when the sweep has work. */
-  nextLapse(): number {
-    let next = Infinity;
+  /** Whether the sweep has work: a decision held whose `until` has passed or that the settings no longer make. */
+  hasDue(now: number): boolean {
     for (const a of this.agents.values())
-      if (a.holds) for (const h of Object.values(a.holds)) next = Math.min(next, h.until);
-    return next;
+      if (a.holds && anyDue(a.holds, now, this.settingsOf(a.team, a.agentId))) return true;
+    return false;
   }
 
   /**
@@ -208,7 +207,7 @@ export class Detector {
       if (!a.holds) continue;
       const before = JSON.stringify([a.tracked, a.ended, a.incident, a.holds]);
       const openBefore = new Set(Object.keys(a.tracked));
-      const lifted = this.lift(a, now, controls);
+      const lifted = this.lift(a, now, this.settingsOf(a.team, a.agentId), controls);
       if (!lifted.length && before === JSON.stringify([a.tracked, a.ended, a.incident, a.holds])) continue;
       if (isEmpty(a.holds)) delete a.holds;
       if (lifted.length) {
@@ -223,9 +222,14 @@ export class Detector {
   }
 
   /** Lifts the agent's holds due by `now`: tombstones to `controls`, the resolutions of their rule anomalies returned. */
-  private lift(a: AgentIncidents, now: number, controls: ControlRecord[]): Anomaly[] {
+  private lift(
+    a: AgentIncidents,
+    now: number,
+    settings: DetectorSettings,
+    controls: ControlRecord[],
+  ): Anomaly[] {
     const out: Anomaly[] = [];
-    for (const [key, h] of dueHolds(a.holds ?? {}, now)) {
+    for (const [key, h] of dueHolds(a.holds ?? {}, now, settings)) {
       if (h.control) controls.push({ key, value: null });
       if (h.source !== 'rule') continue;
       const r = this.tracker.resolve(a.tracked, h.dedupeKey, { at: now, late: false, currency: null });

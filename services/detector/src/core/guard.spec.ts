@@ -16,12 +16,13 @@ const loopRule: GuardRule = {
 };
 
 /** The chain of the services (aggregator core -> detector core) for one partition, on a clock the test moves. */
-function chain(settings: DetectorSettings) {
+function chain(initial: DetectorSettings) {
   const clock = { t: T0 };
   const guard = { now: () => clock.t };
-  const aggregator = new PartitionState(0, DEFAULT_OPTIONS, () => aggregationSettings(settings));
+  const team = { settings: initial };
+  const aggregator = new PartitionState(0, DEFAULT_OPTIONS, () => aggregationSettings(team.settings));
   const sut = new Detector(
-    () => settings,
+    () => team.settings,
     () => null,
     guard,
   );
@@ -47,7 +48,7 @@ function chain(settings: DetectorSettings) {
         )
         .stats.map((s) => s.value),
     );
-  return { clock, sut, runs, sweep: () => detectBatch(sut, []) };
+  return { clock, team, sut, runs, sweep: () => detectBatch(sut, []) };
 }
 
 const withGuard = (rules: GuardRule[], budgets: Budget[] = []): DetectorSettings => ({
@@ -118,7 +119,7 @@ describe('guard decisions', () => {
   it('lifts a block when until passes on the wall clock, with a tombstone and the resolution in its incident', () => {
     const { clock, runs, sweep, sut } = chain(withGuard([loopRule]));
     runs([0, 1, 2, 3, 4, 5].map((i) => T0 + i * 1_000));
-    expect(sut.nextLapse()).toBe(T0 + 65_000);
+    expect([sut.hasDue(T0 + 64_999), sut.hasDue(T0 + 65_000)]).toEqual([false, true]);
     clock.t = T0 + 64_999;
     expect(sweep()).toMatchObject({ controls: [], anomalies: [] });
     clock.t = T0 + 65_000;
@@ -128,8 +129,30 @@ describe('guard decisions', () => {
       { rule: 'guard_limit', state: 'resolved', incident_action: 'resolve', incident_signals: 0 },
     ]);
     expect(lifted.ledgers).toEqual([{ key: 'agent:ops/loop-7', value: null }]);
-    expect(sut.nextLapse()).toBe(Infinity);
+    expect(sut.hasDue(Infinity)).toBe(false);
     expect(sweep()).toMatchObject({ controls: [], anomalies: [], ledgers: [] });
+  });
+
+  it('lifts a decision at once when the team removes its rule or turns a budget’s block_at_100 off', () => {
+    const budget: Budget = {
+      scope: 'agent',
+      subject: 'loop-7',
+      period: 'day',
+      amountNanos: 3e7,
+      currency: 'USD',
+      blockAt100: true,
+    };
+    const { runs, sweep, sut, team } = chain(withGuard([loopRule], [budget]));
+    expect(blocks(runs([0, 1, 2, 3, 4, 5].map((i) => T0 + i * 1_000)))).toHaveLength(2);
+    expect(sut.hasDue(T0)).toBe(false);
+    team.settings = withGuard([], [{ ...budget, blockAt100: false }]);
+    expect(sut.hasDue(T0)).toBe(true);
+    const lifted = sweep();
+    expect(lifted.controls.map((c) => [c.key, c.value])).toEqual([
+      [controlKey.rule('loop-cap', 'ops', 'loop-7'), null],
+      [controlKey.budget('agent:loop-7:day', 'ops'), null],
+    ]);
+    expect(lifted.anomalies.map((a) => [a.value.rule, a.value.state])).toEqual([['guard_limit', 'resolved']]);
   });
 
   it('keeps the decision across a restore from the changelog, and the restored detector lifts it', () => {
@@ -141,7 +164,8 @@ describe('guard decisions', () => {
       { now: () => clock.t },
     );
     for (const l of crossed.ledgers) restored.restore(l.key, l.value === null ? null : JSON.parse(l.value));
-    expect(restored.nextLapse()).toBe(sut.nextLapse());
+    expect([restored.hasDue(T0 + 64_999), restored.hasDue(T0 + 65_000)]).toEqual([false, true]);
+    expect(sut.hasDue(T0 + 65_000)).toBe(true);
     clock.t = T0 + 70_000;
     expect(detectBatch(restored, []).controls).toEqual([
       { key: controlKey.rule('loop-cap', 'ops', 'loop-7'), value: null },
@@ -252,8 +276,8 @@ describe('guard decisions', () => {
     expect(
       detectTeamBatch(sut, [{ ...spend, entries: [{ ...spend.entries[0], run_id: 'r2' }] }]).controls,
     ).toEqual([]);
+    expect([sut.hasDue(monthEnd - 1), sut.hasDue(monthEnd)]).toEqual([false, true]);
     clock.t = monthEnd;
-    expect(sut.nextLapse()).toBe(monthEnd);
     expect(detectTeamBatch(sut, []).controls).toEqual([
       { key: controlKey.budget('customer:acme:month', 'ops'), value: null },
     ]);

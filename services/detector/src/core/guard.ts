@@ -1,5 +1,5 @@
 import { controlKey, type AgentControl, type AgentStats } from '@libs/contracts';
-import { guardMatchesAgent, type Budget, type GuardRule } from '@libs/team-settings';
+import { guardMatchesAgent, type Budget, type DetectorSettings, type GuardRule } from '@libs/team-settings';
 import { dedupeKey as dedupeKeyOf, type Anomaly, type Evaluation } from './anomaly';
 import { money } from './context';
 
@@ -12,6 +12,8 @@ import { money } from './context';
 export interface GuardHold {
   action: 'block' | 'alert';
   source: 'rule' | 'budget';
+  /** The guard rule's id, or the budget's (budgetId). */
+  sourceId: string;
   since: number;
   until: number;
   dedupeKey: string;
@@ -113,6 +115,7 @@ export function judgeGuard(
       hold = holds[key] = {
         action: rule.action,
         source: 'rule',
+        sourceId: rule.id,
         since: at,
         until,
         dedupeKey: '',
@@ -135,9 +138,28 @@ export function judgeGuard(
   return { evals, controls };
 }
 
-/** The holds whose `until` has passed by `now` (wall clock), removed from `holds`: each to lift. */
-export function dueHolds(holds: Record<string, GuardHold>, now: number): [string, GuardHold][] {
-  const due = Object.entries(holds).filter(([, h]) => h.until <= now);
+/**
+ * Whether the settings still make the decision: its guard rule is there with the same action, or its budget is there
+ * and blocks at 100%. One that does not (the team removed the rule, or turned block_at_100 off) is lifted at once.
+ */
+export function holdStands(h: GuardHold, settings: DetectorSettings): boolean {
+  return h.source === 'rule'
+    ? settings.guard.rules.some((r) => r.id === h.sourceId && r.action === h.action)
+    : settings.budgets.some((b) => b.blockAt100 === true && budgetId(b) === h.sourceId);
+}
+
+/** Whether any of the holds is due: its `until` has passed by `now` (wall clock), or the settings no longer make it. */
+export function anyDue(holds: Record<string, GuardHold>, now: number, settings: DetectorSettings): boolean {
+  return Object.values(holds).some((h) => h.until <= now || !holdStands(h, settings));
+}
+
+/** The holds due by `now` (see anyDue), removed from `holds`: each to lift. */
+export function dueHolds(
+  holds: Record<string, GuardHold>,
+  now: number,
+  settings: DetectorSettings,
+): [string, GuardHold][] {
+  const due = Object.entries(holds).filter(([, h]) => h.until <= now || !holdStands(h, settings));
   for (const [key] of due) delete holds[key];
   return due;
 }
@@ -167,6 +189,7 @@ export function budgetHold(
   const hold: GuardHold = {
     action: 'block',
     source: 'budget',
+    sourceId: budgetId(b),
     since: a.detected_at,
     until: a.window_end,
     dedupeKey: a.dedupe_key,

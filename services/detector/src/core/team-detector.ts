@@ -5,7 +5,7 @@ import type { Anomaly, Contributor, Evaluation } from './anomaly';
 import { AnomalyTracker, type TrackedSet } from './anomaly-tracker';
 import { asDict, dict } from './dict';
 import { soloIncident } from './incidents';
-import { budgetHold, dueHolds, type ControlRecord, type GuardHold } from './guard';
+import { anyDue, budgetHold, dueHolds, type ControlRecord, type GuardHold } from './guard';
 import type { GuardOptions } from './detector';
 
 /** Team-wide month and day accumulators for team and customer budgets. */
@@ -147,21 +147,20 @@ export class TeamDetector {
     return out;
   }
 
-  /** The earliest `until` of the blocks held (Infinity without any). */
-  nextLapse(): number {
-    let next = Infinity;
+  /** Whether the sweep has work: a block held whose period has ended or whose budget no longer blocks. */
+  hasDue(now: number): boolean {
     for (const t of this.teams.values())
-      if (t.holds) for (const h of Object.values(t.holds)) next = Math.min(next, h.until);
-    return next;
+      if (t.holds && anyDue(t.holds, now, this.settingsOf(t.team))) return true;
+    return false;
   }
 
-  /** The wall-clock sweep: budget blocks whose period has ended are lifted (a tombstone each). */
+  /** The wall-clock sweep: budget blocks whose period has ended (or that no longer block) are lifted, a tombstone each. */
   sweep(changed: Set<TeamLedgerKey>, controls: ControlRecord[]): void {
     if (!this.guard) return;
     const now = this.guard.now();
     for (const t of this.teams.values()) {
       if (!t.holds) continue;
-      const due = dueHolds(t.holds, now);
+      const due = dueHolds(t.holds, now, this.settingsOf(t.team));
       if (!due.length) continue;
       for (const [key, h] of due) if (h.control) controls.push({ key, value: null });
       if (!Object.keys(t.holds).length) delete t.holds;
