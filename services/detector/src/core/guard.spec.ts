@@ -5,6 +5,7 @@ import { aggregationSettings } from '../../../aggregator/src/core/agent-state';
 import { DEFAULT_OPTIONS, PartitionState } from '../../../aggregator/src/core/aggregator';
 import { detectBatch, detectTeamBatch, type DetectedBatch } from '../detect-batch';
 import { Detector } from './detector';
+import { ruleReason } from './guard';
 import { TeamDetector } from './team-detector';
 
 const T0 = Date.UTC(2026, 5, 9, 10);
@@ -84,10 +85,9 @@ describe('guard decisions', () => {
       since: T0 + 5_000,
       until: T0 + 5_000 + 60_000,
     });
-    expect(control.reason).toContain('loop-cap');
-    expect(control.reason).toContain('6 runs');
-    expect(control.reason).toContain('within 60 s');
-    expect(control.reason).toContain('limit of 5');
+    expect(control.reason).toBe(
+      `Guard rule loop-cap: agent loop-7 reached 6 runs within 60 s, over its limit of 5 runs, since ${new Date(T0 + 5_000).toISOString()}.`,
+    );
     const [anomaly] = sixth.anomalies.map((a) => a.value);
     expect(anomaly).toMatchObject({
       rule: 'guard_limit',
@@ -298,5 +298,20 @@ describe('guard decisions', () => {
     const batch = detectBatch(sut, stats);
     expect(batch.controls).toEqual([]);
     expect(batch.anomalies.filter((a) => a.value.rule === 'guard_limit')).toEqual([]);
+  });
+});
+
+describe(ruleReason.name, () => {
+  it('names the rule, the agent, what was observed against the limit in its unit, the filters and since when', () => {
+    const rule: GuardRule = {
+      id: 'acme-spend',
+      action: 'block',
+      match: { customer: 'acme', tool: 'search' },
+      limit: { metric: 'cost', amount: 2, window_s: 3600 },
+    };
+    expect(ruleReason(rule, 'research-1', 2.5, 'USD', T0)).toBe(
+      'Guard rule acme-spend: agent research-1 reached $2.50 of spend (customer acme, tool search) within 3600 s, ' +
+        'over its limit of $2.00 of spend, since 2026-06-09T10:00:00.000Z.',
+    );
   });
 });

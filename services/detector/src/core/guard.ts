@@ -32,8 +32,11 @@ const REPUBLISH_SHARE = 0.1;
 const unitOf = (metric: GuardRule['limit']['metric'], currency: string): string =>
   metric === 'cost' ? currency : metric === 'runs' ? 'runs' : 'tool calls';
 
+/** An amount of a metric in words: "$2.50 of spend", "6 runs", "12 tool calls". */
 const figure = (metric: GuardRule['limit']['metric'], v: number, currency: string): string =>
-  metric === 'cost' ? money(Math.round(v * 1e9), currency) : String(Math.round(v * 1000) / 1000);
+  metric === 'cost'
+    ? `${money(Math.round(v * 1e9), currency)} of spend`
+    : `${Math.round(v * 1000) / 1000} ${metric === 'runs' ? 'runs' : 'tool calls'}`;
 
 /** The reason of a rule's decision: which rule, which metric, what was observed against what limit, since when. */
 export function ruleReason(
@@ -49,10 +52,9 @@ export function ruleReason(
     rule.match.tool !== undefined && `tool ${rule.match.tool}`,
   ].filter(Boolean);
   return (
-    `Guard rule ${rule.id}: agent ${agentId} reached ${figure(metric, observed, currency)} ${unitOf(metric, currency)}` +
+    `Guard rule ${rule.id}: agent ${agentId} reached ${figure(metric, observed, currency)}` +
     `${scope.length ? ` (${scope.join(', ')})` : ''} within ${window_s} s, over its limit of ` +
-    `${figure(metric, amount, currency)} ${metric === 'cost' ? 'in spend' : metric.replace('_', ' ')}, ` +
-    `since ${new Date(since).toISOString()}.`
+    `${figure(metric, amount, currency)}, since ${new Date(since).toISOString()}.`
   );
 }
 
