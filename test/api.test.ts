@@ -434,6 +434,38 @@ describe('api service (own process, real PostgreSQL)', () => {
     expect(back.body).toMatchObject({ late_after_minutes: 180 });
   });
 
+  it('stores guard rules and budgets that block at 100%, and refuses a bad rule naming its field', async () => {
+    const path = `/v1/teams/${teamA}/settings`;
+    const rule = {
+      id: 'loop-cap',
+      action: 'block',
+      match: { agent: 'loop-*' },
+      limit: { metric: 'runs', amount: 5, window_s: 60 },
+    };
+    const put = await send('PUT', path, keyA, {
+      guard: { rules: [rule] },
+      budgets: [{ scope: 'team', period: 'day', amount: 50, currency: 'USD', block_at_100: true }],
+    });
+    expect(put.status).toBe(200);
+    expect(put.body).toMatchObject({
+      guard: { rules: [rule] },
+      budgets: [{ scope: 'team', block_at_100: true }],
+    });
+    const kept = await send('PUT', path, keyA, { timezone: 'Europe/London' });
+    expect(kept.body).toMatchObject({ guard: { rules: [rule] } });
+    const repeated = await send('PUT', path, keyA, { guard: { rules: [rule, rule] } });
+    expect(repeated.status).toBe(400);
+    expect(JSON.stringify(repeated.body)).toContain('guard.rules[1].id');
+    const wide = await send('PUT', path, keyA, {
+      guard: { rules: [{ ...rule, limit: { ...rule.limit, window_s: 90_000 } }] },
+    });
+    expect(wide.status).toBe(400);
+    expect(JSON.stringify(wide.body)).toContain('guard.rules[0].limit.window_s');
+    expect((await get(path, keyA)).body).toMatchObject({ guard: { rules: [rule] } });
+    const cleared = await send('PUT', path, keyA, { guard: { rules: [] }, budgets: [] });
+    expect(cleared.body).toMatchObject({ guard: { rules: [] }, budgets: [] });
+  });
+
   it('refuses settings of the wrong type, unknown keys and __proto__, naming the field, and keeps what was stored', async () => {
     const path = `/v1/teams/${teamA}/settings`;
     const good = await send('PUT', path, keyA, { timezone: 'Europe/London', baseline_days: 10 });
@@ -488,7 +520,11 @@ describe('api service (own process, real PostgreSQL)', () => {
     const agentPath = () => `/v1/teams/${teamA}/agents/${agent}/settings`;
     /** The team's settings as GET shows them, without budgets: what an agent without overrides has in force. */
     const teamInForce = async () => {
-      const { budgets: _budgets, ...inForce } = (await get(`/v1/teams/${teamA}/settings`, keyA)).body;
+      const {
+        budgets: _budgets,
+        guard: _guard,
+        ...inForce
+      } = (await get(`/v1/teams/${teamA}/settings`, keyA)).body;
       return inForce as { baseline_days: number; rules: Record<string, Record<string, unknown>> };
     };
 

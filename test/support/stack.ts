@@ -2,7 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { Kafka, logLevel, type IHeaders } from 'kafkajs';
 import { commonSpec, parseConfig, type CommonConfig } from '@libs/config';
 import type { TopicSpec } from '@libs/contracts';
-import { AvroSerde, createKafka } from '@libs/kafka';
+import { AvroSerde, CONTROL_HEADER, createKafka } from '@libs/kafka';
 import { JsonLogger, Metrics } from '@libs/observability';
 
 /** Settings of the local stack (DESIGN.md "Local stack"), overridable by the usual environment variables. */
@@ -28,6 +28,8 @@ export interface ReadRecord<T> {
   headers: IHeaders;
   partition: number;
   offset: string;
+  /** The record's Kafka timestamp, epoch ms. */
+  timestamp: number;
 }
 
 /**
@@ -50,6 +52,8 @@ export async function readTopic<T>(
   await consumer.subscribe({ topic: topic.name, fromBeginning: true });
   await consumer.run({
     eachMessage: async ({ message, partition }) => {
+      // a control record (a service waking its input partition) is no data: every consumer passes over it
+      if (!message.value?.length && message.headers?.[CONTROL_HEADER] !== undefined) return;
       const value =
         opts.serde && topic.valueSchema
           ? await opts.serde.decode<T>(topic, message.value)
@@ -61,6 +65,7 @@ export async function readTopic<T>(
         headers: message.headers ?? {},
         partition,
         offset: message.offset,
+        timestamp: Number(message.timestamp),
       });
       lastArrival = Date.now();
     },

@@ -90,4 +90,18 @@ export interface AgentStats {
   sessions: { open: number; closed: number; median_cost_nanos: number | null; changed: SessionTotals[] };
   /** Null in records written before the aggregator carried them. */
   signals: AgentSignals | null;
+  /** The guard rules matching the agent with something in their window (absent in records written before). */
+  guard?: GuardWindow[];
+}
+
+/** One guard rule's sliding window over an agent's matching runs, as of its latest run (schemas/agent-stats.avsc). */
+export interface GuardWindow {
+  rule_id: string;
+  metric: 'cost' | 'runs' | 'tool_calls';
+  window_s: number;
+  /** Cost in currency units; runs and tool calls as counts. */
+  observed: number;
+  customer_id: string | null;
+  tool: string | null;
+  first_at: number;
 }

@@ -229,6 +229,51 @@ describe(settingsFromRows.name, () => {
     expect(s.zscore.baselineDays).toBe(7);
     expect(logger.lines).toEqual([]);
   });
+
+  it('reads the guard rules and block_at_100, leaving out (and logging) a rule the api could not have written', () => {
+    const logger = recorder();
+    const good = {
+      id: 'loop-cap',
+      action: 'block',
+      match: { agent: 'loop-*' },
+      limit: { metric: 'runs', amount: 5, window_s: 60 },
+    };
+    const s = settingsFromRows(
+      [
+        row({
+          detector_rules: {
+            guard: {
+              rules: [
+                good,
+                { ...good, id: 'too-long', limit: { ...good.limit, window_s: 100_000 } },
+                { ...good, action: 'throttle' },
+                good,
+              ],
+            },
+          } as never,
+        }),
+      ],
+      [
+        {
+          team: 'support',
+          scope: 'agent',
+          subject: 'loop-1',
+          period: 'day',
+          amount_nanos: '1000',
+          currency: 'USD',
+          block_at_100: true,
+        },
+      ],
+      logger,
+    ).get('support')!;
+    expect(s.guard.rules).toEqual([good]);
+    expect(s.budgets[0].blockAt100).toBe(true);
+    expect(logger.lines.map((l) => l.fields?.setting)).toEqual([
+      'guard.rules[1]',
+      'guard.rules[2]',
+      'guard.rules[3]',
+    ]);
+  });
 });
 
 describe(mergeSettings.name, () => {

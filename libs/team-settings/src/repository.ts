@@ -9,6 +9,7 @@ import {
   type SettingsOverrides,
 } from './settings';
 import { TEAM_RULES, type RuleSettingsKey, type RulesUpdate } from './rules';
+import { storedGuardRules, type GuardRule } from './guard';
 import { agentKey } from '@libs/contracts';
 import {
   agentOverridesOf,
@@ -50,6 +51,8 @@ export interface BudgetRow {
   period: string;
   amount_nanos: string;
   currency: string;
+  /** Absent before migration 1763800018500. */
+  block_at_100?: boolean | null;
 }
 
 /**
@@ -67,6 +70,8 @@ export interface TeamSettingsUpdate {
   lateAfterMs?: number | null;
   budgets?: Budget[];
   rules?: RulesUpdate;
+  /** The team's guard rules, replacing what is stored (kept in the detector_rules JSON under `guard`). */
+  guard?: GuardRule[];
 }
 
 /** The update would leave min_history_days above baseline_days (the z-score rule could then never fire). */
@@ -155,6 +160,7 @@ export class PgTeamSettingsRepository implements TeamSettingsRepository {
       );
       if (
         update.lateAfterMs !== undefined ||
+        update.guard !== undefined ||
         Object.values(jsonRules).some((r) => r && Object.keys(r).length)
       ) {
         // the row is locked by the upsert: no other save changes the stored rules between this read and the write
@@ -165,7 +171,10 @@ export class PgTeamSettingsRepository implements TeamSettingsRepository {
         await client.query('update team_settings set detector_rules = $2::jsonb where team = $1', [
           team,
           JSON.stringify(
-            withLateAfter(mergeStoredRules(stored[0]?.detector_rules, jsonRules), update.lateAfterMs),
+            withGuard(
+              withLateAfter(mergeStoredRules(stored[0]?.detector_rules, jsonRules), update.lateAfterMs),
+              update.guard,
+            ),
           ),
         ]);
       }
@@ -181,8 +190,17 @@ export class PgTeamSettingsRepository implements TeamSettingsRepository {
         await client.query('delete from budgets where team = $1', [team]);
         for (const b of update.budgets) {
           await client.query(
-            'insert into budgets (team, scope, subject, period, amount_nanos, currency) values ($1, $2, $3, $4, $5, $6)',
-            [team, b.scope, b.subject, b.period, BigInt(b.amountNanos).toString(), b.currency],
+            `insert into budgets (team, scope, subject, period, amount_nanos, currency, block_at_100)
+             values ($1, $2, $3, $4, $5, $6, $7)`,
+            [
+              team,
+              b.scope,
+              b.subject,
+              b.period,
+              BigInt(b.amountNanos).toString(),
+              b.currency,
+              !!b.blockAt100,
+            ],
           );
         }
       }
@@ -317,17 +335,21 @@ export class PgTeamSettingsRepository implements TeamSettingsRepository {
   }
 
   private async load(team: string | null): Promise<Map<string, DetectorSettings>> {
-    const hasRules = await this.pool.query(
-      `select 1 from information_schema.columns where table_name = 'team_settings' and column_name = 'detector_rules'`,
+    const { rows: columns } = await this.pool.query<{ column_name: string }>(
+      `select column_name from information_schema.columns
+        where (table_name = 'team_settings' and column_name = 'detector_rules')
+           or (table_name = 'budgets' and column_name = 'block_at_100')`,
     );
+    const has = (c: string) => columns.some((r) => r.column_name === c);
     const { rows } = await this.pool.query<SettingsRow>(
       `select team, zscore_threshold, baseline_days, min_history_days, timezone, quality_threshold, min_excess_nanos,
-              ${hasRules.rowCount ? 'detector_rules' : 'null::jsonb as detector_rules'} from team_settings
+              ${has('detector_rules') ? 'detector_rules' : 'null::jsonb as detector_rules'} from team_settings
         where $1::text is null or team = $1`,
       [team],
     );
     const { rows: budgets } = await this.pool.query<BudgetRow>(
-      `select team, scope, subject, period, amount_nanos::text, currency from budgets
+      `select team, scope, subject, period, amount_nanos::text, currency,
+              ${has('block_at_100') ? 'block_at_100' : 'false as block_at_100'} from budgets
         where $1::text is null or team = $1 order by id`,
       [team],
     );
@@ -356,6 +378,12 @@ function agentHistoryConflict(update: AgentSettingsUpdate, baseline: number, min
       ? `would be the team’s (${baseline}), below this agent’s min_history_days (${minHistory})`
       : `cannot be less than min_history_days (${minHistory})`,
   );
+}
+
+/** The stored JSON with the guard rules replaced (given) or kept (undefined). */
+function withGuard(rules: Record<string, unknown>, guard: GuardRule[] | undefined) {
+  if (guard !== undefined) rules.guard = { rules: guard };
+  return rules;
 }
 
 /** The stored JSON with the late-data grace set (a number), removed (null: the default again) or kept (undefined). */
@@ -470,6 +498,13 @@ export function settingsFromRows(
         }),
       },
       budgets: budgets.filter((b) => b.team === team).flatMap((b) => budgetOf(b, invalid)),
+      guard: {
+        rules: storedGuardRules(
+          (row?.detector_rules as Record<string, unknown> | null | undefined)?.guard,
+          team,
+          logger,
+        ),
+      },
     });
   }
   return out;
@@ -524,6 +559,7 @@ function budgetOf(
       period: b.period as Budget['period'],
       amountNanos,
       currency: b.currency,
+      ...(b.block_at_100 === true && { blockAt100: true }),
     },
   ];
 }

@@ -1,3 +1,5 @@
+import type { GuardRule } from './guard';
+
 /** A budget from the `budgets` table: amount in nano-units of `currency` per day or month (in the team's time zone). */
 export interface Budget {
   scope: 'team' | 'agent' | 'customer';
@@ -6,6 +8,8 @@ export interface Budget {
   period: 'day' | 'month';
   amountNanos: number;
   currency: string;
+  /** At 100% the budget blocks its scope (an AgentControl from the detector) until its period ends. Default false. */
+  blockAt100?: boolean;
 }
 
 /** Every rule parameter a team can set. Stored in team_settings (columns and the detector_rules JSON). */
@@ -69,6 +73,8 @@ export interface DetectorSettings {
   unattributed: { share: number; minAmountNanos: number; historyMultiple: number; enabled: boolean };
   unpriced: { enabled: boolean };
   budgets: Budget[];
+  /** The team's guard rules (see guard.ts); per-agent overrides carry none. Kept in the detector_rules JSON. */
+  guard: { rules: GuardRule[] };
 }
 
 const DOLLAR = 1_000_000_000;
@@ -108,6 +114,7 @@ export const DEFAULT_SETTINGS: DetectorSettings = {
   unattributed: { share: 0.5, minAmountNanos: 5 * DOLLAR, historyMultiple: 3, enabled: true },
   unpriced: { enabled: true },
   budgets: [],
+  guard: { rules: [] },
 };
 
 /**

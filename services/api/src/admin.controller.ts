@@ -82,7 +82,13 @@ import {
   type Money,
 } from './http';
 import { bodyDoc, validateBody } from './validate-body.pipe';
-import { agentOverridesView, agentSettingsView, budgetsOf, settingsView } from './settings-view';
+import {
+  agentOverridesView,
+  agentSettingsView,
+  budgetsOf,
+  guardRulesOf,
+  settingsView,
+} from './settings-view';
 import { PageQuery, encodeCursor, linkNext, nextCursor, pageRequest, type Keyset } from './pagination';
 import { type Limit } from './time-range';
 
@@ -681,6 +687,7 @@ export class AdminController {
           body.timezone === undefined ? undefined : (canonicalTimeZone(body.timezone) ?? body.timezone),
         budgets: body.budgets === undefined ? undefined : budgetsOf(body.budgets),
         rules: rulesUpdateOf(body.rules),
+        guard: body.guard === undefined ? undefined : guardRulesOf(body.guard),
       });
     } catch (err) {
       if (err instanceof SettingsConflictError)

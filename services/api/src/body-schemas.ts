@@ -2,7 +2,17 @@ import type { Destination } from '@libs/alerting';
 import { ROUTE_LIMITS } from '@libs/alerting';
 import { RUN_LIMITS, SEVERITIES, STRING_PATTERNS } from '@libs/contracts';
 import type { OverrideInput } from '@libs/pricing-core';
-import { SETTINGS_LIMITS, TEAM_RULES, type RuleParam, type RulesBody } from '@libs/team-settings';
+import {
+  GUARD_ACTIONS,
+  GUARD_ID,
+  GUARD_LIMITS,
+  GUARD_METRICS,
+  SETTINGS_LIMITS,
+  TEAM_RULES,
+  type GuardRule,
+  type RuleParam,
+  type RulesBody,
+} from '@libs/team-settings';
 
 /**
  * A JSON Schema in the intersection of draft-07 (what ajv enforces) and OpenAPI 3.0's Schema Object (what /docs
@@ -280,10 +290,16 @@ const RouteCreateBody: JsonSchema = {
 
 // ---------------------------------------------------------------------------------------------- settings
 
+interface BudgetBodyCommon {
+  period: 'day' | 'month';
+  amount: number;
+  currency: string;
+  block_at_100?: boolean;
+}
 export type BudgetBody =
-  | { scope: 'team'; period: 'day' | 'month'; amount: number; currency: string }
-  | { scope: 'agent'; agent_id: string; period: 'day' | 'month'; amount: number; currency: string }
-  | { scope: 'customer'; customer_id: string; period: 'day' | 'month'; amount: number; currency: string };
+  | ({ scope: 'team' } & BudgetBodyCommon)
+  | ({ scope: 'agent'; agent_id: string } & BudgetBodyCommon)
+  | ({ scope: 'customer'; customer_id: string } & BudgetBodyCommon);
 
 export interface TeamSettingsBody {
   zscore_threshold?: number;
@@ -294,6 +310,7 @@ export interface TeamSettingsBody {
   timezone?: string;
   budgets?: BudgetBody[];
   rules?: RulesBody;
+  guard?: { rules: GuardRule[] };
 }
 
 const budget = (scope: string, subject: Record<string, JsonSchema>): JsonSchema => ({
@@ -316,6 +333,11 @@ const budget = (scope: string, subject: Record<string, JsonSchema>): JsonSchema 
       'x-message': `must be a number above 0 and at most ${MAX_AMOUNT}`,
     },
     currency: { type: 'string', maxLength: 3, pattern: CURRENCY },
+    block_at_100: {
+      type: 'boolean',
+      description:
+        'true: at 100% the budget blocks its scope (GET /v1/guard answers block) until the period ends (default false)',
+    },
   },
 });
 
@@ -380,6 +402,75 @@ const AgentRules = rulesSchema(
   'removes the agent’s value: the team’s applies again',
 );
 
+const G = GUARD_LIMITS;
+const GuardRuleSchema: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['id', 'action', 'limit'],
+  description:
+    'Blocks (or only alerts on) an agent whose matching runs go over a limit within a sliding window of their ' +
+    'finish times',
+  properties: {
+    id: {
+      type: 'string',
+      maxLength: G.idLength,
+      pattern: GUARD_ID,
+      description: 'Unique within the team: 1-64 letters, digits, ".", "_", ":" or "-"',
+      'x-message': 'must be 1-64 letters, digits, ".", "_", ":" or "-"',
+    },
+    action: {
+      type: 'string',
+      enum: [...GUARD_ACTIONS],
+      description: 'block: the guard refuses the agent until the window slides past; alert: an anomaly only',
+    },
+    match: {
+      type: 'object',
+      additionalProperties: false,
+      description:
+        'Every field given must match; an empty match takes every agent of the team and all its runs',
+      properties: {
+        agent: text(G.glob, 1, 'An agent_id, or a glob on it as in alert routes, e.g. "research-*"'),
+        tool: text(G.dimension, 1, 'Only runs with this tool count'),
+        customer: text(G.dimension, 1, 'Only runs for this customer_id count'),
+      },
+    },
+    limit: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['metric', 'amount', 'window_s'],
+      properties: {
+        metric: {
+          type: 'string',
+          enum: [...GUARD_METRICS],
+          description:
+            'cost: priced spend in the team’s currency units; runs: runs; tool_calls: runs with a tool',
+        },
+        amount: {
+          type: 'number',
+          minimum: 0.000000001,
+          maximum: G.amount.max,
+          description: 'The limit: more than this within the window crosses it',
+          'x-message': `must be a number above 0 and at most ${G.amount.max}`,
+        },
+        window_s: {
+          type: 'integer',
+          minimum: G.windowS.min,
+          maximum: G.windowS.max,
+          description: `The sliding window in seconds, ${G.windowS.min}-${G.windowS.max}`,
+        },
+      },
+    },
+  },
+};
+
+const TeamGuard: JsonSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['rules'],
+  description: 'The team’s guard rules; when given, they replace the stored ones',
+  properties: { rules: { type: 'array', maxItems: G.rules, items: ref('GuardRule') } },
+};
+
 const L = SETTINGS_LIMITS;
 const TeamSettingsBody: JsonSchema = {
   type: 'object',
@@ -435,6 +526,7 @@ const TeamSettingsBody: JsonSchema = {
     },
     budgets: { type: 'array', maxItems: 100, items: ref('Budget') },
     rules: ref('TeamRules'),
+    guard: ref('TeamGuard'),
   },
 };
 
@@ -510,6 +602,8 @@ export const API_SCHEMAS: Readonly<Record<string, JsonSchema>> = {
   Budget,
   ...Object.fromEntries(Object.values(BUDGETS)),
   TeamRules,
+  GuardRule: GuardRuleSchema,
+  TeamGuard,
   TeamSettingsBody,
   AgentRules,
   AgentSettingsBody,

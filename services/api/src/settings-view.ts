@@ -2,8 +2,10 @@ import type { FieldError } from '@libs/contracts';
 import {
   TEAM_RULES,
   rulesView,
+  guardRuleProblems,
   toApiUnits,
   type AgentOverrides,
+  type GuardRule,
   type Budget,
   type DetectorSettings,
 } from '@libs/team-settings';
@@ -33,10 +35,21 @@ export function budgetsOf(budgets: NonNullable<TeamSettingsBody['budgets']>, pat
       period: b.period,
       amountNanos: Math.round(b.amount * 1e9),
       currency: b.currency,
+      ...(b.block_at_100 === true && { blockAt100: true }),
     };
   });
   if (problems.length) throw invalidBody(problems);
   return out;
+}
+
+/** The guard rules of a settings body, their ids unique (a 400 naming the repeated one otherwise). */
+export function guardRulesOf(
+  guard: NonNullable<TeamSettingsBody['guard']>,
+  path = 'guard.rules',
+): GuardRule[] {
+  const problems = guardRuleProblems(guard.rules, path);
+  if (problems.length) throw invalidBody(problems);
+  return guard.rules;
 }
 
 /** A team's settings as GET /v1/teams/:team/settings shows them. */
@@ -58,7 +71,10 @@ export function settingsView(team: string, s: DetectorSettings) {
           : {}),
       period: b.period,
       amount: money(b.amountNanos, b.currency),
+      block_at_100: b.blockAt100 === true,
     })),
+    /** The guard rules in force, as the PUT body gives them. */
+    guard: { rules: s.guard.rules },
     /** Every tunable rule's parameters in force (stored or default), money floors in currency units. */
     rules: rulesView(s),
   };
@@ -89,6 +105,6 @@ export function agentSettingsView(
   overrides: AgentOverrides | null,
   effective: DetectorSettings,
 ) {
-  const { budgets: _budgets, ...inForce } = settingsView(team, effective);
+  const { budgets: _budgets, guard: _guard, ...inForce } = settingsView(team, effective);
   return { team, agent_id: agentId, overrides: agentOverridesView(overrides), effective: inForce };
 }

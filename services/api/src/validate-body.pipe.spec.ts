@@ -362,3 +362,49 @@ describe('API_SCHEMAS', () => {
     expect(unbounded).toEqual([]);
   });
 });
+
+describe('guard rules in TeamSettingsBody', () => {
+  const sut = new BodyValidator();
+  const rule = {
+    id: 'loop-cap',
+    action: 'block',
+    match: { agent: 'loop-*', tool: 'search' },
+    limit: { metric: 'runs', amount: 5, window_s: 60 },
+  };
+
+  it('accepts rules and budgets that block at 100%', () => {
+    const body = {
+      guard: {
+        rules: [
+          rule,
+          { id: 'spend', action: 'alert', limit: { metric: 'cost', amount: 2.5, window_s: 3600 } },
+        ],
+      },
+      budgets: [{ scope: 'team', period: 'day', amount: 50, currency: 'USD', block_at_100: true }],
+    };
+    expect(sut.problems('TeamSettingsBody', body)).toEqual([]);
+  });
+
+  it.each([
+    [{ ...rule, id: 'has space' }, 'guard.rules[0].id'],
+    [{ ...rule, action: 'throttle' }, 'guard.rules[0].action'],
+    [{ ...rule, match: { agent: 'x', team: 'y' } }, 'guard.rules[0].match.team'],
+    [{ ...rule, limit: { ...rule.limit, metric: 'tokens' } }, 'guard.rules[0].limit.metric'],
+    [{ ...rule, limit: { ...rule.limit, amount: 0 } }, 'guard.rules[0].limit.amount'],
+    [{ ...rule, limit: { ...rule.limit, window_s: 86_401 } }, 'guard.rules[0].limit.window_s'],
+    [{ ...rule, limit: { ...rule.limit, window_s: 0 } }, 'guard.rules[0].limit.window_s'],
+    [{ ...rule, limit: { ...rule.limit, window_s: 1.5 } }, 'guard.rules[0].limit.window_s'],
+    [{ id: 'x', action: 'block' }, 'guard.rules[0].limit'],
+  ])('refuses a bad rule with 400 naming the field: %j', (bad, field) => {
+    expect(sut.problems('TeamSettingsBody', { guard: { rules: [bad] } }).map((p) => p.field)).toEqual([
+      field,
+    ]);
+  });
+
+  it('refuses more than 50 rules', () => {
+    const rules = Array.from({ length: 51 }, (_, i) => ({ ...rule, id: `r${i}` }));
+    expect(sut.problems('TeamSettingsBody', { guard: { rules } }).map((p) => p.field)).toEqual([
+      'guard.rules',
+    ]);
+  });
+});

@@ -11,7 +11,14 @@ export function detectorModule(config: object) {
       ServiceCoreModule.forRoot({ service: 'detector', config }),
       KafkaModule.forRoot({
         clientId: 'detector',
-        topics: [Topics.agentStats, Topics.teamSpend, Topics.anomalies, AGENT_CHANGELOG, TEAM_CHANGELOG],
+        topics: [
+          Topics.agentStats,
+          Topics.teamSpend,
+          Topics.anomalies,
+          Topics.agentControls,
+          AGENT_CHANGELOG,
+          TEAM_CHANGELOG,
+        ],
         producer: false,
       }),
       DbModule,

@@ -15,7 +15,7 @@ describe(DetectorService.name, () => {
     );
 
     const anomalies = (await metrics.registry.getSingleMetric('burnrate_anomalies_total')!.get()).values;
-    expect(anomalies).toHaveLength(11 * 4 * 3);
+    expect(anomalies).toHaveLength(12 * 4 * 3);
     expect(anomalies.every((v) => v.value === 0)).toBe(true);
     expect(anomalies.map((v) => v.labels)).toContainEqual({
       rule: 'cost_per_success_climb',

@@ -7,7 +7,14 @@ import {
   type SessionTotals,
 } from '@libs/contracts';
 import { expectedDay, median, moments } from '@libs/stats';
-import { dayWindow, isWeekendDay, type DetectorSettings, type Window } from '@libs/team-settings';
+import {
+  dayWindow,
+  isWeekendDay,
+  type DetectorSettings,
+  type GuardRule,
+  type Window,
+} from '@libs/team-settings';
+import { GuardWindows, MatchingRules, type GuardWindowJson } from './guard-windows';
 import { BucketRing, F, WIDTH, type RunFigures } from './buckets';
 import {
   CREEP_REFERENCE,
@@ -41,10 +48,19 @@ export interface AggregationSettings extends SignalSettings {
   sessionIdleMs: number;
   /** The team's late-data grace (the aggregator applies at most its own GRACE_MS). */
   lateAfterMs: number;
+  /** The team's guard rules (each agent keeps windows for those whose match.agent takes it). */
+  guard?: readonly GuardRule[];
 }
 
-/** A team's aggregation settings from its detector settings (the one source of both). */
-export function aggregationSettings(s: DetectorSettings, maxBaselineDays = Infinity): AggregationSettings {
+/**
+ * A team's aggregation settings from its detector settings (the one source of both). `guard` false keeps no guard
+ * windows (a backtest: guard rules take no part in it).
+ */
+export function aggregationSettings(
+  s: DetectorSettings,
+  maxBaselineDays = Infinity,
+  guard = true,
+): AggregationSettings {
   return {
     timezone: s.timezone,
     qualityThreshold: s.qualityThreshold,
@@ -53,6 +69,7 @@ export function aggregationSettings(s: DetectorSettings, maxBaselineDays = Infin
     sessionIdleMs: s.session.idleCloseMs,
     recentRuns: s.costPerRun.recentRuns,
     referenceDays: s.costPerRunDrift.referenceDays,
+    guard: guard ? s.guard.rules : undefined,
   };
 }
 
@@ -91,6 +108,8 @@ export interface AgentStateJson {
   unwritten?: string[];
   /** The rule signals (absent before the aggregator kept them). */
   g?: SignalsJson;
+  /** The guard windows, by rule id (absent without any). */
+  gw?: Record<string, GuardWindowJson>;
 }
 
 /**
@@ -124,6 +143,9 @@ export class AgentState {
   signals = new Signals();
   /** The start of the newest day bucket (the agent's current day), -Infinity before its first run. */
   private newestDay = -Infinity;
+  /** The guard windows of the team's guard rules matching this agent (none kept without such rules). */
+  guard: GuardWindows | undefined;
+  private guardRules: MatchingRules | undefined;
 
   constructor(
     readonly team: string,
@@ -154,6 +176,7 @@ export class AgentState {
     if (j.unwritten?.length) a.unwritten = new Set(j.unwritten);
     a.signals = Signals.fromJSON(j.g);
     a.newestDay = a.days.newestStart();
+    if (j.gw) a.guard = GuardWindows.fromJSON(j.gw);
     return a;
   }
 
@@ -191,6 +214,7 @@ export class AgentState {
       ...(this.closed?.length && { closed: this.closed }),
       ...(this.roots?.size && { roots: [...this.roots] }),
       g: this.signals.toJSON(),
+      ...(this.guard && !this.guard.empty && { gw: this.guard.toJSON() }),
     };
   }
 
@@ -251,9 +275,17 @@ export class AgentState {
     this.clock = Math.max(this.clock, at);
     this.currency = p.currency;
     this.signals.apply(p, spend, live, day.start, this.tz);
+    const guardRules = this.matchingGuardRules(s);
+    if (guardRules.length) (this.guard ??= new GuardWindows()).apply(guardRules, p, spend, this.clock);
     this.addToSession(p, spend);
     this.closeIdleSessions(this.clock, s.sessionIdleMs + graceMs);
     return true;
+  }
+
+  /** The team's guard rules that take this agent. */
+  private matchingGuardRules(s: AggregationSettings): readonly GuardRule[] {
+    if (!s.guard?.length) return [];
+    return (this.guardRules ??= new MatchingRules()).get(s.guard, this.agentId);
   }
 
   private addToSession(p: PricedRun, spend: number): void {
@@ -471,6 +503,7 @@ export class AgentState {
         changed: changed.slice(0, CHANGED_SESSIONS_EMITTED),
       },
       signals: this.signalsOf(day, s, walk.pooled),
+      guard: this.guard ? this.guard.snapshot(this.matchingGuardRules(s), this.clock) : [],
     };
   }
 

@@ -107,6 +107,15 @@ export class AnomalyTracker {
     return out;
   }
 
+  /** Resolves one tracked anomaly now (a guard decision lifted by the wall clock); null when it is not tracked. */
+  resolve(tracked: TrackedSet, key: string, ctx: EmitContext): Anomaly | null {
+    const entry = tracked[key];
+    if (!entry) return null;
+    entry.seq++;
+    delete tracked[key];
+    return this.resolution(entry, ctx);
+  }
+
   private resolution(entry: TrackedAnomaly, ctx: EmitContext): Anomaly {
     const ended = entry.windowEnd <= ctx.at;
     const resolved = this.record(entry, 'resolved', entry.last, ctx, ctx.late);

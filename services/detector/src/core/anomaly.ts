@@ -21,7 +21,8 @@ export type RuleName =
   | 'child_run_loop'
   | 'budget'
   | 'unattributed_spend'
-  | 'unpriced_model';
+  | 'unpriced_model'
+  | 'guard_limit';
 
 export const severityRank = (s: Severity): number => SEVERITIES.indexOf(s);
 

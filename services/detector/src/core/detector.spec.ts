@@ -176,7 +176,7 @@ describe(Detector.name, () => {
     const late = slices.flat().map((s) => ({ ...s, late: true }));
     expect(detectBatch(sut, late).anomalies).toEqual([]);
     const old = slices.flat().map((s) => ({ ...s, signals: null }));
-    expect(detectBatch(sut, old)).toEqual({ anomalies: [], ledgers: [] });
+    expect(detectBatch(sut, old)).toEqual({ anomalies: [], controls: [], ledgers: [] });
   });
 
   it('pages prompt creep from the input tokens signals, unless the team turned it off or the record has none', () => {

@@ -6,6 +6,7 @@ import { AnomalyTracker, type EmitContext, type TrackedSet } from './anomaly-tra
 import { asDict, dict, isEmpty } from './dict';
 import { joinIncident, type OpenIncident } from './incidents';
 import type { AgentDayContext, DayTotals } from './context';
+import { anyDue, budgetHold, dueHolds, judgeGuard, type ControlRecord, type GuardHold } from './guard';
 import { SpendZScoreRule } from '../rules/spend-zscore.rule';
 import { CostPerRunJumpRule } from '../rules/cost-per-run-jump.rule';
 import { CostPerRunDriftRule } from '../rules/cost-per-run-drift.rule';
@@ -30,6 +31,13 @@ export interface AgentIncidents {
   ended?: Record<string, number>;
   /** The incident its open signals share (absent while none is open). */
   incident?: OpenIncident;
+  /** Guard decisions in force for the agent (its rules' and its agent budgets'), by control key. */
+  holds?: Record<string, GuardHold>;
+}
+
+/** The guard's part: the wall clock its decisions lapse by. Absent (backtests, benchmarks): guard rules are not judged. */
+export interface GuardOptions {
+  now: () => number;
 }
 
 /** Changelog keys: `agent:` + the agent key (`<team>/<agent_id>`), JSON AgentIncidents; null once none is open. */
@@ -79,6 +87,7 @@ export class Detector {
     private readonly settingsOf: SettingsLookup,
     /** The teams' mean daily spend, which can lower the z-score rule's floor (min_excess_team_share). */
     private readonly teamDailyOf: TeamDailyLookup = () => null,
+    private readonly guard: GuardOptions | null = null,
   ) {}
 
   /** Applies one changelog record (its parsed JSON value; null deletes). */
@@ -91,6 +100,7 @@ export class Detector {
         ...value,
         tracked: asDict(value.tracked),
         ...(value.ended && { ended: asDict(value.ended) }),
+        ...(value.holds && { holds: asDict(value.holds) }),
       });
   }
 
@@ -100,27 +110,53 @@ export class Detector {
     return a ? JSON.stringify(a) : null;
   }
 
-  /** One agent-stats record; the agents whose incidents it changed are added to `changed`. */
-  onStats(s: AgentStats, changed: Set<IncidentKey>): Anomaly[] {
+  /**
+   * One agent-stats record; the agents whose incidents it changed are added to `changed`, the guard decisions it took
+   * (AgentControls, tombstones) to `controls`.
+   */
+  onStats(s: AgentStats, changed: Set<IncidentKey>, controls: ControlRecord[] = []): Anomaly[] {
     const sig = s.signals;
     if (!sig) return []; // written before the aggregator carried the rule inputs
     const id = agentKey(s.team, s.agent_id);
-    const key: IncidentKey = `agent:${id}`;
     const settings = this.settingsOf(s.team, s.agent_id);
     const at = sig.last_run_at;
     const kept = this.agents.get(id);
     const a = kept ?? { team: s.team, agentId: s.agent_id, tracked: dict() };
     // (an agent without open incidents is most records: nothing to serialise to tell whether it changed)
-    const before = kept && JSON.stringify([a.tracked, a.ended, a.incident]);
+    const before = kept && JSON.stringify([a.tracked, a.ended, a.incident, a.holds]);
     // the signals open before this record (most agents have none kept: nothing to copy)
     const openBefore = kept ? Object.keys(a.tracked) : [];
     // Judged first, then what the latest run leaves behind resolved: a condition whose window the batch both showed
     // and ended (a session that grew and then went idle within it) pages, and resolves, instead of going unseen.
-    const anomalies = s.late ? [] : this.tracker.apply(a.tracked, this.judge(s, settings, a), this.emit(s));
+    const evals = s.late ? [] : this.judge(s, settings, a);
+    const anomalies: Anomaly[] = [];
+    const guarding =
+      this.guard !== null &&
+      !s.late &&
+      (a.holds !== undefined ||
+        settings.guard.rules.length > 0 ||
+        settings.budgets.some((b) => b.blockAt100 === true));
+    if (guarding) {
+      const now = this.guard!.now();
+      const holds = (a.holds ??= dict<GuardHold>());
+      anomalies.push(...this.lift(a, now, settings, controls));
+      const guard = judgeGuard(s, settings.guard.rules, holds, now);
+      evals.push(...guard.evals);
+      controls.push(...guard.controls);
+    }
+    if (!s.late) anomalies.push(...this.tracker.apply(a.tracked, evals, this.emit(s)));
+    if (guarding && a.holds) {
+      const now = this.guard!.now();
+      for (const r of anomalies) {
+        const c = budgetHold(r, settings.budgets, a.holds, now);
+        if (c) controls.push(c);
+      }
+    }
     const expired = this.tracker.expire(a.tracked, at, { at, late: s.late, currency: s.currency });
     for (const r of expired)
       if (r.rule === 'session_outlier') (a.ended ??= dict<number>())[r.dedupe_key] = r.window_end;
     anomalies.push(...expired);
+    if (a.holds && isEmpty(a.holds)) delete a.holds;
     if (anomalies.length) {
       const incident = joinIncident(id, a.incident, new Set(openBefore), anomalies);
       if (incident) a.incident = incident;
@@ -131,13 +167,75 @@ export class Detector {
       for (const [k, end] of Object.entries(a.ended)) if (end < at - ENDED_KEPT_MS) delete a.ended[k];
       if (isEmpty(a.ended)) delete a.ended;
     }
-    const keep = !isEmpty(a.tracked) || a.ended !== undefined;
-    if (keep !== (kept !== undefined)) {
+    this.keepOrForget(id, a, kept !== undefined, before, changed);
+    return anomalies;
+  }
+
+  private keepOrForget(
+    id: string,
+    a: AgentIncidents,
+    wasKept: boolean,
+    before: string | undefined,
+    changed: Set<IncidentKey>,
+  ): void {
+    const key: IncidentKey = `agent:${id}`;
+    const keep = !isEmpty(a.tracked) || a.ended !== undefined || a.holds !== undefined;
+    if (keep !== wasKept) {
       if (keep) this.agents.set(id, a);
       else this.agents.delete(id);
       changed.add(key);
-    } else if (keep && before !== JSON.stringify([a.tracked, a.ended, a.incident])) changed.add(key);
-    return anomalies;
+    } else if (keep && before !== JSON.stringify([a.tracked, a.ended, a.incident, a.holds])) changed.add(key);
+  }
+
+  /** Whether the sweep has work: a decision held whose `until` has passed or that the settings no longer make. */
+  hasDue(now: number): boolean {
+    for (const a of this.agents.values())
+      if (a.holds && anyDue(a.holds, now, this.settingsOf(a.team, a.agentId))) return true;
+    return false;
+  }
+
+  /**
+   * The wall-clock sweep: the guard decisions whose `until` has passed are lifted (a tombstone for each published
+   * AgentControl) and a rule's anomaly resolved, joining the agent's incident. A blocked agent sends no runs, so no
+   * agent-stats record would ever do it.
+   */
+  sweep(changed: Set<IncidentKey>, controls: ControlRecord[]): Anomaly[] {
+    if (!this.guard) return [];
+    const now = this.guard.now();
+    const out: Anomaly[] = [];
+    for (const [id, a] of [...this.agents]) {
+      if (!a.holds) continue;
+      const before = JSON.stringify([a.tracked, a.ended, a.incident, a.holds]);
+      const openBefore = new Set(Object.keys(a.tracked));
+      const lifted = this.lift(a, now, this.settingsOf(a.team, a.agentId), controls);
+      if (!lifted.length && before === JSON.stringify([a.tracked, a.ended, a.incident, a.holds])) continue;
+      if (isEmpty(a.holds)) delete a.holds;
+      if (lifted.length) {
+        const incident = joinIncident(id, a.incident, openBefore, lifted);
+        if (incident) a.incident = incident;
+        else delete a.incident;
+      }
+      out.push(...lifted);
+      this.keepOrForget(id, a, true, before, changed);
+    }
+    return out;
+  }
+
+  /** Lifts the agent's holds due by `now`: tombstones to `controls`, the resolutions of their rule anomalies returned. */
+  private lift(
+    a: AgentIncidents,
+    now: number,
+    settings: DetectorSettings,
+    controls: ControlRecord[],
+  ): Anomaly[] {
+    const out: Anomaly[] = [];
+    for (const [key, h] of dueHolds(a.holds ?? {}, now, settings)) {
+      if (h.control) controls.push({ key, value: null });
+      if (h.source !== 'rule') continue;
+      const r = this.tracker.resolve(a.tracked, h.dedupeKey, { at: now, late: false, currency: null });
+      if (r) out.push(r);
+    }
+    return out;
   }
 
   /**

@@ -39,7 +39,8 @@ export class Chain {
   ) {
     const merged = { ...DEFAULT_OPTIONS, ...options };
     this.aggregator = new PartitionState(0, merged, (team, agentId) =>
-      aggregationSettings(settingsOf(team, agentId), merged.maxBaselineDays),
+      // guard rules take no part in a replay: their decisions lapse by the wall clock, not the runs' time
+      aggregationSettings(settingsOf(team, agentId), merged.maxBaselineDays, false),
     );
     this.detector = new Detector(settingsOf, this.teamDaily.lookup);
     this.teams = new TeamDetector(settingsOf);

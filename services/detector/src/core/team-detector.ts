@@ -5,6 +5,8 @@ import type { Anomaly, Contributor, Evaluation } from './anomaly';
 import { AnomalyTracker, type TrackedSet } from './anomaly-tracker';
 import { asDict, dict } from './dict';
 import { soloIncident } from './incidents';
+import { anyDue, budgetHold, dueHolds, type ControlRecord, type GuardHold } from './guard';
+import type { GuardOptions } from './detector';
 
 /** Team-wide month and day accumulators for team and customer budgets. */
 export interface TeamLedger {
@@ -13,6 +15,8 @@ export interface TeamLedger {
   day: { start: number; end: number; spendNanos: number; customers: Record<string, number> };
   month: { start: number; end: number; spendNanos: number; customers: Record<string, number> };
   tracked: TrackedSet;
+  /** Blocks of budgets at 100% with block_at_100, by control key, until their period ends. */
+  holds?: Record<string, GuardHold>;
 }
 
 export type TeamLedgerKey = `team:${string}`;
@@ -44,7 +48,11 @@ export class TeamDetector {
   private readonly tracker = new AnomalyTracker();
   private readonly budget = new BudgetRule();
 
-  constructor(private readonly settingsOf: (team: string) => DetectorSettings) {}
+  constructor(
+    private readonly settingsOf: (team: string) => DetectorSettings,
+    /** The wall clock the guard's blocks lapse by; null (backtests): budgets never block. */
+    private readonly guard: GuardOptions | null = null,
+  ) {}
 
   static key(team: string): TeamLedgerKey {
     return `team:${team}`;
@@ -61,6 +69,7 @@ export class TeamDetector {
         day: { ...value.day, customers: asDict(value.day.customers) },
         month: { ...value.month, customers: asDict(value.month.customers) },
         tracked: asDict(value.tracked),
+        ...(value.holds && { holds: asDict(value.holds) }),
       });
   }
 
@@ -70,8 +79,11 @@ export class TeamDetector {
     return t ? JSON.stringify(t) : null;
   }
 
-  /** One team-spend record: adds it up and evaluates the team's and its customers' budgets. */
-  onSpend(spend: TeamSpend, changed: Set<TeamLedgerKey>): Anomaly[] {
+  /**
+   * One team-spend record: adds it up and evaluates the team's and its customers' budgets; a budget with block_at_100
+   * reaching 100% adds its AgentControl to `controls`.
+   */
+  onSpend(spend: TeamSpend, changed: Set<TeamLedgerKey>, controls: ControlRecord[] = []): Anomaly[] {
     const settings = this.settingsOf(spend.team);
     const tz = settings.timezone;
     const out: Anomaly[] = [];
@@ -120,7 +132,40 @@ export class TeamDetector {
         );
     }
     for (const r of out) soloIncident(r);
+    if (this.guard && settings.budgets.some((b) => b.blockAt100 === true)) {
+      const t = this.teams.get(spend.team);
+      if (t) {
+        const holds = (t.holds ??= dict<GuardHold>());
+        const now = this.guard.now();
+        for (const r of out) {
+          const c = budgetHold(r, settings.budgets, holds, now);
+          if (c) controls.push(c);
+        }
+        if (!Object.keys(holds).length) delete t.holds;
+      }
+    }
     return out;
+  }
+
+  /** Whether the sweep has work: a block held whose period has ended or whose budget no longer blocks. */
+  hasDue(now: number): boolean {
+    for (const t of this.teams.values())
+      if (t.holds && anyDue(t.holds, now, this.settingsOf(t.team))) return true;
+    return false;
+  }
+
+  /** The wall-clock sweep: budget blocks whose period has ended (or that no longer block) are lifted, a tombstone each. */
+  sweep(changed: Set<TeamLedgerKey>, controls: ControlRecord[]): void {
+    if (!this.guard) return;
+    const now = this.guard.now();
+    for (const t of this.teams.values()) {
+      if (!t.holds) continue;
+      const due = dueHolds(t.holds, now, this.settingsOf(t.team));
+      if (!due.length) continue;
+      for (const [key, h] of due) if (h.control) controls.push({ key, value: null });
+      if (!Object.keys(t.holds).length) delete t.holds;
+      changed.add(TeamDetector.key(t.team));
+    }
   }
 
   private ledger(spend: TeamSpend, at: number, tz: string): TeamLedger {
