@@ -51,7 +51,7 @@ export interface BudgetRow {
   period: string;
   amount_nanos: string;
   currency: string;
-  /** Absent before migration 1763800018500. */
+  /** Absent before migration 1763800018600. */
   block_at_100?: boolean | null;
 }
 
