@@ -107,7 +107,7 @@ down() {
 STORAGE_TESTS=(
   test/migrations.test.ts test/runs-writer.test.ts test/recorder.test.ts test/unpriced-models.test.ts
   test/secrets-at-rest.test.ts test/api.test.ts test/api-limits.test.ts test/pipeline.test.ts
-  test/hostile-tenant.test.ts
+  test/hostile-tenant.test.ts test/api-pagination.test.ts test/guard-api.test.ts
 )
 
 test_on_timescaledb() {
