@@ -150,6 +150,29 @@ describe(RouteRepository.name, () => {
     expect(queries).toHaveLength(2);
   });
 
+  it("tells an api route's team (null: the catch-all), and undefined for an id with no api route", async () => {
+    const stored: { id: string; team: string | null; source: string }[] = [
+      { id: 'a', team: 'support', source: 'api' },
+      { id: 'b', team: null, source: 'api' },
+      { id: 'c', team: 'support', source: 'file' },
+    ];
+    const queries: string[] = [];
+    const pool = {
+      query: async (sql: string, [id]: unknown[]) => {
+        queries.push(sql);
+        return {
+          rows: stored.filter((r) => r.id === id && r.source === 'api').map(({ team }) => ({ team })),
+        };
+      },
+    } as unknown as Pool;
+    const sut = new RouteRepository(pool);
+    expect(await sut.apiRouteTeam('a')).toBe('support');
+    expect(await sut.apiRouteTeam('b')).toBeNull();
+    expect(await sut.apiRouteTeam('c')).toBeUndefined();
+    expect(await sut.apiRouteTeam('missing')).toBeUndefined();
+    expect(queries).toEqual(Array(4).fill("select team from alert_routes where id = $1 and source = 'api'"));
+  });
+
   it('names every problem of a bad route', () => {
     let caught: unknown;
     try {

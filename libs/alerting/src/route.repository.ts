@@ -164,6 +164,15 @@ export class RouteRepository {
     return { id, ...route };
   }
 
+  /** The team of the route made through the api with this id (null: the catch-all), or undefined when there is none. */
+  async apiRouteTeam(id: string): Promise<string | null | undefined> {
+    const { rows } = await this.pool.query<{ team: string | null }>(
+      "select team from alert_routes where id = $1 and source = 'api'",
+      [id],
+    );
+    return rows.length === 0 ? undefined : rows[0].team;
+  }
+
   async delete(id: string): Promise<boolean> {
     const { rowCount } = await this.pool.query("delete from alert_routes where id = $1 and source = 'api'", [
       id,

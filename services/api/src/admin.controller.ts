@@ -280,20 +280,13 @@ const AgentParams = (): MethodDecorator =>
 @UseGuards(ApiKeyGuard)
 @Controller('v1')
 export class AdminController {
-  private readonly rateCard: RateCardRepository;
-  private readonly routes: RouteRepository;
-  private readonly settings: PgTeamSettingsRepository;
-
   constructor(
     @Inject(PG_POOL) private readonly pool: Pool,
     @Inject(API_KEYS) private readonly keys: ApiKeyRepository,
-  ) {
-    this.rateCard = new RateCardRepository(pool);
-    this.settings = new PgTeamSettingsRepository(pool);
-    this.routes = new RouteRepository(pool, process.env.ROUTES_FILE, {
-      allowList: process.env.ALERT_DESTINATION_ALLOWLIST,
-    });
-  }
+    private readonly rateCard: RateCardRepository,
+    private readonly settings: PgTeamSettingsRepository,
+    private readonly routes: RouteRepository,
+  ) {}
 
   @Post('api-keys')
   @HttpCode(201)
@@ -631,11 +624,8 @@ export class AdminController {
   @ApiErrors({ 404: 'No such route made through the api (of the key’s team)' })
   async deleteRoute(@CurrentPrincipal() principal: Principal, @Param('id') id: string): Promise<void> {
     uuidParam('id', id, 'a route id');
-    const { rows } = await this.pool.query<{ team: string | null }>(
-      "select team from alert_routes where id = $1 and source = 'api'",
-      [id],
-    );
-    if (rows.length === 0 || (principal.role !== 'admin' && rows[0].team !== principal.team))
+    const team = await this.routes.apiRouteTeam(id);
+    if (team === undefined || (principal.role !== 'admin' && team !== principal.team))
       throw notFound(`no route ${id}`);
     await this.routes.delete(id);
   }

@@ -12,9 +12,12 @@ import { currencyEnum } from './http';
 import { GuardModule } from './guard/guard.module';
 import { GUARD_SCHEMAS } from './guard/guard.schemas';
 import { ConsoleModule } from './console/console.module';
+import { LIBRARY_REPOSITORIES } from './repositories';
 import { RunsController } from './runs.controller';
 import { RunsRepository } from './runs.repository';
+import { BacktestRepository } from './backtest.repository';
 import { SpendController } from './spend.controller';
+import { SpendRepository } from './spend.repository';
 import { StoredDatasetInstaller } from './stored-dataset';
 import { WhoamiController } from './whoami.controller';
 
@@ -38,7 +41,14 @@ export function apiModule(config: object) {
       RunsController,
       WhoamiController,
     ],
-    providers: [StoredDatasetInstaller, AnomaliesRepository, RunsRepository],
+    providers: [
+      StoredDatasetInstaller,
+      AnomaliesRepository,
+      RunsRepository,
+      SpendRepository,
+      BacktestRepository,
+      ...LIBRARY_REPOSITORIES,
+    ],
   })
   class ApiModule {}
   return ApiModule;

@@ -1,11 +1,9 @@
 import { Body, Controller, HttpCode, HttpException, Inject, Post, Req, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiBody, ApiOkResponse, ApiOperation, ApiTags } from '@nestjs/swagger';
 import type { FastifyRequest } from 'fastify';
-import type { Pool } from 'pg';
 import { ApiKeyGuard, CurrentPrincipal, apiError, type Principal } from '@libs/auth';
 import { CONFIG } from '@libs/config';
 import type { PricedRun, RunStatus } from '@libs/contracts';
-import { PG_POOL } from '@libs/db';
 import { ApiErrors } from '@libs/observability';
 import {
   PgTeamSettingsRepository,
@@ -20,6 +18,7 @@ import { agentKey } from '@libs/contracts';
 import type { Anomaly } from '../../detector/src/core/anomaly';
 import { ReplayAbortedError, replay } from '../../detector/src/core/replay';
 import type { ApiConfig } from './api.config';
+import { BacktestRepository, type StoredRunRow } from './backtest.repository';
 import type { BacktestBody, TeamSettingsBody } from './body-schemas';
 import { badRequest, invalidBody, teamScope } from './http';
 import { bodyDoc, validateBody } from './validate-body.pipe';
@@ -33,43 +32,6 @@ export const BACKTEST_LIST_LIMIT = 1_000;
 
 const SEVERITY_RANK: Record<string, number> = { info: 0, warning: 1, error: 2, critical: 3 };
 const iso = (ms: number): string => new Date(ms).toISOString();
-
-/** A `runs` row as read back: bigints as strings (exact), instants as epoch milliseconds (strings too). */
-interface StoredRunRow {
-  run_id: string;
-  finished_key: string;
-  finished_ms: string;
-  started_ms: string;
-  received_ms: string | null;
-  priced_ms: string;
-  team: string;
-  agent_id: string;
-  model: string;
-  provider: string;
-  status: string;
-  customer_id: string | null;
-  feature: string | null;
-  cost_centre: string | null;
-  session_id: string | null;
-  tool: string | null;
-  parent_run_id: string | null;
-  quality_score: number | null;
-  tags: Record<string, string> | null;
-  uncached_input_tokens: string;
-  cache_read_tokens: string;
-  cache_write_tokens: string;
-  output_tokens: string;
-  input_cost_nanos: string;
-  cache_read_cost_nanos: string;
-  cache_write_cost_nanos: string;
-  output_cost_nanos: string;
-  total_cost_nanos: string;
-  currency: string;
-  price_status: string;
-  rate_card_id: string | null;
-  rate_card_version: string | null;
-  price_tier: string | null;
-}
 
 /**
  * The PricedRun the recorder stored as this row (services/recorder/src/runs.writer.ts, read backwards). What `runs`
@@ -129,43 +91,27 @@ export function pricedRunOf(r: StoredRunRow): PricedRun {
   };
 }
 
-/** Epoch milliseconds of a stored instant (written as to_timestamp(ms / 1000.0): rounding gives the ms back). */
-const ms = (column: string) => `round(extract(epoch from ${column}) * 1000)::bigint`;
-
-const SELECT_RUNS = `
-  select run_id, finished_at::text as finished_key, ${ms('finished_at')} as finished_ms,
-    ${ms('started_at')} as started_ms, ${ms('received_at')} as received_ms, ${ms('priced_at')} as priced_ms,
-    team, agent_id, model, provider, status, customer_id, feature, cost_centre, session_id, tool, parent_run_id,
-    quality_score, tags, uncached_input_tokens, cache_read_tokens, cache_write_tokens, output_tokens, input_cost_nanos,
-    cache_read_cost_nanos, cache_write_cost_nanos, output_cost_nanos, total_cost_nanos, currency, price_status,
-    rate_card_id, rate_card_version, price_tier
-  from runs
-  where team = $1 and finished_at >= greatest($2::timestamptz, $4::timestamptz) and finished_at < $3
-    and (finished_at, run_id) > ($4::timestamptz, $5)
-  order by finished_at, run_id
-  limit $6`;
-
 /**
  * A team's stored runs of [from, to) in event-time order (finished_at, then run_id: the key within a team), in pages
  * of PAGE_SIZE read by keyset (each page one short statement under the pool's statement timeout; no cursor or
  * transaction held open). The next page is asked for while the caller replays this one. More than `maxRuns` throws.
  */
 async function* storedRuns(
-  pool: Pool,
+  stored: BacktestRepository,
   team: string,
   from: number,
   to: number,
   maxRuns: number,
 ): AsyncGenerator<PricedRun[]> {
   const page = (after: [string, string]) => {
-    const q = pool.query<StoredRunRow>(SELECT_RUNS, [team, iso(from), iso(to), ...after, PAGE_SIZE]);
+    const q = stored.runsPage(team, iso(from), iso(to), after, PAGE_SIZE);
     q.catch(() => undefined); // awaited below; not an unhandled rejection if the replay stops first
     return q;
   };
   let next = page(['-infinity', '']);
   let read = 0;
   for (;;) {
-    const { rows } = await next;
+    const rows = await next;
     if (rows.length === 0) return;
     const last = rows[rows.length - 1];
     next = rows.length === PAGE_SIZE ? page([last.finished_key, last.run_id]) : page(['infinity', '']);
@@ -383,18 +329,15 @@ const SIGNAL_SCHEMA = {
 @UseGuards(ApiKeyGuard)
 @Controller('v1')
 export class BacktestController {
-  private readonly settings: PgTeamSettingsRepository;
-
   constructor(
-    @Inject(PG_POOL) private readonly pool: Pool,
+    private readonly stored: BacktestRepository,
+    private readonly settings: PgTeamSettingsRepository,
     @Inject(CONFIG)
     private readonly config: Pick<
       ApiConfig,
       'BACKTEST_MAX_DAYS' | 'BACKTEST_MAX_RUNS' | 'BACKTEST_CONCURRENCY'
     >,
-  ) {
-    this.settings = new PgTeamSettingsRepository(pool);
-  }
+  ) {}
 
   @Post('backtest')
   @HttpCode(200)
@@ -513,12 +456,8 @@ export class BacktestController {
       start = Math.min(start, monthWindow(from, settings.timezone).start);
 
     const maxRuns = this.config.BACKTEST_MAX_RUNS;
-    const { rows } = await this.pool.query<{ n: number }>(
-      `select count(*)::int as n from (select 1 from runs where team = $1 and finished_at >= $2 and finished_at < $3
-         limit $4) r`,
-      [team, iso(start), iso(to), maxRuns + 1],
-    );
-    if (rows[0].n > maxRuns) throw tooManyRuns(maxRuns);
+    if ((await this.stored.countRuns(team, iso(start), iso(to), maxRuns + 1)) > maxRuns)
+      throw tooManyRuns(maxRuns);
 
     this.admit(team);
     try {
@@ -565,7 +504,7 @@ export class BacktestController {
     let runs: number;
     try {
       ({ runs } = await replay(
-        storedRuns(this.pool, team, start, to, maxRuns),
+        storedRuns(this.stored, team, start, to, maxRuns),
         // every run replayed is the team's
         (_team, agentId) => (agentId !== undefined && agents.get(agentKey(team, agentId))) || settings,
         { onAnomalies: (records) => findings.add(records), signal: gone.signal },

@@ -1,9 +1,7 @@
 import { Controller, Get, Inject, Param, Query, UseGuards } from '@nestjs/common';
 import { ApiBearerAuth, ApiOkResponse, ApiOperation, ApiQuery, ApiTags } from '@nestjs/swagger';
-import type { Pool } from 'pg';
 import { ApiKeyGuard, CurrentPrincipal, type Principal } from '@libs/auth';
 import { CONFIG } from '@libs/config';
-import { PG_POOL } from '@libs/db';
 import { ApiErrors } from '@libs/observability';
 import { median, moments } from '@libs/stats';
 import type { ApiConfig } from './api.config';
@@ -23,17 +21,15 @@ import {
   teamScope,
   type Money,
 } from './http';
+import {
+  SPEND_GROUP_COLUMNS,
+  SpendRepository,
+  type SpendGroup as Group,
+  type TreeRow,
+} from './spend.repository';
 import { LimitQuery, RangeQuery, parseLimit, parseRange, type Limit } from './time-range';
 
-const GROUPS = {
-  agent: 'agent_id',
-  customer: 'customer_id',
-  feature: 'feature',
-  team: 'team',
-  model: 'model',
-  cost_centre: 'cost_centre',
-} as const;
-type Group = keyof typeof GROUPS;
+const GROUPS = Object.keys(SPEND_GROUP_COLUMNS) as Group[];
 const BUCKETS = ['hour', 'day', 'week'] as const;
 const TOP_CUSTOMERS: Limit = { fallback: 50, max: 500 };
 /** A top-customers row is flagged when its cost per run is over this many times its team's, unless asked otherwise. */
@@ -70,18 +66,6 @@ interface TreeNode {
 /** The root run, and whether the tree was cut short (node or depth cap) or had a cycle. */
 export type TreeResponse = TreeNode & { truncated: boolean };
 
-interface TreeRow {
-  run_id: string;
-  parent_run_id: string | null;
-  agent_id: string;
-  model: string;
-  status: string;
-  total_cost_nanos: string;
-  currency: string;
-  depth: number;
-  cycle: boolean;
-}
-
 const moneySchema = {
   type: 'object',
   properties: { amount: { type: 'string', example: '0.41' }, currency: { type: 'string', example: 'USD' } },
@@ -107,7 +91,7 @@ const treeNodeProperties = {
 @Controller('v1')
 export class SpendController {
   constructor(
-    @Inject(PG_POOL) private readonly pool: Pool,
+    private readonly stored: SpendRepository,
     @Inject(CONFIG)
     private readonly config: Pick<ApiConfig, 'API_MAX_RANGE_DAYS' | 'API_TREE_MAX_NODES' | 'FX_RATES'>,
   ) {}
@@ -120,7 +104,7 @@ export class SpendController {
       'by hour, day or week (UTC) over [from, to). Amounts are exact decimal strings with their currency. A team key sees ' +
       'its own team; an admin key all teams or `team`. Runs without a value for the dimension have key null.',
   })
-  @ApiQuery({ name: 'group_by', enum: Object.keys(GROUPS) })
+  @ApiQuery({ name: 'group_by', enum: GROUPS })
   @RangeQuery(7)
   @QueryParam('bucket', { type: 'string', enum: [...BUCKETS], default: 'day' }, { allowEmptyValue: true })
   @TeamQuery()
@@ -134,27 +118,16 @@ export class SpendController {
     @Query('team') teamQ?: string,
     @Query('currency') currencyQ?: string,
   ): Promise<{ group_by: Group; bucket: string; from: string; to: string; rows: SpendRow[] }> {
-    const group = oneOf('group_by', groupBy, Object.keys(GROUPS) as Group[]);
+    const group = oneOf('group_by', groupBy, GROUPS);
     const money = moneyIn(currencyQ, this.config.FX_RATES);
     const bucket = oneOf('bucket', bucketQ, BUCKETS, 'day');
     const { from, to } = parseRange(fromQ, toQ, { defaultDays: 7, maxDays: this.config.API_MAX_RANGE_DAYS });
     const team = teamScope(principal, teamQ);
-    const column = GROUPS[group];
-    const { rows } = await this.pool.query<{
-      b: Date;
-      key: string;
-      currency: string;
-      runs: string;
-      ok: string;
-      cost: string;
-    }>(
-      `select date_trunc($1, bucket) as b, nullif(${column}, '') as key, currency,
-              sum(runs) as runs, sum(successful_runs) as ok, sum(cost_nanos) as cost
-       from spend_hourly
-       where bucket >= date_trunc('hour', $2::timestamptz) and bucket < $3::timestamptz and ($4::text is null or team = $4)
-       group by 1, 2, 3 order by 1, sum(cost_nanos) desc`,
-      [bucket, new Date(from).toISOString(), new Date(to).toISOString(), team],
-    );
+    const rows = await this.stored.breakdown(group, bucket, {
+      from: new Date(from).toISOString(),
+      to: new Date(to).toISOString(),
+      team,
+    });
     return {
       group_by: group,
       bucket,
@@ -210,26 +183,10 @@ export class SpendController {
     if (!Number.isFinite(factor) || factor <= 1)
       throw badRequest('flag_factor must be a number above 1', { parameter: 'flag_factor' });
     const team = teamScope(principal, teamQ);
-    const params = [new Date(from).toISOString(), new Date(to).toISOString(), team];
-    const where = `bucket >= date_trunc('hour', $1::timestamptz) and bucket < $2::timestamptz and ($3::text is null or team = $3)`;
-    const [{ rows }, { rows: teams }] = await Promise.all([
-      this.pool.query<{
-        team: string;
-        agent_id: string;
-        customer: string | null;
-        currency: string;
-        runs: string;
-        cost: string;
-      }>(
-        `select team, agent_id, nullif(customer_id, '') as customer, currency, sum(runs) as runs, sum(cost_nanos) as cost
-         from spend_hourly where ${where} group by 1, 2, 3, 4 order by sum(cost_nanos) desc limit ${limit}`,
-        params,
-      ),
-      this.pool.query<{ team: string; currency: string; runs: string; cost: string }>(
-        `select team, currency, sum(runs) as runs, sum(cost_nanos) as cost from spend_hourly where ${where} group by 1, 2 order by 1`,
-        params,
-      ),
-    ]);
+    const { rows, teams } = await this.stored.topCustomers(
+      { from: new Date(from).toISOString(), to: new Date(to).toISOString(), team },
+      limit,
+    );
     const teamCpr = new Map(
       teams.map((t) => [`${t.team}/${t.currency}`, Number(t.runs) > 0 ? Number(t.cost) / Number(t.runs) : 0]),
     );
@@ -282,22 +239,11 @@ export class SpendController {
     @Query('team') teamQ?: string,
   ) {
     const { from, to } = parseRange(fromQ, toQ, { defaultDays: 30, maxDays: this.config.API_MAX_RANGE_DAYS });
-    const { rows } = await this.pool.query<{
-      team: string;
-      agent_id: string;
-      currency: string;
-      runs: string;
-      cost: string;
-      agent_cost: string;
-    }>(
-      `select team, agent_id, currency, sum(runs) filter (where customer_id = '') as runs,
-              coalesce(sum(cost_nanos) filter (where customer_id = ''), 0) as cost, sum(cost_nanos) as agent_cost
-       from spend_hourly
-       where bucket >= date_trunc('hour', $1::timestamptz) and bucket < $2::timestamptz and ($3::text is null or team = $3)
-       group by 1, 2, 3 having sum(runs) filter (where customer_id = '') > 0
-       order by 5 desc`,
-      [new Date(from).toISOString(), new Date(to).toISOString(), teamScope(principal, teamQ)],
-    );
+    const rows = await this.stored.unattributed({
+      from: new Date(from).toISOString(),
+      to: new Date(to).toISOString(),
+      team: teamScope(principal, teamQ),
+    });
     return {
       rows: rows.map((r) => ({
         team: r.team,
@@ -328,18 +274,11 @@ export class SpendController {
     if (agentId === undefined) throw badRequest('agent_id is required', { parameter: 'agent_id' });
     agentParam(agentId);
     const { from, to } = parseRange(fromQ, toQ, { defaultDays: 7, maxDays: this.config.API_MAX_RANGE_DAYS });
-    const { rows } = await this.pool.query<{
-      session_id: string;
-      cost: string;
-      runs: string;
-      currency: string;
-    }>(
-      `select session_id, sum(total_cost_nanos) as cost, count(*) as runs, min(currency) as currency
-       from runs where agent_id = $1 and session_id is not null and finished_at >= $2 and finished_at < $3
-         and ($4::text is null or team = $4)
-       group by session_id`,
-      [agentId, new Date(from).toISOString(), new Date(to).toISOString(), teamScope(principal, teamQ)],
-    );
+    const rows = await this.stored.sessionCosts(agentId, {
+      from: new Date(from).toISOString(),
+      to: new Date(to).toISOString(),
+      team: teamScope(principal, teamQ),
+    });
     const currency = rows[0]?.currency ?? 'USD';
     const costs = rows.map((r) => Number(r.cost));
     const m = moments(costs);
@@ -396,29 +335,7 @@ export class SpendController {
     idParam('run_id', runId);
     const team = teamScope(principal, teamQ);
     const maxNodes = this.config.API_TREE_MAX_NODES;
-    // Breadth first; `path` stops a cycle (its repeat is returned once, flagged, and not followed), depth and the
-    // outer limit bound the rest. PostgreSQL computes only as many rows as the limit takes.
-    const { rows } = await this.pool.query<TreeRow>(
-      `with recursive tree as (
-         (select run_id, parent_run_id, agent_id, model, status, total_cost_nanos, currency, team, 0 as depth,
-                 array[run_id] as path, false as cycle
-          from runs where run_id = $1 and ($2::text is null or team = $2)
-          order by team, finished_at desc limit 1)
-         union all
-         select c.run_id, c.parent_run_id, c.agent_id, c.model, c.status, c.total_cost_nanos, c.currency, c.team,
-                t.depth + 1, t.path || c.run_id, c.run_id = any(t.path)
-         from tree t cross join lateral (
-           select distinct on (r.run_id) r.run_id, r.parent_run_id, r.agent_id, r.model, r.status, r.total_cost_nanos,
-                  r.currency, r.team
-           from runs r where r.parent_run_id = t.run_id and r.team = t.team
-           order by r.run_id, r.finished_at desc
-         ) c
-         where not t.cycle and t.depth <= $3
-       )
-       select run_id, parent_run_id, agent_id, model, status, total_cost_nanos, currency, depth, cycle
-       from tree limit $4`,
-      [runId, team, MAX_TREE_DEPTH, maxNodes + 1],
-    );
+    const rows = await this.stored.callTree(runId, team, MAX_TREE_DEPTH, maxNodes + 1);
     const root = rows.find((r) => r.depth === 0);
     if (!root) throw notFound(`no run ${runId}`);
     let truncated = rows.length > maxNodes;
