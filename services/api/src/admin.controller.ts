@@ -25,7 +25,6 @@ import {
   ApiTags,
   type SchemaObject,
 } from '@nestjs/swagger';
-import type { Pool } from 'pg';
 import {
   API_KEYS,
   ApiKeyGuard,
@@ -35,13 +34,11 @@ import {
   type Principal,
 } from '@libs/auth';
 import type { FieldError } from '@libs/contracts';
-import { PG_POOL } from '@libs/db';
 import { ApiErrors } from '@libs/observability';
 import {
   RateCardRepository,
   RateCardResolver,
   datasetProviders,
-  repriceUnpriced,
   unpricedExplainer,
   type MatchLogic,
   type OverrideInput,
@@ -81,6 +78,7 @@ import {
   uuidParam,
   type Money,
 } from './http';
+import { UnpricedRepricer } from './repositories';
 import { bodyDoc, validateBody } from './validate-body.pipe';
 import {
   agentOverridesView,
@@ -281,7 +279,7 @@ const AgentParams = (): MethodDecorator =>
 @Controller('v1')
 export class AdminController {
   constructor(
-    @Inject(PG_POOL) private readonly pool: Pool,
+    private readonly repricer: UnpricedRepricer,
     @Inject(API_KEYS) private readonly keys: ApiKeyRepository,
     private readonly rateCard: RateCardRepository,
     private readonly settings: PgTeamSettingsRepository,
@@ -641,7 +639,7 @@ export class AdminController {
     @CurrentPrincipal() principal: Principal,
   ): Promise<{ repriced: number; still_unpriced: number }> {
     requireAdmin(principal);
-    const { repriced, stillUnpriced } = await repriceUnpriced(this.pool);
+    const { repriced, stillUnpriced } = await this.repricer.reprice();
     return { repriced, still_unpriced: stillUnpriced };
   }
 
