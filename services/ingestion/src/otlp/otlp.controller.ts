@@ -43,7 +43,14 @@ export class OtlpController {
     schema: {
       type: 'object',
       description: 'ExportTraceServiceRequest: resourceSpans[].scopeSpans[].spans[] with their attributes',
-      properties: { resourceSpans: { type: 'array', items: { type: 'object' } } },
+      properties: {
+        resourceSpans: {
+          type: 'array',
+          items: { type: 'object' },
+          // protobuf's JSON mapping reads null as the field's default: no spans
+          nullable: true,
+        },
+      },
     },
   })
   @ApiProduces('application/x-protobuf', 'application/json')
