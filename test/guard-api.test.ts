@@ -285,6 +285,46 @@ describe('guard (api in its own process, real Kafka and PostgreSQL)', () => {
     expect(anomalies[0].anomaly_id).not.toBe(anomalies[1].anomaly_id);
   });
 
+  it('lifts a block whose until has passed by itself: the row marked lifted at its until, its incident resolved', async () => {
+    const untilAt = new Date(Date.now() + 2000).toISOString();
+    const created = await call('POST', '/v1/guard/blocks', keyA.key, {
+      agent_id: 'lapsing',
+      reason: 'cool down for two seconds',
+      until: untilAt,
+    });
+    expect(created.status).toBe(201);
+    const id = created.body.id as string;
+    const row = await until(
+      'the lapsed block lifted by the sweep',
+      async () =>
+        (
+          await pool.query<{ lifted_at: Date | null; lifted_by_key_id: string | null }>(
+            'select lifted_at, lifted_by_key_id from guard_blocks where id = $1',
+            [id],
+          )
+        ).rows[0],
+      (r) => r.lifted_at !== null,
+      30_000,
+    );
+    expect(row).toEqual({ lifted_at: new Date(untilAt), lifted_by_key_id: null });
+    expect(await decisionOf(keyA.key, 'agent_id=lapsing')).toBe('allow');
+    const dedupeKey = `guard_manual_block|${teamA}|lapsing|${id}`;
+    const anomalies = await until(
+      'its incident resolved',
+      async () =>
+        (await readTopic<AnomalyRecord>(kafka, T.anomalies, { expected: 2, serde, settleMs: 500 }))
+          .map((r) => r.value)
+          .filter((a) => a.dedupe_key === dedupeKey),
+      (got) => got.length >= 2,
+      20_000,
+    );
+    expect(anomalies.map((a) => [a.state, a.incident_action, a.detected_at])).toEqual([
+      ['firing', 'open', Date.parse(created.body.created_at as string)],
+      ['resolved', 'resolve', Date.parse(untilAt)],
+    ]);
+    expect(anomalies[1].summary).toContain('its block lapsed at');
+  });
+
   it('blocks only the customer or tool named, and an admin blocks in the team it names', async () => {
     const created = await call('POST', '/v1/guard/blocks', admin, {
       team: teamB,

@@ -101,6 +101,27 @@ export class GuardBlocksRepository {
   }
 
   /**
+   * Lifts up to `limit` blocks whose `until` has passed and that nobody lifted, as lifted at their `until` by no key;
+   * committed only once `publish` (given them as lifted) has resolved. Rows another replica is lifting are skipped
+   * (`for update skip locked`), so each lapsed block is lifted once however many replicas sweep.
+   */
+  async expireDue(limit: number, publish: (blocks: ManualBlock[]) => Promise<void>): Promise<ManualBlock[]> {
+    return this.transaction(async (c) => {
+      const { rows } = await c.query<Row>(
+        `update guard_blocks set lifted_at = until
+         where id in (select id from guard_blocks
+                      where lifted_at is null and until is not null and until <= now()
+                      order by until limit $1 for update skip locked)
+         returning ${COLUMNS}`,
+        [limit],
+      );
+      const blocks = rows.map(blockOf);
+      if (blocks.length > 0) await publish(blocks);
+      return blocks;
+    });
+  }
+
+  /**
    * Blocks of `team` (every team: null), newest first by (created_at, id), `limit` of them after the block `after`
    * (the last of the page before; a row is never deleted and its created_at never changes, so the order is stable);
    * and whether more follow.

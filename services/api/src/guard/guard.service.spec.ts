@@ -28,6 +28,17 @@ class FakeBlocks {
     return block;
   }
 
+  /** Lapsed and not lifted: lifted at their until, kept only once published. */
+  async expireDue(limit: number, publish: (b: ManualBlock[]) => Promise<void>): Promise<ManualBlock[]> {
+    const due = [...this.rows.values()]
+      .filter((b) => b.lifted_at === null && b.until !== null && b.until <= Date.now())
+      .slice(0, limit)
+      .map((b) => ({ ...b, lifted_at: b.until }));
+    if (due.length) await publish(due);
+    for (const b of due) this.rows.set(b.id, b);
+    return due;
+  }
+
   async lift(id: string, team: string | null, keyId: string, publish: (b: ManualBlock) => Promise<void>) {
     const row = this.rows.get(id);
     if (!row || (team !== null && row.team !== team)) return null;
@@ -163,6 +174,28 @@ describe(GuardService.name, () => {
       detected_at: 2_000_000,
     });
     expect((resolve.value as AnomalyRecord).anomaly_id).not.toBe(firing.anomaly_id);
+  });
+
+  it('lifts a lapsed block at its until, resolving its incident, once; a failed send leaves it for the next sweep', async () => {
+    const until = Date.now() - 1000;
+    const lapsed = await sut.block({ ...input, until }, ADMIN);
+    await sut.block({ ...input, agent_id: 'other', until: Date.now() + 60_000 }, ADMIN);
+    await sut.block({ ...input, agent_id: 'forever' }, ADMIN);
+    kafka.failure = new GuardKafkaUnavailable('not connected', false);
+    await expect(sut.expire()).rejects.toBeInstanceOf(GuardKafkaUnavailable);
+    expect(blocks.rows.get(lapsed.id)?.lifted_at).toBeNull();
+
+    expect(await sut.expire()).toBe(1);
+    expect(blocks.rows.get(lapsed.id)).toMatchObject({ lifted_at: until, lifted_by_key_id: null });
+    const [tombstone, resolve] = kafka.published[kafka.published.length - 1];
+    expect([tombstone.key, tombstone.value]).toEqual([`manual:${lapsed.id}`, null]);
+    expect(resolve.value).toMatchObject({
+      state: 'resolved',
+      incident_action: 'resolve',
+      detected_at: until,
+    });
+    expect((resolve.value as AnomalyRecord).summary).toContain('its block lapsed at');
+    expect(await sut.expire()).toBe(0);
   });
 
   it('decides from the view, and counts the decisions by outcome', async () => {

@@ -1,4 +1,4 @@
-import { Inject, Injectable } from '@nestjs/common';
+import { Inject, Injectable, type OnApplicationBootstrap, type OnModuleDestroy } from '@nestjs/common';
 import type { Counter, Histogram } from 'prom-client';
 import { API_KEYS, type ApiKeyRepository, type Principal } from '@libs/auth';
 import { Topics, agentKey, controlKey } from '@libs/contracts';
@@ -6,7 +6,13 @@ import { JsonLogger, Metrics } from '@libs/observability';
 import { AgentControlsKafka, GuardKafkaUnavailable, type GuardRecord } from './agent-controls.kafka';
 import { ControlView } from './core/control-view';
 import { decide, type GuardDecision, type GuardQuery } from './core/decision';
-import { actorOf, manualBlockAnomaly, manualControl, type ManualBlock } from './core/manual-block';
+import {
+  EXPIRY_ACTOR,
+  actorOf,
+  manualBlockAnomaly,
+  manualControl,
+  type ManualBlock,
+} from './core/manual-block';
 import { GuardBlocksRepository, type NewManualBlock } from './guard-blocks.repository';
 
 /** Decisions take microseconds: buckets from 5 µs to 50 ms. */
@@ -18,8 +24,12 @@ const DECISION_BUCKETS = [0.000005, 0.00001, 0.000025, 0.00005, 0.0001, 0.00025,
  * recorded only once Kafka has acknowledged its records; if the row cannot be committed after they may have gone out,
  * the block is withdrawn (its tombstone and resolve follow it on the same partitions).
  */
+/** How often each replica lifts the manual blocks whose `until` has passed (their incidents resolve then). */
+const EXPIRE_EVERY_MS = 5_000;
+
 @Injectable()
-export class GuardService {
+export class GuardService implements OnApplicationBootstrap, OnModuleDestroy {
+  private expiry: NodeJS.Timeout | undefined;
   private readonly latency: Histogram;
   private readonly decisions: Counter<'decision'>;
   private readonly log: JsonLogger;
@@ -78,6 +88,33 @@ export class GuardService {
     return this.blocks.lift(id, team, by.keyId, (block) =>
       this.kafka.publish(this.liftRecords(block, actor, block.lifted_at!)),
     );
+  }
+
+  /**
+   * Lifts the manual blocks whose `until` has passed: tombstone and resolving anomaly published, row marked lifted at
+   * its `until` (a lapsed block already allows; this closes its incident). Every replica sweeps; the database hands
+   * each block to one of them. A failure is retried at the next sweep.
+   */
+  async expire(): Promise<number> {
+    const lifted = await this.blocks.expireDue(100, (blocks) =>
+      this.kafka.publish(blocks.flatMap((b) => this.liftRecords(b, EXPIRY_ACTOR, b.until ?? Date.now()))),
+    );
+    return lifted.length;
+  }
+
+  onApplicationBootstrap(): void {
+    this.expiry = setInterval(() => {
+      this.expire().catch((err: unknown) =>
+        this.log.warn('lifting lapsed manual blocks failed; retried at the next sweep', {
+          err: (err as Error).message,
+        }),
+      );
+    }, EXPIRE_EVERY_MS);
+    this.expiry.unref();
+  }
+
+  onModuleDestroy(): void {
+    clearInterval(this.expiry);
   }
 
   list(team: string | null, limit: number, after: readonly [string, string] | null) {

@@ -54,6 +54,9 @@ export function manualControl(b: ManualBlock, actor: string): AgentControl {
  * resolving that incident), so the alert router tells the team's routes like any other incident. Critical: an agent
  * refused its calls is an outage of that agent.
  */
+/** The actor of a lift no key made: the block's `until` passed. */
+export const EXPIRY_ACTOR = '(its until passed)';
+
 export function manualBlockAnomaly(
   b: ManualBlock,
   state: 'firing' | 'resolved',
@@ -68,7 +71,9 @@ export function manualBlockAnomaly(
   const summary =
     state === 'firing'
       ? `${what} blocked by hand by API key ${actor}${b.until === null ? '' : ` until ${new Date(b.until).toISOString()}`}: ${b.reason}`
-      : `${what} unblocked by API key ${actor} (blocked since ${new Date(b.created_at).toISOString()}: ${b.reason})`;
+      : actor === EXPIRY_ACTOR
+        ? `${what} unblocked: its block lapsed at ${new Date(b.until ?? at).toISOString()} (blocked since ${new Date(b.created_at).toISOString()}: ${b.reason})`
+        : `${what} unblocked by API key ${actor} (blocked since ${new Date(b.created_at).toISOString()}: ${b.reason})`;
   return {
     anomaly_id: `${dedupeKey}@${b.created_at}#${state === 'firing' ? 1 : 2}`,
     dedupe_key: dedupeKey,
