@@ -20,14 +20,33 @@ export const session = {
   clear: (): void => sessionStorage.removeItem(KEY),
 };
 
+/** One bad field of a request body, as a 400 names it (`budgets[2].amount`, `destinations[0].to[0]`). */
+export interface FieldProblem {
+  field: string;
+  message: string;
+}
+
 export class ApiError extends Error {
   constructor(
     readonly status: number,
     readonly code: string,
     message: string,
+    /** Every bad field of a 400 about a body; empty otherwise. */
+    readonly problems: FieldProblem[] = [],
   ) {
     super(message);
   }
+}
+
+function problemsOf(details: unknown): FieldProblem[] {
+  if (!Array.isArray(details)) return [];
+  return details.filter(
+    (d): d is FieldProblem =>
+      typeof d === 'object' &&
+      d !== null &&
+      typeof (d as FieldProblem).field === 'string' &&
+      typeof (d as FieldProblem).message === 'string',
+  );
 }
 
 type Params = Record<string, string | number | null | undefined>;
@@ -73,12 +92,13 @@ export async function api<T>(
     body = null;
   }
   if (!res.ok) {
-    const error = (body as { error?: { code?: string; message?: string } } | null)?.error;
+    const error = (body as { error?: { code?: string; message?: string; details?: unknown } } | null)?.error;
     if (res.status === 401 && init.key === undefined) for (const fn of unauthorised) fn();
     throw new ApiError(
       res.status,
       error?.code ?? 'http_error',
       error?.message ?? `the api answered ${res.status}`,
+      problemsOf(error?.details),
     );
   }
   return body as T;

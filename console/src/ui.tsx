@@ -1,5 +1,5 @@
 import type { ComponentChildren } from 'preact';
-import { useEffect, useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { ApiError } from './api';
 
 export interface Loaded<T> {
@@ -10,13 +10,18 @@ export interface Loaded<T> {
 
 /**
  * The answer of `load`, reloaded when `deps` change (what was shown goes, so nothing is shown under the wrong
- * heading); an answer that arrives after a newer request is dropped.
+ * heading); an answer that arrives after a newer request is dropped. `reload()` asks again after a change made on
+ * the page, keeping what is shown (and the forms under it) until the new answer replaces it.
  */
-export function useData<T>(load: () => Promise<T>, deps: unknown[]): Loaded<T> {
+export function useData<T>(load: () => Promise<T>, deps: unknown[]): Loaded<T> & { reload: () => void } {
   const [state, setState] = useState<Loaded<T>>({ data: undefined, error: undefined, loading: true });
+  const [asked, setAsked] = useState(0);
+  const keep = useRef(false);
   useEffect(() => {
     let current = true;
-    setState({ data: undefined, error: undefined, loading: true });
+    if (keep.current) setState((s) => ({ ...s, loading: true }));
+    else setState({ data: undefined, error: undefined, loading: true });
+    keep.current = false;
     load().then(
       (data) => current && setState({ data, error: undefined, loading: false }),
       (error: Error) => current && setState({ data: undefined, error, loading: false }),
@@ -24,8 +29,34 @@ export function useData<T>(load: () => Promise<T>, deps: unknown[]): Loaded<T> {
     return () => {
       current = false;
     };
-  }, deps);
-  return state;
+  }, [...deps, asked]);
+  const reload = () => {
+    keep.current = true;
+    setAsked((n) => n + 1);
+  };
+  return { ...state, reload };
+}
+
+/** A change the page asks of the api: busy while it runs, its error kept to show beside its form. */
+export function useAction() {
+  const [state, setState] = useState<{ busy: boolean; error: Error | undefined }>({
+    busy: false,
+    error: undefined,
+  });
+  /** Runs `change`; true when it succeeded. A second call while one runs is ignored. */
+  const run = async (change: () => Promise<unknown>): Promise<boolean> => {
+    if (state.busy) return false;
+    setState({ busy: true, error: undefined });
+    try {
+      await change();
+      setState({ busy: false, error: undefined });
+      return true;
+    } catch (error) {
+      setState({ busy: false, error: error as Error });
+      return false;
+    }
+  };
+  return { ...state, run };
 }
 
 export function Loading({ what }: { what: string }) {
@@ -43,6 +74,36 @@ export function ErrorBox({ error }: { error: Error }) {
     <div class={refused ? 'notice refused' : 'notice error'} role="alert">
       <strong>{refused ? 'Not allowed with this key' : 'Could not load'}</strong>
       <p>{error.message}</p>
+    </div>
+  );
+}
+
+/** Why a change was refused, beside its form: the api's message and each field it names. */
+export function FormError({
+  error,
+  fieldName = (field) => field,
+}: {
+  error: Error | undefined;
+  /** The field as the form calls it, when the api's path says it otherwise (`budgets[3].amount`). */
+  fieldName?: (field: string) => string;
+}) {
+  if (!error) return null;
+  const refused = error instanceof ApiError && error.status === 403;
+  const problems = error instanceof ApiError ? error.problems : [];
+  return (
+    <div class={refused ? 'notice refused' : 'notice error'} role="alert">
+      <strong>{refused ? 'Not allowed with this key' : 'Not saved'}</strong>
+      {problems.length > 0 ? (
+        <ul class="problems">
+          {problems.map((p, i) => (
+            <li key={i}>
+              <code>{fieldName(p.field)}</code> {p.message}
+            </li>
+          ))}
+        </ul>
+      ) : (
+        <p>{error.message}</p>
+      )}
     </div>
   );
 }
