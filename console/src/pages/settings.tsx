@@ -639,7 +639,7 @@ function KeyForm({ team, onCreated }: { team: string; onCreated: () => void }) {
           </p>
           <div class="controls">
             <label class="field">
-              <span>New API key</span>
+              <span>The new key</span>
               <input
                 type="text"
                 readOnly
