@@ -1,4 +1,4 @@
-import { useState } from 'preact/hooks';
+import { useEffect, useRef, useState } from 'preact/hooks';
 import { api, itemsOf, type Money, type Whoami } from '../api';
 import { formatMoney, formatTime } from '../format';
 import { navigate } from '../router';
@@ -357,6 +357,7 @@ function useRemoval() {
     const done = await action.run(call);
     setCurrent({ id: null, what });
     if (done) reload();
+    return done;
   };
   return { busy: action.busy, error: action.error, removing: current.id, what: current.what, remove };
 }
@@ -369,16 +370,22 @@ function RevokeButton({
 }: {
   apiKey: Key;
   busy: boolean;
-  onRevoke: () => Promise<void>;
+  onRevoke: () => Promise<boolean>;
 }) {
-  const [asking, setAsking] = useState(false);
-  if (!asking)
+  const [step, setStep] = useState<'idle' | 'asking' | 'revoked'>('idle');
+  const confirm = useRef<HTMLButtonElement>(null);
+  useEffect(() => {
+    if (step === 'asking') confirm.current?.focus();
+  }, [step]);
+  // until the refreshed list shows the key revoked
+  if (step === 'revoked') return <span role="status">revoked</span>;
+  if (step === 'idle')
     return (
       <button
         type="button"
         disabled={busy}
         aria-label={`Revoke key ${apiKey.name}`}
-        onClick={() => setAsking(true)}
+        onClick={() => setStep('asking')}
       >
         Revoke
       </button>
@@ -388,13 +395,13 @@ function RevokeButton({
       <span>Revoke {apiKey.name} for good?</span>{' '}
       <button
         type="button"
+        ref={confirm}
         disabled={busy}
-        ref={(el) => el?.focus()}
-        onClick={() => void onRevoke().then(() => setAsking(false))}
+        onClick={() => void onRevoke().then((done) => setStep(done ? 'revoked' : 'idle'))}
       >
         {busy ? 'Revoking…' : 'Yes, revoke'}
       </button>{' '}
-      <button type="button" onClick={() => setAsking(false)}>
+      <button type="button" onClick={() => setStep('idle')}>
         Cancel
       </button>
     </span>
