@@ -243,7 +243,7 @@ describe('POST /v1/backtest (own api process, real PostgreSQL)', () => {
     });
     expect(status).toBe(200);
     expect(body.settings.budgets).toEqual([
-      { scope: 'team', period: 'day', amount: { amount: '30', currency: 'USD' } },
+      { scope: 'team', period: 'day', amount: { amount: '30', currency: 'USD' }, block_at_100: false },
     ]);
     const budget = body.anomalies.filter((a) => a.rule === 'budget' && a.detected_at >= range.from);
     // the day before ($16) passed 50% during the warm-up: that incident opened before `from` and resolves in range
