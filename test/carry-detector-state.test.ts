@@ -6,6 +6,7 @@ import { Detector } from '../services/detector/src/core/detector';
 import { TeamDetector, type TeamLedger } from '../services/detector/src/core/team-detector';
 import { carryDetectorState } from '../scripts/carry-detector-state';
 import { quietLogger, testConfig, testKafka, uid } from './support/stack';
+import { until } from './support/wait';
 
 const config = testConfig({ KAFKA_TOPIC_PARTITIONS: '6' });
 const DAY = 86_400_000;
@@ -114,28 +115,48 @@ describe('carrying 0.2 detector state over to the partition-aligned changelogs (
     // Each partition restored on its own gives exactly the open incidents of the agents in that partition of
     // agent-stats, and the team ledgers of the teams in that partition of team-spend.
     const partitionOf = (key: string) => partitionFor(key, 6);
-    const restored = new Map<string, unknown>();
-    for (let p = 0; p < 6; p++) {
-      const d = new Detector(() => settings);
-      await readPartitions(kafka, T.agents.name, [p], (_p, m) =>
-        d.restore(m.key!.toString(), m.value ? JSON.parse(m.value.toString()) : null),
-      );
-      for (const [id, incidents] of d.agents) {
-        expect(partitionOf(id)).toBe(p);
-        restored.set(id, incidents);
+    // A transaction's commit returns before its markers are on every partition (the coordinator writes them after),
+    // and a read_committed read ends at each partition's last stable offset: read until the carried state shows.
+    const restoreAll = async () => {
+      const restored = new Map<string, unknown>();
+      for (let p = 0; p < 6; p++) {
+        const d = new Detector(() => settings);
+        await readPartitions(kafka, T.agents.name, [p], (_p, m) =>
+          d.restore(m.key!.toString(), m.value ? JSON.parse(m.value.toString()) : null),
+        );
+        for (const [id, incidents] of d.agents) {
+          expect(partitionOf(id)).toBe(p);
+          restored.set(id, incidents);
+        }
       }
-    }
+      return restored;
+    };
+    const restored = await until(
+      'the carried agents restorable',
+      restoreAll,
+      (m) => m.size >= open.length,
+      30_000,
+    );
     expect(restored).toEqual(
       new Map(
         open.map((a) => [`${a.team}/${a.agentId}`, { team: a.team, agentId: a.agentId, tracked: a.tracked }]),
       ),
     );
-    const teamLedgers = new TeamDetector(() => settings);
-    for (let p = 0; p < 6; p++)
-      await readPartitions(kafka, T.teams.name, [p], (part, m) => {
-        expect(partitionOf(m.key!.toString().slice('team:'.length))).toBe(part);
-        teamLedgers.restore(m.key!.toString(), JSON.parse(m.value!.toString()) as TeamLedger);
-      });
+    const restoreTeams = async () => {
+      const teamLedgers = new TeamDetector(() => settings);
+      for (let p = 0; p < 6; p++)
+        await readPartitions(kafka, T.teams.name, [p], (part, m) => {
+          expect(partitionOf(m.key!.toString().slice('team:'.length))).toBe(part);
+          teamLedgers.restore(m.key!.toString(), JSON.parse(m.value!.toString()) as TeamLedger);
+        });
+      return teamLedgers;
+    };
+    const teamLedgers = await until(
+      'the carried team ledgers restorable',
+      restoreTeams,
+      (t) => t.teams.size >= teams.teams.size,
+      30_000,
+    );
     expect(teamLedgers.teams).toEqual(teams.teams);
 
     // Run again (the hook runs on every upgrade): nothing is written twice over the new state.
