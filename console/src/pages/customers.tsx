@@ -2,8 +2,8 @@ import { useMemo, useState } from 'preact/hooks';
 import { api, type Money, type Whoami } from '../api';
 import { formatCount, formatMoney, toNanos } from '../format';
 import { href, navigate } from '../router';
-import { RangeFields } from './spend';
-import { Async, Field, TableBox, rangeOf, useData } from '../ui';
+import { CurrencyField, RangeFields, TeamField } from './spend';
+import { Async, TableBox, rangeOf, useData } from '../ui';
 
 interface Row {
   team: string;
@@ -90,26 +90,8 @@ export function CustomersPage({ query, me }: { query: URLSearchParams; me: Whoam
       <h1>Top customers by agent</h1>
       <form class="controls" onSubmit={(e) => e.preventDefault()} aria-label="What to show">
         <RangeFields range={range} query={query} onChange={set} />
-        <Field label="Currency">
-          <select value={currency} onChange={(e) => set({ currency: (e.target as HTMLSelectElement).value })}>
-            <option value="">as priced</option>
-            {me.reporting_currencies.map((c) => (
-              <option key={c} value={c}>
-                {c}
-              </option>
-            ))}
-          </select>
-        </Field>
-        {me.role === 'admin' && (
-          <Field label="Team">
-            <input
-              type="text"
-              value={team}
-              placeholder="every team"
-              onChange={(e) => set({ team: (e.target as HTMLInputElement).value.trim() })}
-            />
-          </Field>
-        )}
+        <CurrencyField me={me} currency={currency} onChange={set} />
+        <TeamField me={me} team={team} onChange={set} />
       </form>
       <Async state={state} what="the table">
         {(answer) => <CustomersTable answer={answer} />}

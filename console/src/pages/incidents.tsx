@@ -3,7 +3,7 @@ import { api, itemsOf, type Whoami } from '../api';
 import { formatTime } from '../format';
 import { href, navigate } from '../router';
 import { AnomalyTable } from './agent';
-import type { Incident } from './spend';
+import { TeamField, type Incident } from './spend';
 import { Async, DAY, Field, Severity, State, TableBox, useData } from '../ui';
 
 interface Delivery {
@@ -81,16 +81,7 @@ export function IncidentsPage({ query, me }: { query: URLSearchParams; me: Whoam
             <option value="resolved">resolved</option>
           </select>
         </Field>
-        {me.role === 'admin' && (
-          <Field label="Team">
-            <input
-              type="text"
-              value={team}
-              placeholder="every team"
-              onChange={(e) => set({ team: (e.target as HTMLInputElement).value.trim() })}
-            />
-          </Field>
-        )}
+        <TeamField me={me} team={team} onChange={set} />
       </form>
       <h2>Incidents</h2>
       <Async state={incidents} what="incidents">

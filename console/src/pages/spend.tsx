@@ -125,26 +125,8 @@ export function SpendPage({ query, me }: { query: URLSearchParams; me: Whoami })
           </select>
         </Field>
         <RangeFields range={range} query={query} onChange={set} />
-        <Field label="Currency">
-          <select value={currency} onChange={(e) => set({ currency: (e.target as HTMLSelectElement).value })}>
-            <option value="">as priced</option>
-            {me.reporting_currencies.map((c) => (
-              <option key={c} value={c}>
-                {c}
-              </option>
-            ))}
-          </select>
-        </Field>
-        {me.role === 'admin' && (
-          <Field label="Team">
-            <input
-              type="text"
-              value={team}
-              placeholder="every team"
-              onChange={(e) => set({ team: (e.target as HTMLInputElement).value.trim() })}
-            />
-          </Field>
-        )}
+        <CurrencyField me={me} currency={currency} onChange={set} />
+        <TeamField me={me} team={team} onChange={set} />
       </form>
       <Async state={spend} what="spend">
         {(answer) => (
@@ -163,6 +145,56 @@ export function SpendPage({ query, me }: { query: URLSearchParams; me: Whoami })
 }
 
 /** The time-range picker: presets, or two dates. */
+/** The reporting currency of a page: as priced, or one of those FX_RATES configures. */
+export function CurrencyField({
+  me,
+  currency,
+  onChange,
+}: {
+  me: Whoami;
+  currency: string;
+  onChange: (change: Record<string, string>) => void;
+}) {
+  return (
+    <Field label="Currency">
+      <select
+        value={currency}
+        onChange={(e) => onChange({ currency: (e.target as HTMLSelectElement).value })}
+      >
+        <option value="">as priced</option>
+        {me.reporting_currencies.map((c) => (
+          <option key={c} value={c}>
+            {c}
+          </option>
+        ))}
+      </select>
+    </Field>
+  );
+}
+
+/** An admin key's team filter (empty: every team); a team key reads its own team and is shown none. */
+export function TeamField({
+  me,
+  team,
+  onChange,
+}: {
+  me: Whoami;
+  team: string;
+  onChange: (change: Record<string, string>) => void;
+}) {
+  if (me.role !== 'admin') return null;
+  return (
+    <Field label="Team">
+      <input
+        type="text"
+        value={team}
+        placeholder="every team"
+        onChange={(e) => onChange({ team: (e.target as HTMLInputElement).value.trim() })}
+      />
+    </Field>
+  );
+}
+
 export function RangeFields({
   range,
   query,
