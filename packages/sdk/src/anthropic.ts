@@ -1,19 +1,18 @@
 import {
   NO_USAGE,
   instrumentCall,
+  isObject,
   observeStream,
+  optionalCount,
   type ApiPromiseLike,
   type Instrumentation,
+  type Json,
   type StreamLike,
   type Usage,
 } from './instrument';
 import { proxyMethods } from './proxy';
 
-type Json = Record<string, unknown>;
 type Create = (params: Json, options?: unknown) => ApiPromiseLike<unknown>;
-
-const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null;
-const optionalCount = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
 
 /**
  * Anthropic usage into `into`: input_tokens excludes the cache, cache_read_input_tokens and

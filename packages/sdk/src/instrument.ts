@@ -42,6 +42,13 @@ export interface Instrumentation {
 }
 
 /** The official clients' APIPromise, as far as the wrappers use it. */
+/** A provider's JSON, as the wrappers read it: nothing about it is trusted to have the documented shape. */
+export type Json = Record<string, unknown>;
+export const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null;
+/** A token count the provider reported, or null when it reported none (or not a number). */
+export const optionalCount = (v: unknown): number | null =>
+  typeof v === 'number' && Number.isFinite(v) ? v : null;
+
 export interface ApiPromiseLike<T> extends PromiseLike<T> {
   withResponse(): Promise<{ data: T; response: unknown; request_id?: string | null }>;
 }

@@ -1,20 +1,20 @@
 import {
   NO_USAGE,
   instrumentCall,
+  isObject,
   observeStream,
+  optionalCount,
   type ApiPromiseLike,
   type Instrumentation,
+  type Json,
   type StreamLike,
   type Usage,
 } from './instrument';
 import { proxyMethods } from './proxy';
 
-type Json = Record<string, unknown>;
 type Create = (params: Json, options?: unknown) => ApiPromiseLike<unknown>;
 
 const count = (v: unknown): number => (typeof v === 'number' && Number.isFinite(v) ? v : 0);
-const optionalCount = (v: unknown): number | null => (typeof v === 'number' && Number.isFinite(v) ? v : null);
-const isObject = (v: unknown): v is Json => typeof v === 'object' && v !== null;
 
 /** Chat Completions usage: prompt_tokens includes the cached ones (prompt_tokens_details.cached_tokens). */
 export function chatUsage(model: unknown, usage: unknown): Usage {
