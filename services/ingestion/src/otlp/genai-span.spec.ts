@@ -255,6 +255,31 @@ describe(readSpan.name, () => {
     expect(readSpan(span(chat, undefined, overrides))).toEqual({ ok: false, reason, span: null });
   });
 
+  it('refuses at arrival a string the run contract would refuse after the hold, naming it, and keeps the span without it', () => {
+    const bad = readSpan(
+      span({ ...chat, 'gen_ai.request.model': 'gpt-4o\u0000', 'burnrate.customer_id': 'ac\u0007me' }),
+    );
+    expect(bad).toMatchObject({
+      ok: false,
+      reason: 'burnrate.customer_id must not contain control characters or unpaired surrogates',
+    });
+    // an HTTP span between an agent and its model calls: its bad attribution is dropped, the chain through it kept
+    const http = readSpan(span({ 'burnrate.feature': 'x'.repeat(257) }, { 'service.name': ' padded ' }));
+    expect(http.ok).toBe(false);
+    expect(!http.ok && http.reason).toBe(
+      'service.name must not start or end with white space; burnrate.feature must be at most 256 characters',
+    );
+    expect(!http.ok && http.span).toMatchObject({ kind: 'other', feature: null, service_name: null });
+    const model = readSpan(
+      span({ ...chat, 'gen_ai.request.model': `gpt-4o\u0000`, 'gen_ai.provider.name': 'p'.repeat(65) }),
+    );
+    expect(!model.ok && model.reason).toBe(
+      'the model must not contain control characters or unpaired surrogates; the provider must be at most 64 characters',
+    );
+    expect(read({ ...chat, 'gen_ai.agent.name': '🚀'.repeat(128) }).agent_name).toBe('🚀'.repeat(128));
+    expect(readSpan(span({ ...chat, 'gen_ai.agent.name': '🚀'.repeat(129) })).ok).toBe(false);
+  });
+
   it('drops a parent span id that is not one, making the span a root', () => {
     expect(read(chat, undefined, { parentSpanId: 'nope' }).parent_span_id).toBeNull();
   });

@@ -1,3 +1,4 @@
+import { RUN_LIMITS, hasUnsafeCharacter } from '@libs/contracts';
 import type { AttributeValue, OtlpSpan } from './otlp-decode';
 
 /** What a span becomes: a model run, an agent-level run, the tool of the runs inside it, or ancestry only. */
@@ -83,6 +84,32 @@ const PROVIDERS: Record<string, string> = {
 const MAX_STRING = 1024;
 
 /**
+ * The strings a span hands the runs made from it or below it, each with the run contract's limit (RUN_LIMITS) and
+ * whether it becomes an id (agent_id: no white space at either end). Checked when the span arrives, so that a value
+ * the contract would refuse later, after the trace's hold, is answered to its sender in partialSuccess instead.
+ */
+const CARRIED = [
+  ['agent_name', 'gen_ai.agent.name', RUN_LIMITS.maxIdLength, true],
+  ['service_name', 'service.name', RUN_LIMITS.maxIdLength, true],
+  ['tool_name', 'gen_ai.tool.name', RUN_LIMITS.maxDimensionLength, false],
+  ['conversation_id', 'gen_ai.conversation.id', RUN_LIMITS.maxDimensionLength, false],
+  ['customer_id', 'burnrate.customer_id', RUN_LIMITS.maxDimensionLength, false],
+  ['feature', 'burnrate.feature', RUN_LIMITS.maxDimensionLength, false],
+  ['cost_centre', 'burnrate.cost_centre', RUN_LIMITS.maxDimensionLength, false],
+  ['resource_customer_id', 'burnrate.customer_id (resource)', RUN_LIMITS.maxDimensionLength, false],
+  ['resource_feature', 'burnrate.feature (resource)', RUN_LIMITS.maxDimensionLength, false],
+  ['resource_cost_centre', 'burnrate.cost_centre (resource)', RUN_LIMITS.maxDimensionLength, false],
+] as const;
+
+/** What the run contract would say of a string it takes, or null when it takes it. */
+function stringProblem(value: string, max: number, id: boolean): string | null {
+  if (hasUnsafeCharacter(value)) return 'must not contain control characters or unpaired surrogates';
+  if ([...value].length > max) return `must be at most ${max} characters`;
+  if (id && value.trim() !== value) return 'must not start or end with white space';
+  return null;
+}
+
+/**
  * Reads one span. Spans that are not GenAI become `other`, kept for ancestry. A GenAI model span that cannot be a run
  * (no model, a token count that is not a non-negative integer) or any span whose ids are not OTLP's is refused, with
  * the reason; a refused span with valid ids is still kept, as `other`, so that the chain through it holds.
@@ -129,12 +156,27 @@ export function readSpan(span: OtlpSpan): SpanReading {
   else if (agentName !== null) kind = 'agent';
   base.agent_name = agentName;
   base.tool_name = text(a, ATTR.toolName);
+  const unfit: string[] = [];
+  for (const [field, attribute, max, id] of CARRIED) {
+    const value = base[field];
+    const problem = value === null ? null : stringProblem(value, max, id);
+    if (problem === null) continue;
+    unfit.push(`${attribute} ${problem}`);
+    base[field] = null; // kept for the chain through it, without what no run may carry
+  }
+  if (unfit.length > 0) return { ok: false, reason: unfit.join('; '), span: base };
   if (kind !== 'model') return { ok: true, span: { ...base, kind } };
 
   const model = text(a, ATTR.model);
   const provider = providerName(text(a, ATTR.provider));
   const problems: string[] = [];
   if (model === null) problems.push('no gen_ai.response.model or gen_ai.request.model');
+  else {
+    const problem = stringProblem(model, RUN_LIMITS.maxModelLength, true);
+    if (problem) problems.push(`the model ${problem}`);
+  }
+  const providerProblem = provider === null ? null : stringProblem(provider, 64, false);
+  if (providerProblem) problems.push(`the provider ${providerProblem}`);
   const tokens = (names: readonly string[]): number | null => {
     const found = names.find((n) => a.has(n));
     if (found === undefined) return null;
